@@ -1,0 +1,205 @@
+"""The Python API: the same functions the CLI calls.
+
+>>> import charanim
+>>> result = charanim.animate("ref.png", "drive.mp4", output="out.mp4", model="charanim-tiny", seed=1)
+>>> result["frames"], result["fps"]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from charanim.conditioning import Conditioner, Driving, OutputSpec, Reference
+from charanim.devices import resolve_device, resolve_dtype
+from charanim.engine.pipeline import AnimatePipeline, AnimateResult, SamplingSettings, StepCallback
+from charanim.errors import ConditionerInputError, InvalidOptionError
+from charanim.io.image import LoadedImage, read_image
+from charanim.io.resize import FIT_MODES, fit_frames
+from charanim.io.video import read_video, write_video
+from charanim.models.backbones import Backbone, load_backbone
+
+#: driving frames are decoded no larger than this (estimators and the RGB path downscale anyway)
+DRIVING_MAX_SIDE = 1024
+
+
+class CharanimWarning(UserWarning):
+    """Something the user should know about a run that still goes ahead."""
+
+
+@dataclass
+class AnimateOptions:
+    """Everything ``charanim animate`` accepts; ``None`` means "the model's default"."""
+
+    model: str = "charanim-tiny"
+    conditioners: list[str] = field(default_factory=list)
+    prompt: str = ""
+    negative_prompt: str = ""
+    size: tuple[int, int] | None = None
+    fps: float | None = None
+    max_frames: int | None = None
+    fit: str = "contain"
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    pose: Path | None = None
+    audio: Path | None = None
+
+
+def load_pipeline(
+    model: str | os.PathLike[str] = "charanim-tiny",
+    conditioners: list[str] | str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+) -> AnimatePipeline:
+    """Load a model and the conditioners to drive it (default: the model's own)."""
+    torch_device = resolve_device(device)
+    backbone = load_backbone(model, torch_device, resolve_dtype(dtype, torch_device))
+    return AnimatePipeline(backbone, _conditioners(backbone, conditioners))
+
+
+def animate(
+    reference: str | os.PathLike[str] | LoadedImage,
+    driving: str | os.PathLike[str] | None,
+    output: str | os.PathLike[str] | None = None,
+    pipeline: AnimatePipeline | None = None,
+    callback: StepCallback | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Animate ``reference`` with the motion of ``driving``; write ``output`` if given.
+
+    ``options`` are the fields of :class:`AnimateOptions` (``model``, ``conditioners``,
+    ``prompt``, ``size``, ``fps``, ``seed``...) plus the sampling settings (``steps``,
+    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``window``,
+    ``overlap``). Returns a summary dict; ``summary["result"]`` holds the frames.
+    """
+    opts = _options(options)
+    started = time.perf_counter()
+    if pipeline is None:
+        pipeline = load_pipeline(opts.model, opts.conditioners, opts.device, opts.dtype)
+    backbone = pipeline.backbone
+    if (opts.prompt or opts.negative_prompt) and not backbone.text.available:
+        warnings.warn("this model has no text encoder: the prompt is ignored", CharanimWarning, stacklevel=2)
+
+    image = reference if isinstance(reference, LoadedImage) else read_image(reference)
+    spec, video = _output_spec(backbone, opts, driving)
+    reference_tensor = _fit_reference(image, spec)
+    inputs = Driving(video=video, keypoints=opts.pose, audio=opts.audio)
+    conditions = [c.prepare(inputs, Reference(image), spec) for c in pipeline.conditioners]
+
+    generator = torch.Generator().manual_seed(opts.seed)
+    result = pipeline(
+        reference_tensor,
+        conditions,
+        spec,
+        prompt=opts.prompt,
+        negative_prompt=opts.negative_prompt,
+        settings=opts.sampling,
+        generator=generator,
+        callback=callback,
+    )
+    if output is not None:
+        write_video(output, result.frames, result.fps)
+    return _summary(output, result, backbone, pipeline, opts, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------- steps
+
+
+def _options(options: dict[str, Any]) -> AnimateOptions:
+    sampling_keys = {f for f in SamplingSettings.__dataclass_fields__}
+    sampling = SamplingSettings(**{k: options.pop(k) for k in list(options) if k in sampling_keys})
+    unknown = set(options) - set(AnimateOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown animate option(s): {', '.join(sorted(unknown))}")
+    conditioners = options.pop("conditioners", None) or []
+    if isinstance(conditioners, str):
+        conditioners = [conditioners]
+    opts = AnimateOptions(sampling=sampling, conditioners=list(conditioners), **options)
+    if opts.fit not in FIT_MODES:
+        raise InvalidOptionError(f"Unknown fit mode '{opts.fit}'; use one of {', '.join(FIT_MODES)}.")
+    return opts
+
+
+def _conditioners(backbone: Backbone, names: list[str] | str | None) -> list[Conditioner]:
+    from charanim.plugins import get_plugins
+
+    if isinstance(names, str):
+        names = split_conditioner_names(names)
+    if not names:
+        if not backbone.config.conditioners:
+            known = ", ".join(get_plugins().conditioners.names()) or "none installed"
+            raise InvalidOptionError(
+                f"This model records no default conditioner; pass --conditioner ({known})."
+            )
+        names = backbone.config.conditioners[:1]
+    registry = get_plugins().conditioners
+    classes = [registry.get(name) for name in names]
+    for cls in classes:
+        message = backbone.check_conditioner(cls)
+        if message:
+            warnings.warn(message, CharanimWarning, stacklevel=3)
+    return [cls() for cls in classes]
+
+
+def split_conditioner_names(text: str) -> list[str]:
+    """``"pose+audio-face"`` -> ``["pose", "audio-face"]``."""
+    names = [part.strip() for part in text.split("+")]
+    if not all(names):
+        raise InvalidOptionError(
+            f"Malformed conditioner list '{text}'; write e.g. 'pose' or 'pose+audio-face'."
+        )
+    if len(set(names)) != len(names):
+        raise InvalidOptionError(f"Conditioner list '{text}' names a conditioner twice.")
+    return names
+
+
+def _output_spec(backbone: Backbone, opts: AnimateOptions, driving) -> tuple[OutputSpec, Any]:
+    config = backbone.config
+    width, height = opts.size or (config.width, config.height)
+    multiple = backbone.size_multiple
+    if width % multiple or height % multiple or width <= 0 or height <= 0:
+        raise InvalidOptionError(
+            f"--size {width}x{height} is not valid for this model: width and height must be "
+            f"positive multiples of {multiple}."
+        )
+    fps = opts.fps or config.fps
+    if driving is None:
+        raise ConditionerInputError("A driving video is required.")
+    video = read_video(driving, fps=fps, max_frames=opts.max_frames, max_side=DRIVING_MAX_SIDE)
+    return OutputSpec(width, height, len(video), fps, opts.fit), video
+
+
+def _fit_reference(image: LoadedImage, spec: OutputSpec) -> torch.Tensor:
+    fitted, _ = fit_frames(image.rgb[None], (spec.width, spec.height), spec.fit)
+    return torch.from_numpy(fitted[0]).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, seconds):
+    return {
+        "output": None if output is None else str(Path(output)),
+        "frames": int(result.frames.shape[0]),
+        "fps": float(result.fps),
+        "width": int(result.frames.shape[2]),
+        "height": int(result.frames.shape[1]),
+        "model": str(backbone.path) if backbone.path else opts.model,
+        "backbone": backbone.family,
+        "conditioners": [c.name for c in pipeline.conditioners],
+        "steps": result.settings.steps,
+        "sampler": result.settings.sampler,
+        "guidance": result.settings.guidance,
+        "motion_guidance": result.settings.motion_guidance,
+        "windows": len(result.windows),
+        "colour_drift": round(result.colour_drift, 3),
+        "seed": opts.seed,
+        "device": str(backbone.device),
+        "seconds": round(seconds, 3),
+        "result": result,
+    }

@@ -1,0 +1,12 @@
+"""charanim's own registrations, made through the same hooks a third-party plugin uses."""
+
+from charanim.hookspecs import hookimpl
+
+
+@hookimpl
+def charanim_register_backbones(register):
+    from charanim.models.tiny import TinyFamily
+    from charanim.models.wan_i2v import WanI2VFamily
+
+    register(TinyFamily)
+    register(WanI2VFamily)

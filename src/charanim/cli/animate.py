@@ -1,0 +1,211 @@
+"""``charanim animate``: one reference image + one driving video -> an animation."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from charanim.cli import console, options
+from charanim.cli.options import parse_size
+from charanim.errors import InputFileError, InvalidOptionError
+
+HELP = """Animate REFERENCE with the motion of DRIVING and write the video to -o.
+
+The model (default: the embedded charanim-tiny) and the conditioner that reads the
+motion (default: the one the model was trained with) can be changed; sampling
+options default to the model's own settings. Clips longer than the model's window
+are generated in overlapping windows that continue each other.
+"""
+
+EPILOG = """[bold]Examples[/]
+
+  charanim animate ref.png drive.mp4 -o out.mp4
+
+  charanim animate cat.png walk.gif -o cat.mp4 --conditioner rgb --size 64x64 --seed 3
+
+  charanim animate ref.png drive.mp4 -o out.mp4 --model ~/models/Wan2.1-I2V-14B-480P-Diffusers \\
+      --prompt-file prompt.json --steps 30 --guidance 5 --device cuda
+
+  charanim animate ref.png drive.mp4 -o out.mp4 --json | jq .seconds
+"""
+
+
+def animate(
+    reference: Path = typer.Argument(
+        ..., help="Image of the character (PNG, JPEG, WebP...; transparency is kept as its mask)."
+    ),
+    driving: Path = typer.Argument(..., help="Driving video (MP4, WebM, MOV, GIF, or a folder of frames)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output video: .mp4, .webm, .mov, .mkv or .gif."),
+    model: str = typer.Option("charanim-tiny", "--model", "-m", help="Model name or local model directory."),
+    conditioner: str | None = typer.Option(
+        None,
+        "--conditioner",
+        "-c",
+        help="Conditioner(s) reading the motion, e.g. rgb or pose+audio-face. Default: the model's.",
+    ),
+    prompt: str | None = typer.Option(None, "--prompt", "-p", help="Text describing the target video."),
+    prompt_file: Path | None = typer.Option(
+        None,
+        "--prompt-file",
+        help="Prompt from a file: JSON with a 'prompt' key (as 'charanim caption' writes) or plain text.",
+    ),
+    negative_prompt: str = typer.Option(
+        "", "--negative-prompt", help="What the video should not show (text guidance)."
+    ),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Denoising steps. Default: the model's."),
+    guidance: float | None = typer.Option(
+        None, "--guidance", help="Text guidance scale (1 = off). Default: the model's."
+    ),
+    motion_guidance: float | None = typer.Option(
+        None, "--motion-guidance", help="Motion-condition guidance scale (1 = off). Default: the model's."
+    ),
+    sampler: str | None = typer.Option(None, "--sampler", help="euler or unipc. Default: the model's."),
+    flow_shift: float | None = typer.Option(
+        None, "--flow-shift", help="Shift of the noise schedule. Default: the model's."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same video."),
+    size: str | None = typer.Option(
+        None, "--size", help="Output WIDTHxHEIGHT, e.g. 64x64. Default: the model's."
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Output frame rate; the driving video is resampled to it. Default: the model's."
+    ),
+    max_frames: int | None = typer.Option(
+        None, "--max-frames", min=1, help="Use at most this many frames of the driving video."
+    ),
+    fit: str = typer.Option(
+        "contain", "--fit", help="How inputs fit the output size: contain (pad), cover (crop) or stretch."
+    ),
+    window: int | None = typer.Option(
+        None, "--window", min=1, help="Frames per denoising window. Default: the model's."
+    ),
+    overlap: int | None = typer.Option(
+        None, "--overlap", min=0, help="Frames shared by consecutive windows. Default: the model's."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16."),
+    json_output: bool = options.JSON,
+    quiet: bool = options.QUIET,
+    verbose: bool = options.VERBOSE,
+    debug: bool = options.DEBUG,
+) -> None:
+    from charanim.api import animate as run_animate
+    from charanim.api import load_pipeline, split_conditioner_names
+
+    console.apply(quiet, verbose, debug)
+    _check_output(output)
+    text = _read_prompt(prompt, prompt_file)
+    output_size = parse_size(size)
+    console.silence_model_libraries()
+    started = time.perf_counter()
+    with _status("Loading model..."):
+        pipeline = load_pipeline(
+            model, split_conditioner_names(conditioner) if conditioner else None, device, dtype
+        )
+    load_seconds = time.perf_counter() - started
+    with _StepProgress() as progress:
+        summary = run_animate(
+            reference,
+            driving,
+            output=output,
+            pipeline=pipeline,
+            callback=progress.update,
+            model=model,
+            prompt=text,
+            negative_prompt=negative_prompt,
+            steps=steps,
+            guidance=guidance,
+            motion_guidance=motion_guidance,
+            sampler=sampler,
+            flow_shift=flow_shift,
+            seed=seed,
+            size=output_size,
+            fps=fps,
+            max_frames=max_frames,
+            fit=fit,
+            window=window,
+            overlap=overlap,
+        )
+    summary.pop("result")
+    summary["load_seconds"] = round(load_seconds, 3)
+    if json_output:
+        console.print_json(summary)
+    else:
+        console.out.print(
+            f"Wrote {summary['output']}: {summary['frames']} frames, {summary['width']}x{summary['height']} "
+            f"at {summary['fps']:g} fps in {summary['seconds']:.1f} s"
+        )
+
+
+def _check_output(output: Path) -> None:
+    from charanim.io.video import WRITERS
+
+    if output.suffix.lower() not in WRITERS:
+        raise InvalidOptionError(
+            f"Cannot write '{output.name}': the output must end in one of {', '.join(sorted(WRITERS))}."
+        )
+    if output.is_dir():
+        raise InvalidOptionError(f"Output '{output}' is a folder; give a file name such as out.mp4.")
+    if not output.parent.exists():
+        raise InvalidOptionError(f"Output folder '{output.parent}' does not exist.")
+
+
+def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
+    if prompt is not None and prompt_file is not None:
+        raise InvalidOptionError("Give --prompt or --prompt-file, not both.")
+    if prompt_file is None:
+        return prompt or ""
+    if not prompt_file.is_file():
+        raise InputFileError(f"Prompt file '{prompt_file}' does not exist.")
+    text = prompt_file.read_text(encoding="utf-8", errors="replace")
+    if prompt_file.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"Prompt file '{prompt_file}' is not valid JSON ({exc.msg}).") from None
+        if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
+            raise InputFileError(f"Prompt file '{prompt_file}' has no \"prompt\" string.")
+        return data["prompt"]
+    return text.strip()
+
+
+class _StepProgress:
+    """A rich progress bar over windows x steps (hidden with -q or when not a terminal)."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console.err,
+            disable=console.state.quiet or not console.err.is_terminal,
+            transient=True,
+        )
+        self.progress.__enter__()
+        self.task = None
+        return self
+
+    def update(self, window, step, steps, latents) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("Denoising", total=steps)
+        self.progress.update(
+            self.task, description=f"Denoising window {window.index + 1}", completed=step + 1, total=steps
+        )
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+
+def _status(message: str):
+    """A spinner on a terminal; nothing when piped (rich would print a blank line)."""
+    import contextlib
+
+    if console.state.quiet or not console.err.is_terminal:
+        return contextlib.nullcontext()
+    return console.err.status(message, spinner="dots")

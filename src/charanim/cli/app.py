@@ -1,0 +1,122 @@
+"""The ``charanim`` Typer app, its global options, and the one place errors are formatted.
+
+Exit codes: 0 success; 1 a user error (one line on stderr: missing file, bad value,
+unknown plugin, out of memory...); 2 a usage error (unknown option, bad syntax);
+130 interrupted. Internal errors are also one line unless ``--debug`` (or
+``CHARANIM_DEBUG=1``) asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from charanim import __version__
+from charanim.cli import console, options
+from charanim.errors import CharanimError
+
+HELP = """Animate a character from one image and a driving video.
+
+Give a reference image (a person, an animal, a cartoon, a sprite) and a video whose motion it should perform: [bold]charanim animate ref.png drive.mp4 -o out.mp4[/]
+
+Every command has --help with examples, and --json for scripts.
+"""
+
+
+class CharanimGroup(TyperGroup):
+    """Turns exceptions from any sub-command into one line and an exit code."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors: Typer prints them, exit 2
+            raise
+        except CharanimError as exc:
+            console.error(str(exc))
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            console.error("Interrupted.")
+            ctx.exit(130)
+        except MemoryError:
+            console.error(_out_of_memory("RAM"))
+            ctx.exit(1)
+        except Exception as exc:
+            if _is_out_of_memory(exc):
+                console.error(_out_of_memory("GPU memory"))
+                ctx.exit(1)
+            if console.state.debug:
+                raise
+            console.error(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback "
+                "and please report it)"
+            )
+            ctx.exit(1)
+
+
+def _is_out_of_memory(exc: Exception) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _out_of_memory(what: str) -> str:
+    return (
+        f"Out of {what}. Try a smaller --size, fewer --max-frames or a shorter --window, "
+        "or --dtype bfloat16 on GPU."
+    )
+
+
+app = typer.Typer(
+    name="charanim",
+    cls=CharanimGroup,
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"charanim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    quiet: bool = options.QUIET,
+    verbose: bool = options.VERBOSE,
+    debug: bool = options.DEBUG,
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    console.configure(quiet, verbose, debug or os.environ.get("CHARANIM_DEBUG") == "1")
+
+
+def _register_commands() -> None:
+    from charanim.cli import animate, plugins
+    from charanim.plugins import get_plugins
+
+    app.command("animate", help=animate.HELP, epilog=animate.EPILOG, no_args_is_help=True)(animate.animate)
+    app.command("plugins", help=plugins.HELP, epilog=plugins.EPILOG)(plugins.plugins)
+    get_plugins().add_commands(app)
+
+
+# Plugins load (and may warn) while the app is built, before options are parsed.
+console.configure(False, False, os.environ.get("CHARANIM_DEBUG") == "1")
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="charanim")
+
+
+if __name__ == "__main__":  # python -m charanim.cli.app
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The denoising engine: in-context layout, flow-matching sampler, windows, pipeline."""

@@ -1,0 +1,365 @@
+"""``AnimatePipeline``: reference image + prepared conditions -> animation frames.
+
+Reads like a diffusers pipeline: ``__call__`` is a list of numbered steps, and the
+denoising loop is ``engine.sampler.sample`` with the in-context pieces plugged in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from charanim.conditioning import Condition, Conditioner, InjectionSite, OutputSpec
+from charanim.engine import sampler as flow
+from charanim.engine.injection import InjectionInput
+from charanim.engine.layout import Packed, reference_token_mask
+from charanim.engine.windows import Window, colour_drift, crossfade_weights, plan_windows
+from charanim.errors import IncompatibleError, InvalidOptionError
+from charanim.models.backbones import Backbone
+
+StepCallback = Callable[[Window, int, int, torch.Tensor], None]
+
+
+@dataclass
+class SamplingSettings:
+    """Per-run settings; ``None`` fields take the model's defaults (``ModelConfig.sampler``)."""
+
+    steps: int | None = None
+    guidance: float | None = None
+    motion_guidance: float | None = None
+    sampler: str | None = None
+    flow_shift: float | None = None
+    window: int | None = None
+    overlap: int | None = None
+
+    def resolved(self, backbone: Backbone) -> SamplingSettings:
+        defaults, config = backbone.config.sampler, backbone.config
+        return SamplingSettings(
+            steps=self.steps or defaults.steps,
+            guidance=defaults.guidance if self.guidance is None else self.guidance,
+            motion_guidance=defaults.motion_guidance
+            if self.motion_guidance is None
+            else self.motion_guidance,
+            sampler=self.sampler or defaults.name,
+            flow_shift=defaults.flow_shift if self.flow_shift is None else self.flow_shift,
+            window=self.window or config.window_frames,
+            overlap=config.window_overlap if self.overlap is None else self.overlap,
+        )
+
+
+@dataclass
+class AnimateResult:
+    frames: np.ndarray  #: uint8 [F, H, W, 3]
+    fps: float
+    windows: list[Window]
+    settings: SamplingSettings
+    colour_drift: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class AnimatePipeline:
+    """Denoise with a loaded :class:`Backbone` and a set of conditioners."""
+
+    def __init__(self, backbone: Backbone, conditioners: list[Conditioner]):
+        in_context = [c.name for c in conditioners if c.site is InjectionSite.IN_CONTEXT]
+        if len(in_context) > 1:
+            raise IncompatibleError(
+                f"Conditioners {' and '.join(in_context)} both inject in-context; combine one "
+                "in-context conditioner with channel/token/residual ones."
+            )
+        self.backbone = backbone
+        self.conditioners = list(conditioners)
+        self.injector = backbone.attach([type(c) for c in conditioners])
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        reference: torch.Tensor,
+        conditions: list[Condition],
+        spec: OutputSpec,
+        prompt: str = "",
+        negative_prompt: str = "",
+        settings: SamplingSettings | None = None,
+        generator: torch.Generator | None = None,
+        callback: StepCallback | None = None,
+    ) -> AnimateResult:
+        """``reference`` is ``float [3, H, W]`` in [-1, 1] at the output size."""
+        backbone, autoencoder = self.backbone, self.backbone.autoencoder
+        settings = (settings or SamplingSettings()).resolved(backbone)
+        if not backbone.text.available:  # no text encoder: the text guidance pass would be a copy
+            settings = replace(settings, guidance=1.0)
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
+
+        # 1. Check inputs
+        self._check_inputs(reference, conditions, spec, settings)
+
+        # 2. Encode the prompt (the null prompt is the negative one, as in Wan)
+        passes = flow.guidance_passes(settings.guidance, settings.motion_guidance)
+        text = backbone.text.encode([prompt])
+        null_text = backbone.text.encode([negative_prompt]) if not all(p.text for p in passes) else None
+        backbone.text.release()
+
+        # 3. Encode the reference
+        reference_pixels = reference[None, :, None].to(backbone.device, torch.float32)
+        reference_latents = autoencoder.encode(reference_pixels)
+        image_embeds = backbone.image_embeds(reference_pixels)
+        seconds["encode"] = time.perf_counter() - started
+
+        # 4. Plan windows
+        windows = plan_windows(spec.frames, settings.window, settings.overlap, backbone.valid_frames)
+
+        # 5. Denoise and decode each window, continuing from the previous one
+        output = np.zeros((windows[-1].start + windows[-1].frames, spec.height, spec.width, 3), np.uint8)
+        for window in windows:
+            known = None
+            if window.context:
+                known = _to_pixels(output[window.start : window.start + window.context], backbone.device)
+            latents = self._denoise_window(
+                window,
+                reference_latents,
+                conditions,
+                text,
+                null_text,
+                image_embeds,
+                known,
+                settings,
+                generator,
+                callback,
+            )
+            frames = _to_uint8(autoencoder.decode(latents))
+            _blend_into(output, frames, window)
+        seconds["total"] = time.perf_counter() - started
+
+        frames = output[: spec.frames]
+        return AnimateResult(frames, spec.fps, windows, settings, colour_drift(frames, windows), seconds)
+
+    # ------------------------------------------------------------------ steps
+
+    def _check_inputs(self, reference, conditions, spec, settings) -> None:
+        multiple = self.backbone.size_multiple
+        if spec.width % multiple or spec.height % multiple:
+            raise InvalidOptionError(
+                f"Output size {spec.width}x{spec.height} is not a multiple of {multiple} for this model."
+            )
+        if tuple(reference.shape) != (3, spec.height, spec.width):
+            raise ValueError(
+                f"reference must be [3, {spec.height}, {spec.width}], got {tuple(reference.shape)}"
+            )
+        names = {c.name for c in self.conditioners}
+        for condition in conditions:
+            if condition.conditioner not in names:
+                raise ValueError(
+                    f"condition from '{condition.conditioner}', which this pipeline was not built with"
+                )
+            condition.validate(spec)
+        if settings.sampler not in flow.SAMPLERS:
+            raise InvalidOptionError(
+                f"Unknown sampler '{settings.sampler}'; choose from {', '.join(flow.SAMPLERS)}."
+            )
+        if settings.steps < 1:
+            raise InvalidOptionError("--steps must be at least 1.")
+
+    def _denoise_window(
+        self,
+        window,
+        reference_latents,
+        conditions,
+        text,
+        null_text,
+        image_embeds,
+        known,
+        settings,
+        generator,
+        callback,
+    ) -> torch.Tensor:
+        backbone, autoencoder, layout = self.backbone, self.backbone.autoencoder, self.backbone.layout
+        sliced = [_slice_condition(c, window) for c in conditions]
+        latent_frames = autoencoder.latent_frames(window.frames)
+        _, channels, _, height, width = reference_latents.shape
+        noise = torch.randn(
+            (1, channels, latent_frames, height, width), generator=generator, dtype=torch.float32
+        ).to(backbone.device)
+
+        packed, null_packed = self._sequences(reference_latents, noise, sliced)
+        passes = flow.guidance_passes(settings.guidance, settings.motion_guidance)
+        injection = self._injection_inputs(sliced, packed, latent_frames)
+        tokens_of_reference = reference_token_mask(packed.reference_mask, backbone.patch_size)
+        known_latents = autoencoder.encode(known) if known is not None else None
+
+        def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if backbone.config.reference_timestep_zero:
+                timestep = t.float() * (~tokens_of_reference).float()
+            else:
+                timestep = t.float().expand(1)
+            outputs = []
+            for guidance_pass in passes:
+                base = packed if guidance_pass.motion else null_packed
+                hidden = backbone.assemble(replace(base, latents=x))
+                feeding = injection if guidance_pass.motion and self.injector else {}
+                with self.injector.feeding(feeding) if self.injector else _nothing():
+                    v = backbone.velocity(
+                        hidden, timestep, text if guidance_pass.text else null_text, image_embeds
+                    )
+                outputs.append(v.float())
+            return flow.combine_guidance(outputs, settings.guidance, settings.motion_guidance)
+
+        def project(x: torch.Tensor, sigma: float) -> torch.Tensor:
+            x = layout.impose_reference(x, reference_latents)
+            if known_latents is not None:
+                k = known_latents.shape[2]
+                layout.unpack(x, latent_frames)[:, :, :k] = (1 - sigma) * known_latents + sigma * noise[
+                    :, :, :k
+                ]
+            return x
+
+        scheduler = flow.make_scheduler(settings.sampler, settings.flow_shift)
+        on_step = None
+        if callback is not None:
+            on_step = lambda i, x: callback(window, i, settings.steps, x)  # noqa: E731
+        x = flow.sample(velocity, packed.latents, scheduler, settings.steps, project, on_step)
+        return layout.unpack(x, latent_frames)
+
+    def _sequences(self, reference_latents, noise, conditions) -> tuple[Packed, Packed]:
+        """The in-context sequence with the motion condition, and without it (guidance)."""
+        backbone, autoencoder = self.backbone, self.backbone.autoencoder
+        null_packed = backbone.pack(reference_latents, noise)
+        in_context = [c for c in conditions if c.site is InjectionSite.IN_CONTEXT]
+        if not in_context:
+            return null_packed, null_packed
+        condition = in_context[0]
+        motion = autoencoder.encode(condition.video[None].to(backbone.device, torch.float32))
+        valid = None
+        if condition.valid is not None:
+            valid = autoencoder.downsample_mask(condition.valid[None].to(backbone.device, torch.float32))
+        reference_motion = None
+        if condition.reference is not None:
+            reference_motion = autoencoder.encode(
+                condition.reference[None].to(backbone.device, torch.float32)
+            )
+        return backbone.pack(reference_latents, noise, motion, valid, reference_motion), null_packed
+
+    def _injection_inputs(self, conditions, packed: Packed, latent_frames: int) -> dict[str, InjectionInput]:
+        """Adapter inputs on the packed grid for channel/token/residual conditions."""
+        backbone, autoencoder, layout = self.backbone, self.backbone.autoencoder, self.backbone.layout
+        inputs: dict[str, InjectionInput] = {}
+        pt, ph, pw = backbone.patch_size
+        grid = packed.reference_mask[:, :, ::pt, ::ph, ::pw]
+        target_tokens = 1.0 - grid
+        token_frames = _token_frames(grid, layout.name)
+        for condition in conditions:
+            if condition.site is InjectionSite.IN_CONTEXT:
+                continue
+            if condition.site is InjectionSite.CHANNELS:
+                video = condition.video[None].to(backbone.device, torch.float32)
+                if video.shape[1] == 3:
+                    latents = autoencoder.encode(video)
+                else:
+                    latents = _resize_to_latent_grid(video, autoencoder)
+                extra = backbone.layout.pack(torch.zeros_like(latents[:, :, :1]), latents).latents
+                inputs[condition.conditioner] = InjectionInput(extra=extra)
+            else:
+                per_latent = _features_per_latent_frame(
+                    condition.features.to(backbone.device), autoencoder, latent_frames
+                )
+                if condition.site is InjectionSite.RESIDUAL:
+                    if layout.name == "temporal":
+                        per_latent = torch.cat([torch.zeros_like(per_latent[:1]), per_latent])
+                    inputs[condition.conditioner] = InjectionInput(
+                        features=per_latent[None], token_mask=target_tokens
+                    )
+                else:
+                    feature_frames = _latent_frame_of(condition.features.shape[0], autoencoder)
+                    inputs[condition.conditioner] = InjectionInput(
+                        features=condition.features[None].to(backbone.device),
+                        feature_frames=feature_frames.to(backbone.device),
+                        token_frames=token_frames,
+                    )
+        return inputs
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _slice_condition(condition: Condition, window: Window) -> Condition:
+    """The window's frames of a condition; frames past the clip's end repeat the last one."""
+
+    def take(tensor: torch.Tensor | None, dim: int) -> torch.Tensor | None:
+        if tensor is None:
+            return None
+        last = tensor.shape[dim] - 1
+        index = torch.arange(window.start, window.start + window.frames).clamp(max=last)
+        return tensor.index_select(dim, index)
+
+    return condition.replace(
+        video=take(condition.video, 1), valid=take(condition.valid, 1), features=take(condition.features, 0)
+    )
+
+
+def _latent_frame_of(frames: int, autoencoder) -> torch.Tensor:
+    """Latent frame index of each pixel frame (frame 0 alone, then groups, for Wan's causal VAE)."""
+    index = torch.arange(frames)
+    factor = autoencoder.temporal_factor
+    return index if factor == 1 else torch.where(index == 0, 0, (index - 1) // factor + 1)
+
+
+def _features_per_latent_frame(features: torch.Tensor, autoencoder, latent_frames: int) -> torch.Tensor:
+    groups = _latent_frame_of(features.shape[0], autoencoder).to(features.device)
+    summed = torch.zeros(latent_frames, features.shape[1], device=features.device, dtype=features.dtype)
+    summed.index_add_(0, groups, features)
+    counts = torch.bincount(groups, minlength=latent_frames).clamp(min=1).to(features.dtype)
+    return summed / counts[:, None]
+
+
+def _token_frames(reference_grid: torch.Tensor, layout_name: str) -> torch.Tensor:
+    """Latent frame of every token in transformer order; -1 for reference tokens."""
+    _, _, frames, height, width = reference_grid.shape
+    frame = torch.arange(frames, device=reference_grid.device) - (1 if layout_name == "temporal" else 0)
+    per_token = frame.view(frames, 1, 1).expand(frames, height, width).clone()
+    per_token[reference_grid[0, 0] > 0.5] = -1
+    return per_token.reshape(-1)
+
+
+def _resize_to_latent_grid(video: torch.Tensor, autoencoder) -> torch.Tensor:
+    """Non-RGB channel conditions skip the VAE: averaged onto the latent grid."""
+    first, rest = video[:, :, :1], video[:, :, 1:]
+    factor = autoencoder.temporal_factor
+    if factor > 1 and rest.shape[2]:
+        b, c, f, h, w = rest.shape
+        rest = rest.view(b, c, f // factor, factor, h, w).mean(3)
+    grouped = torch.cat([first, rest], dim=2) if factor > 1 else video
+    s = autoencoder.spatial_factor
+    return torch.nn.functional.avg_pool3d(grouped, kernel_size=(1, s, s)) if s > 1 else grouped
+
+
+def _to_pixels(frames: np.ndarray, device) -> torch.Tensor:
+    """uint8 [F, H, W, 3] -> float [1, 3, F, H, W] in [-1, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    return tensor.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+
+
+def _to_uint8(pixels: torch.Tensor) -> np.ndarray:
+    """float [1, 3, F, H, W] in [-1, 1] -> uint8 [F, H, W, 3]."""
+    scaled = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round()
+    return scaled.to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+
+
+def _blend_into(output: np.ndarray, frames: np.ndarray, window: Window) -> None:
+    start, context = window.start, window.context
+    if context:
+        weight = crossfade_weights(context)[:, None, None, None]
+        old = output[start : start + context].astype(np.float32)
+        output[start : start + context] = np.round(old * (1 - weight) + frames[:context] * weight).astype(
+            np.uint8
+        )
+    output[start + context : start + window.frames] = frames[context:]
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()

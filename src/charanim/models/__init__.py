@@ -1,0 +1,1 @@
+"""Model families (backbones), the embedded tiny model's config, and weight loading."""

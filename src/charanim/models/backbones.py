@@ -1,0 +1,241 @@
+"""Backbones: a loaded model family behind one interface the pipeline denoises with.
+
+A :class:`BackboneFamily` (registered through ``charanim_register_backbones``)
+recognises a model directory and loads it, from local files only, into a
+:class:`Backbone`: a diffusers ``WanTransformer3DModel``, a video autoencoder, a
+prompt encoder, and the adapters of the conditioners it was trained with. Families
+differ in how the in-context sequence maps onto the transformer's input channels
+(:meth:`Backbone.assemble`).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from charanim.conditioning import Conditioner, InjectionSite
+from charanim.engine.injection import BackboneDims, Injector, build_adapter, dims_of
+from charanim.engine.layout import Packed, get_layout
+from charanim.errors import IncompatibleError, ModelLoadError, UnknownNameError
+from charanim.models.autoencoder import VideoAutoencoder
+from charanim.models.config import ModelConfig
+from charanim.models.text import TextEncoder
+from charanim.models.weights import load_safetensors
+
+ADAPTER_FOLDER = "conditioners"
+
+
+class Backbone(ABC):
+    """A loaded model, ready to denoise packed in-context sequences."""
+
+    family: ClassVar[str]
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        transformer,
+        autoencoder: VideoAutoencoder,
+        text: TextEncoder,
+        path: Path | None,
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
+        self.config = config
+        self.transformer = transformer
+        self.autoencoder = autoencoder
+        self.text = text
+        self.path = path
+        self.device = device
+        self.dtype = dtype
+        self.layout = get_layout(config.layout)
+        self.adapters: dict[str, tuple[InjectionSite, torch.nn.Module]] = {}
+        self._injector: Injector | None = None
+
+    # ---------------------------------------------------------------- geometry
+
+    @property
+    def patch_size(self) -> tuple[int, int, int]:
+        return tuple(self.transformer.config.patch_size)
+
+    @property
+    def dims(self) -> BackboneDims:
+        return dims_of(self.transformer)
+
+    @property
+    def size_multiple(self) -> int:
+        """Output width and height must be multiples of this (VAE factor x patch)."""
+        _, ph, pw = self.patch_size
+        return self.autoencoder.spatial_factor * max(ph, pw)
+
+    def valid_frames(self, frames: int) -> int:
+        return self.autoencoder.valid_frames(frames)
+
+    # ---------------------------------------------------------------- inputs
+
+    @abstractmethod
+    def assemble(self, packed: Packed) -> torch.Tensor:
+        """The transformer's ``hidden_states`` for a packed sequence (channel order is
+        the family's)."""
+
+    def reference_condition(self, reference_latents: torch.Tensor, reference_motion: torch.Tensor | None):
+        """What the condition channels hold at the reference's place in the layout."""
+        return reference_motion
+
+    def pack(self, reference, target, motion=None, motion_valid=None, reference_motion=None) -> Packed:
+        """The in-context sequence, as training and sampling both build it. ``motion=None``
+        is the dropped motion condition (classifier-free guidance, condition dropout)."""
+        if motion is None:
+            reference_motion = None
+        return self.layout.pack(
+            reference, target, motion, motion_valid, self.reference_condition(reference, reference_motion)
+        )
+
+    def image_embeds(self, reference_pixels: torch.Tensor) -> torch.Tensor | None:
+        """Extra image tokens some families take (Wan2.1's CLIP embedding); None if not."""
+        return None
+
+    def velocity(self, hidden, timestep, text, image_embeds=None) -> torch.Tensor:
+        """One transformer evaluation: the predicted velocity ``ε - x0``."""
+        return self.transformer(
+            hidden_states=hidden.to(self.dtype),
+            timestep=timestep,
+            encoder_hidden_states=text,
+            encoder_hidden_states_image=image_embeds,
+            return_dict=False,
+        )[0]
+
+    # ---------------------------------------------------------------- conditioners
+
+    def check_conditioner(self, conditioner: type[Conditioner]) -> str | None:
+        """None if the model can use ``conditioner``; otherwise a warning to show.
+
+        Raises when it cannot work at all (an adapter-based conditioner without trained
+        adapter weights would add exactly nothing).
+        """
+        if conditioner.site is not InjectionSite.IN_CONTEXT:
+            return None
+        if self.config.conditioners and conditioner.name not in self.config.conditioners:
+            trained = ", ".join(self.config.conditioners)
+            return (
+                f"model was trained with conditioner(s) {trained}, not '{conditioner.name}'; "
+                "expect the motion not to be followed"
+            )
+        return None
+
+    def attach(self, conditioners: list[type[Conditioner]]) -> Injector | None:
+        """Load the adapters of the non-in-context conditioners and hook them into the
+        transformer, replacing whatever a previous call attached (one pipeline per
+        backbone at a time). Returns the injector, or None if nothing needs one."""
+        if self._injector is not None:
+            self._injector.remove()
+            self._injector = None
+        wanted = {}
+        for conditioner in conditioners:
+            if conditioner.site is InjectionSite.IN_CONTEXT:
+                continue
+            if conditioner.name not in self.adapters:
+                self.adapters[conditioner.name] = (conditioner.site, self._load_adapter(conditioner))
+            wanted[conditioner.name] = self.adapters[conditioner.name]
+        if wanted:
+            self._injector = Injector(self.transformer, wanted)
+        return self._injector
+
+    def _load_adapter(self, conditioner: type[Conditioner]) -> torch.nn.Module:
+        adapter = build_adapter(
+            conditioner.site,
+            self.dims,
+            channels=self.autoencoder.channels if conditioner.channels == 3 else conditioner.channels,
+            feature_dim=conditioner.feature_dim or 0,
+        )
+        weights = (
+            None if self.path is None else self.path / ADAPTER_FOLDER / f"{conditioner.name}.safetensors"
+        )
+        if weights is None or not weights.is_file():
+            raise IncompatibleError(
+                f"Model '{self.path}' has no trained weights for conditioner '{conditioner.name}' "
+                f"(trained with: {', '.join(self.config.conditioners) or 'none recorded'})."
+            )
+        adapter.load_state_dict(load_safetensors(weights))
+        return adapter.to(self.device, self.dtype).eval().requires_grad_(False)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.transformer.parameters())
+
+
+class BackboneFamily(ABC):
+    """A model family: recognises and loads model directories."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @classmethod
+    @abstractmethod
+    def can_load(cls, path: Path) -> bool:
+        """True if ``path`` is a model directory of this family."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: Path, device: torch.device, dtype: torch.dtype) -> Backbone:
+        """Load from local files only (never download)."""
+
+    @classmethod
+    def named_models(cls) -> dict[str, Path]:
+        """Model names this family provides (e.g. ``charanim-tiny``) and their directories."""
+        return {}
+
+    @classmethod
+    def check_named(cls, name: str, path: Path) -> None:
+        """Raise a clear error if the named model's files are not installed."""
+        return None
+
+
+def validate_backbone_family(obj: Any) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, BackboneFamily)):
+        raise TypeError(f"{obj!r} is not a subclass of charanim.models.backbones.BackboneFamily")
+    if not getattr(obj, "name", None):
+        raise TypeError(f"backbone family {obj.__name__} does not set 'name'")
+
+
+def resolve_model(spec: str | os.PathLike[str], families) -> tuple[type[BackboneFamily], Path]:
+    """Map ``--model`` (a directory or a registered name) to its family and directory."""
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"--model must be a model directory or a model name; '{path}' is a file.")
+        for entry in families:
+            if entry.obj.can_load(path):
+                return entry.obj, path
+        raise ModelLoadError(
+            f"'{path}' is not a model directory charanim recognises: expected a charanim model "
+            "(charanim.json) or a Wan image-to-video diffusers directory (model_index.json)."
+        )
+    named: dict[str, tuple[type[BackboneFamily], Path]] = {}
+    for entry in families:
+        for name, directory in entry.obj.named_models().items():
+            named.setdefault(name, (entry.obj, directory))
+    if text in named:
+        family, directory = named[text]
+        family.check_named(text, directory)
+        return family, directory
+    if "/" in text or text.startswith((".", "~")):
+        raise ModelLoadError(
+            f"Model directory '{text}' does not exist. charanim never downloads weights: "
+            "download the model yourself and pass its local directory."
+        )
+    raise UnknownNameError("model", text, list(named))
+
+
+def load_backbone(
+    spec: str | os.PathLike[str], device: torch.device, dtype: torch.dtype, families=None
+) -> Backbone:
+    if families is None:
+        from charanim.plugins import get_plugins
+
+        families = get_plugins().backbones
+    family, path = resolve_model(spec, families)
+    return family.load(path, device, dtype)

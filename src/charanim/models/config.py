@@ -1,0 +1,87 @@
+"""``charanim.json``: what a model directory says about itself (format, layout, defaults)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from charanim.errors import ModelLoadError
+from charanim.io.atomic import write_text_atomic
+
+CONFIG_NAME = "charanim.json"
+FORMAT = "charanim-model"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class SamplerDefaults:
+    name: str = "euler"
+    steps: int = 10
+    flow_shift: float = 1.0
+    guidance: float = 1.0
+    motion_guidance: float = 1.0
+
+
+@dataclass
+class ModelConfig:
+    """Defaults and facts a model carries; CLI options override the defaults per run.
+
+    ``conditioners`` lists the conditioners the model was trained with (the first is the
+    default); ``window_frames`` is how many frames one denoising pass covers (longer
+    clips are cut into overlapping windows); ``reference_timestep_zero`` gives reference
+    tokens timestep 0 through the per-token timestep input.
+    """
+
+    backbone: str
+    layout: str = "spatial"
+    conditioners: list[str] = field(default_factory=list)
+    width: int = 64
+    height: int = 64
+    fps: float = 8.0
+    window_frames: int = 16
+    window_overlap: int = 4
+    reference_timestep_zero: bool = True
+    sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
+    text_encoder: dict[str, Any] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str = "charanim.json") -> ModelConfig:
+        data = dict(data)
+        if data.pop("format", FORMAT) != FORMAT:
+            raise ModelLoadError(f"{source} is not a charanim model config.")
+        version = data.pop("format_version", FORMAT_VERSION)
+        if version > FORMAT_VERSION:
+            raise ModelLoadError(
+                f"{source} has format version {version}; this charanim reads up to {FORMAT_VERSION}. Upgrade charanim."
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelLoadError(f"{source} has unknown keys: {', '.join(unknown)}.")
+        sampler = SamplerDefaults(**data.pop("sampler", {}))
+        try:
+            return cls(sampler=sampler, **data)
+        except TypeError as exc:
+            raise ModelLoadError(f"{source} is invalid ({exc}).") from None
+
+
+def read_model_config(directory: Path) -> ModelConfig | None:
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"'{path}' is not valid JSON ({exc}).") from None
+    return ModelConfig.from_json(data, str(path))
+
+
+def write_model_config(directory: Path, config: ModelConfig) -> None:
+    write_text_atomic(directory / CONFIG_NAME, json.dumps(config.to_json(), indent=2) + "\n")

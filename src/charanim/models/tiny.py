@@ -1,0 +1,160 @@
+"""charanim-tiny: the small Wan-architecture model that ships in the package.
+
+It is a diffusers ``WanTransformer3DModel`` with a small config (and optionally a
+small ``AutoencoderKLWan``), stored as a charanim model directory::
+
+    charanim-tiny/
+      charanim.json                 ModelConfig: layout, conditioners, size, sampler defaults
+      transformer/                  diffusers save_pretrained (config.json + safetensors)
+      vae/                          optional; without it the model denoises pixels
+      text_encoder/, tokenizer/     optional transformers encoder for prompts
+      conditioners/<name>.safetensors   adapters of non-in-context conditioners
+
+The transformer's input channels are ``[latents, condition, M_r, M_m]`` (2C + 2).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from charanim.engine.layout import Packed
+from charanim.errors import ModelLoadError
+from charanim.models.autoencoder import PixelSpace, WanAutoencoder
+from charanim.models.backbones import Backbone, BackboneFamily
+from charanim.models.config import CONFIG_NAME, ModelConfig, read_model_config, write_model_config
+from charanim.models.text import NoTextEncoder, TransformersTextEncoder
+
+NAME = "charanim-tiny"
+
+
+def tiny_transformer_config(
+    latent_channels: int = 3,
+    patch_size: tuple[int, int, int] = (1, 4, 4),
+    num_attention_heads: int = 4,
+    attention_head_dim: int = 48,
+    ffn_dim: int = 512,
+    num_layers: int = 4,
+    text_dim: int = 32,
+    freq_dim: int = 64,
+    rope_max_seq_len: int = 256,
+) -> dict:
+    """The ``WanTransformer3DModel`` config of a tiny in-context model.
+
+    Input channels are ``2 * latent_channels + 2`` (latents, condition, two masks);
+    ``rope_max_seq_len`` bounds each axis after patching, so it must cover the doubled
+    width of the spatial layout; ``attention_head_dim`` is split over the three rope axes.
+    """
+    return dict(
+        patch_size=tuple(patch_size),
+        num_attention_heads=num_attention_heads,
+        attention_head_dim=attention_head_dim,
+        in_channels=2 * latent_channels + 2,
+        out_channels=latent_channels,
+        text_dim=text_dim,
+        freq_dim=freq_dim,
+        ffn_dim=ffn_dim,
+        num_layers=num_layers,
+        rope_max_seq_len=rope_max_seq_len,
+    )
+
+
+class TinyBackbone(Backbone):
+    family = "tiny"
+
+    def assemble(self, packed: Packed) -> torch.Tensor:
+        return torch.cat([packed.latents, packed.condition, packed.reference_mask, packed.motion_mask], dim=1)
+
+
+class TinyFamily(BackboneFamily):
+    name = "tiny"
+    description = "charanim's own small Wan-architecture models (charanim.json + transformer/)"
+
+    @classmethod
+    def can_load(cls, path: Path) -> bool:
+        config = read_model_config(path) if (path / CONFIG_NAME).is_file() else None
+        return config is not None and config.backbone == cls.name
+
+    @classmethod
+    def named_models(cls) -> dict[str, Path]:
+        return {NAME: Path(str(resources.files("charanim") / "assets" / "models" / NAME))}
+
+    @classmethod
+    def check_named(cls, name: str, path: Path) -> None:
+        if not (path / CONFIG_NAME).is_file() or not (path / "transformer").is_dir():
+            raise ModelLoadError(
+                f"No trained default model is installed: the '{name}' weights are not in this "
+                "charanim package yet. Point --model at a model directory (a charanim model, or a "
+                "Wan image-to-video diffusers directory)."
+            )
+
+    @classmethod
+    def load(cls, path: Path, device: torch.device, dtype: torch.dtype) -> TinyBackbone:
+        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+        config = read_model_config(path)
+        if config is None:
+            raise ModelLoadError(f"'{path}' has no {CONFIG_NAME}.")
+        transformer = _load_component(WanTransformer3DModel, path / "transformer", dtype)
+        if (path / "vae").is_dir():
+            autoencoder = WanAutoencoder(_load_component(AutoencoderKLWan, path / "vae", torch.float32))
+        else:
+            autoencoder = PixelSpace()
+        expected = 2 * autoencoder.channels + 2
+        if transformer.config.in_channels != expected:
+            raise ModelLoadError(
+                f"'{path}': the transformer takes {transformer.config.in_channels} input channels, "
+                f"the tiny in-context layout needs {expected} (2 x {autoencoder.channels} latent + 2 masks)."
+            )
+        text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
+        transformer.to(device).eval().requires_grad_(False)
+        autoencoder.to(device)
+        return TinyBackbone(config, transformer, autoencoder, text, path, device, dtype)
+
+
+def save_tiny_model(directory: Path, config: ModelConfig, transformer, vae=None, adapters=None) -> None:
+    """Write a tiny model directory (training, tests). ``adapters`` maps conditioner name
+    to its adapter module."""
+    from charanim.models.weights import save_safetensors
+
+    directory.mkdir(parents=True, exist_ok=True)
+    transformer.save_pretrained(directory / "transformer", safe_serialization=True)
+    if vae is not None:
+        vae.save_pretrained(directory / "vae", safe_serialization=True)
+    for name, module in (adapters or {}).items():
+        (directory / "conditioners").mkdir(exist_ok=True)
+        save_safetensors(module.state_dict(), directory / "conditioners" / f"{name}.safetensors")
+    write_model_config(directory, config)
+
+
+def _load_component(cls, folder: Path, dtype: torch.dtype):
+    if not folder.is_dir():
+        raise ModelLoadError(f"Model folder '{folder}' is missing.")
+    try:
+        return cls.from_pretrained(folder, local_files_only=True, use_safetensors=True, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"Could not load '{folder}': {str(exc).splitlines()[0]}") from None
+
+
+def _load_text_encoder(path: Path, config: ModelConfig, text_dim: int, device, dtype):
+    spec = config.text_encoder
+    if not spec:
+        return NoTextEncoder(text_dim, device, dtype)
+    import transformers
+
+    model_class = getattr(transformers, spec.get("class", "AutoModel"), None)
+    if model_class is None:
+        raise ModelLoadError(f"'{path}': unknown text encoder class {spec.get('class')!r}.")
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
+        model = model_class.from_pretrained(
+            path / "text_encoder", local_files_only=True, use_safetensors=True
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"Could not load the text encoder of '{path}': {str(exc).splitlines()[0]}"
+        ) from None
+    model.to(device).eval().requires_grad_(False)
+    return TransformersTextEncoder(tokenizer, model, int(spec.get("max_length", 64)), device, dtype)

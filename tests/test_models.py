@@ -1,0 +1,81 @@
+import json
+
+import pytest
+import torch
+
+from charanim.errors import ModelLoadError, UnknownNameError
+from charanim.models.backbones import load_backbone, resolve_model
+from charanim.models.config import ModelConfig
+from charanim.models.weights import load_safetensors, save_safetensors
+from charanim.plugins import Plugins
+
+
+@pytest.fixture(scope="module")
+def families():
+    return Plugins(entry_points=[]).backbones
+
+
+def test_model_config_round_trip_and_unknown_keys():
+    config = ModelConfig(backbone="tiny", conditioners=["pose"])
+    assert ModelConfig.from_json(config.to_json()) == config
+    data = config.to_json() | {"colour": "red"}
+    with pytest.raises(ModelLoadError, match="unknown keys: colour"):
+        ModelConfig.from_json(data)
+    with pytest.raises(ModelLoadError, match="Upgrade charanim"):
+        ModelConfig.from_json(config.to_json() | {"format_version": 99})
+
+
+def test_weights_are_safetensors_only(tmp_path):
+    torch.save({"w": torch.ones(1)}, tmp_path / "model.bin")
+    with pytest.raises(ModelLoadError, match="pickle"):
+        load_safetensors(tmp_path / "model.bin")
+    (tmp_path / "fake.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelLoadError, match="not a valid safetensors"):
+        load_safetensors(tmp_path / "fake.safetensors")
+    save_safetensors({"w": torch.arange(3.0)}, tmp_path / "ok.safetensors")
+    assert torch.equal(load_safetensors(tmp_path / "ok.safetensors")["w"], torch.arange(3.0))
+
+
+def test_resolving_model_names_and_directories(tmp_path, families, tiny_model, tiny_wan_i2v):
+    assert resolve_model(tiny_model, families)[0].name == "tiny"
+    assert resolve_model(tiny_wan_i2v, families)[0].name == "wan-i2v"
+    with pytest.raises(UnknownNameError, match="charanim-tiny"):
+        resolve_model("no-such-model", families)
+    with pytest.raises(ModelLoadError, match="never downloads"):
+        resolve_model("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", families)
+    with pytest.raises(ModelLoadError, match="not a model directory"):
+        resolve_model(tmp_path, families)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelLoadError, match="is a file"):
+        resolve_model(tmp_path / "file", families)
+
+
+def test_the_default_model_says_when_it_is_not_installed(families, monkeypatch, tmp_path):
+    from charanim.models import tiny
+
+    monkeypatch.setattr(tiny.TinyFamily, "named_models", classmethod(lambda cls: {"charanim-tiny": tmp_path}))
+    with pytest.raises(ModelLoadError, match="No trained default model is installed"):
+        resolve_model("charanim-tiny", families)
+
+
+def test_incomplete_and_mismatched_model_directories(tmp_path, families, tiny_model):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    shutil.rmtree(broken / "transformer")
+    with pytest.raises(ModelLoadError, match="transformer' is missing"):
+        load_backbone(broken, torch.device("cpu"), torch.float32, families)
+    mismatched = tmp_path / "mismatched"
+    shutil.copytree(tiny_model, mismatched)
+    config = json.loads((mismatched / "transformer" / "config.json").read_text())
+    config["in_channels"] = 5
+    (mismatched / "transformer" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError):
+        load_backbone(mismatched, torch.device("cpu"), torch.float32, families)
+
+
+def test_wan_directory_of_another_pipeline_is_not_claimed(tmp_path, families):
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline"}))
+    with pytest.raises(ModelLoadError, match="not a model directory"):
+        resolve_model(tmp_path, families)

@@ -1,0 +1,189 @@
+"""AnimatePipeline on tiny random models: exact behaviour, not just shapes."""
+
+import numpy as np
+import pytest
+import torch
+
+from charanim.api import _fit_reference, load_pipeline
+from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
+from charanim.engine.pipeline import AnimatePipeline, SamplingSettings
+from charanim.errors import IncompatibleError
+from charanim.io import read_image, read_video
+from charanim.testing import make_tiny_model
+from charanim.testing.bare_loop import bare_spatial_denoise
+
+
+def _inputs(pipeline, media, frames=12, fps=8.0, size=(32, 32)):
+    spec = OutputSpec(size[0], size[1], frames, fps)
+    image = read_image(media["reference"])
+    video = read_video(media["drive"], fps=fps, max_frames=frames)
+    conditions = [c.prepare(Driving(video=video), Reference(image), spec) for c in pipeline.conditioners]
+    return _fit_reference(image, spec), conditions, spec
+
+
+def _run(pipeline, media, seed=0, frames=12, **settings):
+    reference, conditions, spec = _inputs(pipeline, media, frames=frames)
+    return pipeline(
+        reference,
+        conditions,
+        spec,
+        settings=SamplingSettings(**settings),
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_model):
+    return load_pipeline(tiny_model, "rgb", device="cpu")
+
+
+def test_one_window_matches_a_bare_diffusers_loop(pipeline, media):
+    reference, conditions, spec = _inputs(pipeline, media, frames=8)
+    result = pipeline(
+        reference,
+        conditions,
+        spec,
+        settings=SamplingSettings(steps=4),
+        generator=torch.Generator().manual_seed(7),
+    )
+    bare = bare_spatial_denoise(
+        pipeline.backbone.transformer, reference, conditions[0].video, steps=4, seed=7
+    )
+    assert len(result.windows) == 1
+    difference = np.abs(result.frames.astype(int) - bare.astype(int))
+    assert difference.max() <= 1 and difference.mean() < 0.01
+
+
+def test_the_reference_is_reimposed_before_every_model_call(pipeline, media, monkeypatch):
+    reference, conditions, spec = _inputs(pipeline, media, frames=8)
+    seen = []
+    original = pipeline.backbone.velocity
+
+    def spy(hidden, timestep, text, image_embeds=None):
+        seen.append((hidden[:, :3].clone(), timestep.clone()))
+        return original(hidden, timestep, text, image_embeds)
+
+    monkeypatch.setattr(pipeline.backbone, "velocity", spy)
+    pipeline(
+        reference,
+        conditions,
+        spec,
+        settings=SamplingSettings(steps=5),
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert len(seen) == 5
+    expected = reference[None, :, None].expand(1, 3, 8, 32, 32)
+    for latents, timestep in seen:
+        assert torch.equal(latents[..., :32], expected)
+        assert timestep.shape == (1, 8 * 8 * 16) and timestep.view(8, 8, 16)[:, :, :8].eq(0).all()
+    assert seen[0][1].max() == pytest.approx(1000.0)
+
+
+def test_windows_continue_the_previous_window(pipeline, media):
+    long = _run(pipeline, media, seed=3, frames=12, window=8, overlap=2, steps=3)
+    short = _run(pipeline, media, seed=3, frames=8, window=8, overlap=2, steps=3)
+    assert [(w.start, w.frames, w.context) for w in long.windows] == [(0, 8, 0), (6, 8, 2)]
+    assert long.frames.shape[0] == 12
+    # window 1 holds its first two frames at window 0's result, so the first 8 frames agree
+    assert np.abs(long.frames[:8].astype(int) - short.frames.astype(int)).max() <= 1
+    assert long.colour_drift >= 0
+
+
+def test_window_larger_than_clip_is_one_pass(pipeline, media):
+    result = _run(pipeline, media, frames=6, window=16, steps=2)
+    assert len(result.windows) == 1 and result.frames.shape[0] == 6 and result.colour_drift == 0.0
+
+
+def test_seed_and_motion_decide_the_output(pipeline, media, tmp_path):
+    a = _run(pipeline, media, seed=1, frames=8, steps=3).frames
+    assert np.array_equal(a, _run(pipeline, media, seed=1, frames=8, steps=3).frames)
+    assert not np.array_equal(a, _run(pipeline, media, seed=2, frames=8, steps=3).frames)
+    reference, conditions, spec = _inputs(pipeline, media, frames=8)
+    flipped = [conditions[0].replace(video=conditions[0].video.flip(-1))]
+    b = pipeline(
+        reference,
+        flipped,
+        spec,
+        settings=SamplingSettings(steps=3),
+        generator=torch.Generator().manual_seed(1),
+    ).frames
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 1.0
+
+
+def test_motion_guidance_changes_the_result_and_text_guidance_needs_an_encoder(pipeline, media):
+    plain = _run(pipeline, media, frames=8, steps=3).frames
+    guided = _run(pipeline, media, frames=8, steps=3, motion_guidance=3.0).frames
+    assert np.abs(plain.astype(int) - guided.astype(int)).mean() > 1.0
+    text_only = _run(pipeline, media, frames=8, steps=3, guidance=5.0)
+    assert text_only.settings.guidance == 1.0 and np.array_equal(text_only.frames, plain)
+
+
+def test_temporal_layout_and_vae_latents(tmp_path, media, tiny_vae_model):
+    temporal = load_pipeline(make_tiny_model(tmp_path / "temporal", layout="temporal"), "rgb", device="cpu")
+    assert _run(temporal, media, frames=8, steps=2).frames.shape == (8, 32, 32, 3)
+    vae = load_pipeline(tiny_vae_model, "rgb", device="cpu")
+    result = _run(vae, media, frames=12, steps=2)
+    # 9-frame windows (4k+1 for Wan's VAE) overlapping by 5
+    assert [(w.start, w.frames) for w in result.windows] == [(0, 9), (4, 9)]
+    assert result.frames.shape == (12, 32, 32, 3)
+
+
+class _Residual(Conditioner):
+    name, kind, site, feature_dim = "wiggle", "test", InjectionSite.RESIDUAL, 4
+    description = "per-frame sinusoids (test only)"
+
+    def prepare(self, driving, reference, spec):
+        t = torch.arange(spec.frames, dtype=torch.float32)[:, None]
+        return Condition(self.name, self.site, features=torch.sin(t * torch.arange(1, 5)))
+
+
+class _Tokens(_Residual):
+    name, site = "tokens", InjectionSite.TOKENS
+
+
+class _Channels(_Residual):
+    name, site, channels, feature_dim = "channels", InjectionSite.CHANNELS, 1, None
+
+    def prepare(self, driving, reference, spec):
+        ramp = torch.linspace(-1, 1, spec.width).expand(1, spec.frames, spec.height, spec.width)
+        return Condition(self.name, self.site, video=ramp.clone())
+
+
+@pytest.mark.parametrize("extra", [_Residual, _Tokens, _Channels])
+def test_adapter_conditioners_combine_with_in_context(tmp_path, media, extra):
+    from charanim.plugins import get_plugins
+
+    directory = make_tiny_model(tmp_path / "m", adapter_conditioners={extra.name: extra})
+    backbone = load_pipeline(directory, "rgb", device="cpu").backbone
+    rgb = get_plugins().conditioners.get("rgb")()
+    frames_with = _run(AnimatePipeline(backbone, [rgb, extra()]), media, frames=8, steps=2).frames
+    frames_without = _run(AnimatePipeline(backbone, [rgb]), media, frames=8, steps=2).frames
+    assert np.abs(frames_with.astype(int) - frames_without.astype(int)).mean() > 0.5
+    assert np.array_equal(
+        frames_with, _run(AnimatePipeline(backbone, [rgb, extra()]), media, frames=8, steps=2).frames
+    )
+
+
+def test_adapter_conditioner_without_weights_is_refused(tiny_model):
+    backbone = load_pipeline(tiny_model, "rgb", device="cpu").backbone
+    with pytest.raises(IncompatibleError, match="no trained weights for conditioner 'wiggle'"):
+        AnimatePipeline(backbone, [_Residual()])
+
+
+def test_two_in_context_conditioners_are_refused(pipeline):
+    rgb = pipeline.conditioners[0]
+    with pytest.raises(IncompatibleError, match="both inject in-context"):
+        AnimatePipeline(pipeline.backbone, [rgb, type(rgb)()])
+
+
+def test_wan_i2v_backbone_runs_with_text_and_clip(tiny_wan_i2v, media):
+    pipeline = load_pipeline(tiny_wan_i2v, "rgb", device="cpu")
+    reference, conditions, spec = _inputs(pipeline, media, frames=9, fps=16.0)
+    settings = SamplingSettings(steps=2, guidance=3.0)
+    def run(prompt):
+        generator = torch.Generator().manual_seed(0)
+        return pipeline(reference, conditions, spec, prompt=prompt, settings=settings, generator=generator).frames
+
+    cat, robot = run("a cartoon cat walks"), run("a red robot dances")
+    assert cat.shape == (9, 32, 32, 3)
+    assert not np.array_equal(cat, robot)  # the UMT5 embedding reaches the model
