@@ -180,9 +180,12 @@ def test_wan_i2v_backbone_runs_with_text_and_clip(tiny_wan_i2v, media):
     pipeline = load_pipeline(tiny_wan_i2v, "rgb", device="cpu")
     reference, conditions, spec = _inputs(pipeline, media, frames=9, fps=16.0)
     settings = SamplingSettings(steps=2, guidance=3.0)
+
     def run(prompt):
         generator = torch.Generator().manual_seed(0)
-        return pipeline(reference, conditions, spec, prompt=prompt, settings=settings, generator=generator).frames
+        return pipeline(
+            reference, conditions, spec, prompt=prompt, settings=settings, generator=generator
+        ).frames
 
     cat, robot = run("a cartoon cat walks"), run("a red robot dances")
     assert cat.shape == (9, 32, 32, 3)

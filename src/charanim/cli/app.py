@@ -100,10 +100,11 @@ def main_options(
 
 
 def _register_commands() -> None:
-    from charanim.cli import animate, plugins
+    from charanim.cli import animate, plugins, synthesize
     from charanim.plugins import get_plugins
 
     app.command("animate", help=animate.HELP, epilog=animate.EPILOG, no_args_is_help=True)(animate.animate)
+    app.add_typer(synthesize.app, name="synthesize", help=synthesize.HELP)
     app.command("plugins", help=plugins.HELP, epilog=plugins.EPILOG)(plugins.plugins)
     get_plugins().add_commands(app)
 

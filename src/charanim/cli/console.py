@@ -98,3 +98,38 @@ def silence_model_libraries() -> None:
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+class progress:
+    """A rich progress bar fed ``(done, total)``; hidden with -q or when stderr is not a terminal.
+
+    >>> with progress("Rendering") as update:
+    ...     update(3, 10)
+    """
+
+    def __init__(self, description: str):
+        self.description = description
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=state.quiet or not err.is_terminal,
+            transient=True,
+        )
+        self.bar.__enter__()
+        self.task = self.bar.add_task(self.description, total=None)
+        return self.update
+
+    def update(self, done: int, total: int | None = None, description: str | None = None) -> None:
+        self.bar.update(
+            self.task, completed=done, total=total, **({"description": description} if description else {})
+        )
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)

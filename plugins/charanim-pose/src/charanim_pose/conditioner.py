@@ -1,0 +1,134 @@
+"""The pose conditioner: the driving skeleton, retargeted to the reference, as pose maps.
+
+``prepare`` takes the driving keypoints (a file given with ``--pose``, or the pose
+estimator run on the driving frames) and the reference's (a file given with
+``--reference-pose``, or the estimator on the image), maps both onto the output grid,
+retargets the motion to the reference's bone lengths and place (so the driving body's
+shape does not leak into the result), and renders OpenPose-style maps. The reference's
+own map goes beside the reference in the in-context layout. ``augment`` scales bones by
+U(0.8, 1.2) and jitters the skeleton's box, then re-renders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
+from charanim.errors import ConditionerInputError
+from charanim.io.resize import fit_transform
+from charanim.pose.augment import bone_length_jitter, box_jitter
+from charanim.pose.estimate import estimate_sequence, get_estimator, keypoints_from, require_person
+from charanim.pose.keypoints import KeypointSequence
+from charanim.pose.render import render_pose, render_pose_sequence
+from charanim.pose.retarget import PARTS, retarget
+
+NO_REFERENCE_SKELETON = "for a cartoon, an animal or a sprite use --conditioner rgb, or give its keypoints with --reference-pose FILE."
+
+
+class PoseConditioner(Conditioner):
+    name = "pose"
+    kind = "pose"
+    site = InjectionSite.IN_CONTEXT
+    needs = frozenset({"video"})
+    description = "2D skeletons of the driving video, retargeted to the reference (OpenPose-style maps)"
+
+    def __init__(self, transfer: str = "body", estimator: str | None = None):
+        if transfer not in PARTS:
+            raise ConditionerInputError(
+                f"Unknown --transfer part '{transfer}'; use one of {', '.join(PARTS)}."
+            )
+        self.transfer = transfer
+        self.estimator_name = estimator
+
+    # ------------------------------------------------------------------ prepare
+
+    def prepare(self, driving: Driving, reference: Reference, spec: OutputSpec) -> Condition:
+        motion = self._driving_keypoints(driving, spec)
+        still = self._reference_keypoints(reference)
+        drive_format, reference_format = motion.header.body_format, still.header.body_format
+        if drive_format != reference_format:
+            raise ConditionerInputError(
+                f"The driving skeleton is {drive_format} and the reference's is {reference_format}: the pose "
+                "conditioner needs one body format for both (use --conditioner rgb across body plans)."
+            )
+        size = (spec.width, spec.height)
+        drive_points = _to_output(
+            _resample(motion, spec), (motion.header.width, motion.header.height), size, spec.fit
+        )
+        reference_points = _to_output(
+            still.body_array()[0], (still.header.width, still.header.height), size, spec.fit
+        )
+        retargeted = retarget(drive_points, reference_points, drive_format, self.transfer)
+        return self._condition(retargeted, reference_points, drive_format, size)
+
+    def _condition(
+        self, points: np.ndarray, reference_points: np.ndarray, body_format: str, size
+    ) -> Condition:
+        maps = render_pose_sequence(points, body_format, size)
+        video = torch.from_numpy(maps).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+        seen = torch.from_numpy((points[..., 2] > 0).any(-1).astype(np.float32))
+        valid = seen.view(1, -1, 1, 1).expand(1, len(points), size[1], size[0]).clone()
+        own = render_pose(reference_points, body_format, size)
+        reference_map = torch.from_numpy(own).permute(2, 0, 1)[:, None].float() / 127.5 - 1.0
+        meta = {"keypoints": points, "reference_keypoints": reference_points, "body_format": body_format}
+        return Condition(self.name, self.site, video=video, valid=valid, reference=reference_map, meta=meta)
+
+    def _estimator(self):
+        return get_estimator(self.estimator_name) if self.estimator_name else get_estimator()
+
+    def _driving_keypoints(self, driving: Driving, spec: OutputSpec) -> KeypointSequence:
+        given = keypoints_from(driving.keypoints)
+        if given is None:
+            if driving.video is None:
+                raise ConditionerInputError(
+                    "The pose conditioner needs a driving video or its keypoints (--pose)."
+                )
+            video = driving.video
+            frames = video.frames[: spec.frames]
+            given = estimate_sequence(
+                self._estimator(), frames, video.fps, video.source_size, str(video.path or "")
+            )
+        require_person(
+            given, "the driving video", "check that a person is visible, or give keypoints with --pose."
+        )
+        return given
+
+    def _reference_keypoints(self, reference: Reference) -> KeypointSequence:
+        given = keypoints_from(reference.keypoints)
+        if given is None:
+            image = reference.image
+            given = estimate_sequence(
+                self._estimator(), image.rgb[None], 1.0, image.size, str(image.path or "")
+            )
+        require_person(given, "the reference image", NO_REFERENCE_SKELETON)
+        return given
+
+    # ------------------------------------------------------------------ augment
+
+    def augment(self, condition: Condition, generator: torch.Generator) -> Condition:
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        points, body_format = condition.meta["keypoints"], condition.meta["body_format"]
+        size = (condition.video.shape[3], condition.video.shape[2])
+        jittered, _ = bone_length_jitter(points, body_format, rng)
+        jittered = box_jitter(jittered, size, rng)
+        fresh = self._condition(jittered, condition.meta["reference_keypoints"], body_format, size)
+        return fresh.replace(reference=condition.reference)
+
+
+def _resample(sequence: KeypointSequence, spec: OutputSpec) -> np.ndarray:
+    """Keypoints at the output's frame times (nearest earlier frame), ``[spec.frames, K, 3]``;
+    a sequence shorter than the output holds its last frame."""
+    body = sequence.body_array()
+    times = np.arange(spec.frames) / spec.fps
+    index = np.minimum(np.floor(times * sequence.header.fps + 1e-6).astype(int), len(body) - 1)
+    return body[index]
+
+
+def _to_output(
+    points: np.ndarray, source_size: tuple[int, int], size: tuple[int, int], fit: str
+) -> np.ndarray:
+    transform = fit_transform(source_size, size, fit)
+    out = points.copy()
+    out[..., :2] = transform.apply(points[..., :2])
+    return out

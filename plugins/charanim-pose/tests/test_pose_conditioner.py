@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import torch
+
+from charanim.conditioning import Driving, OutputSpec, Reference
+from charanim.errors import ConditionerInputError
+from charanim.io.image import image_from_array
+from charanim.io.video import Video
+from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
+from charanim.synthetic.samples import WorldConfig, make_sample
+from charanim.testing import ConditionerContract
+
+
+def world_inputs(plan="humanoid", seed=3, size=(64, 64), frames=8):
+    """A world sample as the conditioner sees it: frames plus ground-truth keypoints."""
+    config = WorldConfig(
+        size=size, frames=frames, body_plans=(plan,), cross_plan=0.0, motions=("wave", "dance")
+    )
+    sample = make_sample(config, seed, seed)
+    fmt = sample.meta["driving"]["keypoint_format"]
+    count = 17 if fmt in ("coco17", "ap10k") else 16
+    header = KeypointsHeader(size[0], size[1], 8.0, body_format=fmt)
+    video = Video(sample.driving, 8.0, 8.0, size, np.arange(frames))
+    driving = Driving(
+        video=video, keypoints=KeypointSequence.from_body_array(header, sample.driving_keypoints[:, :count])
+    )
+    reference = Reference(
+        image_from_array(sample.reference),
+        keypoints=KeypointSequence.from_body_array(header, sample.reference_keypoints[None, :count]),
+    )
+    return driving, reference, sample
+
+
+class TestPoseContract(ConditionerContract):
+    conditioner_name = "pose"
+
+    def make_inputs(self, tmp_path):
+        driving, reference, _ = world_inputs(frames=self.spec.frames)
+        return driving, reference
+
+
+def _conditioner(**options):
+    from charanim_pose.conditioner import PoseConditioner
+
+    return PoseConditioner(**options)
+
+
+@pytest.mark.parametrize("plan", ["humanoid", "quadruped", "bird", "blob"])
+def test_pose_maps_land_on_the_target_character(plan):
+    driving, reference, sample = world_inputs(plan)
+    condition = _conditioner().prepare(driving, reference, OutputSpec(64, 64, 8, 8.0))
+    drawn = (condition.video.max(0).values > -0.9).numpy()  # pixels the skeleton covers
+    on_character = sample.target_mask > 0
+    grown = (
+        on_character
+        | np.roll(on_character, 2, 1)
+        | np.roll(on_character, -2, 1)
+        | np.roll(on_character, 2, 2)
+        | np.roll(on_character, -2, 2)
+    )
+    assert (drawn & grown).sum() / drawn.sum() > 0.75, "the retargeted skeleton lies on the true target"
+
+
+def test_reference_map_and_validity():
+    driving, reference, _ = world_inputs()
+    condition = _conditioner().prepare(driving, reference, OutputSpec(64, 64, 8, 8.0))
+    assert condition.reference.shape == (3, 1, 64, 64) and condition.reference.max() > 0
+    assert condition.valid.shape == (1, 8, 64, 64) and condition.valid.min() == 1.0
+    empty = KeypointSequence.from_body_array(driving.keypoints.header, np.zeros((8, 17, 3), np.float32))
+    with pytest.raises(ConditionerInputError, match="No coco17 skeleton found in the driving video"):
+        _conditioner().prepare(
+            Driving(video=driving.video, keypoints=empty), reference, OutputSpec(64, 64, 8, 8.0)
+        )
+
+
+def test_mixed_body_formats_are_refused_with_advice():
+    driving, _, _ = world_inputs("quadruped")
+    _, reference, _ = world_inputs("humanoid")
+    with pytest.raises(ConditionerInputError, match="use --conditioner rgb across body plans"):
+        _conditioner().prepare(driving, reference, OutputSpec(64, 64, 8, 8.0))
+
+
+def test_a_reference_without_a_skeleton_suggests_rgb():
+    driving, reference, _ = world_inputs()
+    nobody = KeypointSequence.from_body_array(reference.keypoints.header, np.zeros((1, 17, 3), np.float32))
+    with pytest.raises(ConditionerInputError, match="use --conditioner rgb"):
+        _conditioner().prepare(
+            driving, Reference(reference.image, keypoints=nobody), OutputSpec(64, 64, 8, 8.0)
+        )
+
+
+def test_augment_changes_proportions_not_the_reference():
+    driving, reference, _ = world_inputs()
+    conditioner = _conditioner()
+    condition = conditioner.prepare(driving, reference, OutputSpec(64, 64, 8, 8.0))
+    augmented = conditioner.augment(condition, torch.Generator().manual_seed(1))
+    assert torch.equal(augmented.reference, condition.reference)
+    assert not torch.equal(augmented.video, condition.video)
+    assert not np.allclose(augmented.meta["keypoints"], condition.meta["keypoints"])
+
+
+def test_upper_body_transfer_keeps_the_reference_legs():
+    driving, reference, _ = world_inputs()
+    condition = _conditioner(transfer="upper").prepare(driving, reference, OutputSpec(64, 64, 8, 8.0))
+    legs = condition.meta["keypoints"][:, 11:17]
+    assert np.allclose(legs, legs[0:1])  # legs stay where the reference has them
+    with pytest.raises(ConditionerInputError):
+        _conditioner(transfer="tail")

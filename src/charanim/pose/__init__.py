@@ -1,0 +1,1 @@
+"""2D poses: keypoint formats and files, rendering to pose maps, normalisation, retargeting."""

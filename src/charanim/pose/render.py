@@ -1,0 +1,134 @@
+"""Pose maps: skeletons drawn in the OpenPose / DWPose colour convention, at any size.
+
+Human bodies (COCO-17 or OpenPose-18) are drawn as OpenPose-18 in its 17 limb colours
+(red at the neck-shoulder, through the spectrum, to magenta at the ears) with joints in
+the same palette, limbs at 60 % opacity over black: maps are interchangeable with
+those of ControlNet-style tools. Hands use the rainbow of the OpenPose hand renderer;
+face points are white dots. Other body formats get an evenly spaced hue per bone.
+Missing or low-confidence joints are not drawn, nor are bones that touch them.
+"""
+
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+
+from charanim.pose.formats import FORMATS, OPENPOSE18, coco_to_openpose
+from charanim.raster import Fill, Part, render_parts
+
+#: OpenPose's body palette (RGB), one colour per limb and per joint
+OPENPOSE_COLOURS = np.array([
+    [255, 0, 0], [255, 85, 0], [255, 170, 0], [255, 255, 0], [170, 255, 0], [85, 255, 0], [0, 255, 0],
+    [0, 255, 85], [0, 255, 170], [0, 255, 255], [0, 170, 255], [0, 85, 255], [0, 0, 255], [85, 0, 255],
+    [170, 0, 255], [255, 0, 255], [255, 0, 170], [255, 0, 85],
+], np.float32) / 255.0  # fmt: skip
+HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
+              (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20)]  # fmt: skip
+
+
+def _hue(i: int, n: int) -> tuple[float, float, float]:
+    return colorsys.hsv_to_rgb(i / max(n, 1), 1.0, 1.0)
+
+
+def default_width(size: tuple[int, int]) -> float:
+    """Limb width in pixels: DWPose's 4 px at 512, never below 1.5 px so small maps stay legible."""
+    return max(1.5, 4.0 * min(size) / 512.0)
+
+
+def pose_parts(
+    body: np.ndarray,
+    body_format: str,
+    width: float,
+    hands: np.ndarray | None = None,
+    face: np.ndarray | None = None,
+    threshold: float = 0.3,
+) -> list[Part]:
+    """The parts of one person's pose map (pixel coordinates)."""
+    if body_format == "coco17":
+        body, body_format = coco_to_openpose(body), "openpose18"
+    fmt = FORMATS[body_format]
+    present = body[:, 2] >= threshold
+    parts = []
+    for i, (a, b) in enumerate(fmt.bones):
+        if present[a] and present[b]:
+            colour = tuple(OPENPOSE_COLOURS[i % 18]) if fmt is OPENPOSE18 else _hue(i, len(fmt.bones))
+            parts.append(
+                Part(
+                    "capsule",
+                    body[[a, b], :2],
+                    (width, width),
+                    Fill(colour, shade=0.0),
+                    outline=False,
+                    opacity=0.6,
+                )
+            )
+    for i in np.flatnonzero(present):
+        colour = tuple(OPENPOSE_COLOURS[i % 18]) if fmt is OPENPOSE18 else _hue(int(i), len(fmt))
+        parts.append(
+            Part("ellipse", body[i : i + 1, :2], (width, width), Fill(colour, shade=0.0), outline=False)
+        )
+    for hand in () if hands is None else hands:
+        seen = hand[:, 2] >= threshold
+        for i, (a, b) in enumerate(HAND_EDGES):
+            if seen[a] and seen[b]:
+                parts.append(
+                    Part(
+                        "capsule",
+                        hand[[a, b], :2],
+                        (width / 2, width / 2),
+                        Fill(_hue(i, 20), shade=0.0),
+                        outline=False,
+                    )
+                )
+        for i in np.flatnonzero(seen):
+            parts.append(
+                Part(
+                    "ellipse",
+                    hand[i : i + 1, :2],
+                    (width / 2, width / 2),
+                    Fill((0.0, 0.0, 1.0), shade=0.0),
+                    outline=False,
+                )
+            )
+    if face is not None:
+        for i in np.flatnonzero(face[:, 2] >= threshold):
+            parts.append(
+                Part(
+                    "ellipse",
+                    face[i : i + 1, :2],
+                    (width / 3, width / 3),
+                    Fill((1.0, 1.0, 1.0), shade=0.0),
+                    outline=False,
+                )
+            )
+    return parts
+
+
+def render_pose(
+    body: np.ndarray,
+    body_format: str,
+    size: tuple[int, int],
+    hands: np.ndarray | None = None,
+    face: np.ndarray | None = None,
+    width: float | None = None,
+    threshold: float = 0.3,
+    canvas: np.ndarray | None = None,
+) -> np.ndarray:
+    """One pose map, ``uint8 [H, W, 3]`` (``size`` = (width, height)); over ``canvas`` if given."""
+    w, h = size
+    base = np.zeros((h, w, 3), np.float32) if canvas is None else canvas.astype(np.float32) / 255.0
+    parts = pose_parts(body, body_format, width or default_width(size), hands, face, threshold)
+    image, _ = render_parts(parts, base)
+    return np.round(image * 255).astype(np.uint8)
+
+
+def render_pose_sequence(
+    bodies: np.ndarray,
+    body_format: str,
+    size: tuple[int, int],
+    width: float | None = None,
+    threshold: float = 0.3,
+) -> np.ndarray:
+    """``[F, K, 3]`` -> ``uint8 [F, H, W, 3]``."""
+    return np.stack([render_pose(b, body_format, size, width=width, threshold=threshold) for b in bodies])

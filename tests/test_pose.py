@@ -1,0 +1,120 @@
+"""The pose library on skeletons with known answers."""
+
+import numpy as np
+import pytest
+
+from charanim.pose.augment import bone_length_jitter, box_jitter
+from charanim.pose.formats import coco_to_openpose, openpose_to_coco
+from charanim.pose.keypoints import KeypointSequence, KeypointsHeader, load_keypoints
+from charanim.pose.openpose import load_openpose, save_openpose
+from charanim.pose.render import OPENPOSE_COLOURS, render_pose
+from charanim.pose.retarget import part_mask, retarget
+from charanim.pose.skeleton import TREES, bone_lengths
+
+
+def t_pose(scale=1.0, x=32.0, y=32.0):
+    """A COCO-17 T-pose, arms horizontal; the character's left is +x (front view)."""
+    s = scale
+    points = {
+        "nose": (0, -14), "left_eye": (2, -15), "right_eye": (-2, -15), "left_ear": (4, -14), "right_ear": (-4, -14),
+        "left_shoulder": (6, -8), "right_shoulder": (-6, -8), "left_elbow": (12, -8), "right_elbow": (-12, -8),
+        "left_wrist": (18, -8), "right_wrist": (-18, -8), "left_hip": (4, 4), "right_hip": (-4, 4),
+        "left_knee": (4, 12), "right_knee": (-4, 12), "left_ankle": (4, 20), "right_ankle": (-4, 20),
+    }  # fmt: skip
+    from charanim.pose.formats import COCO17
+
+    return np.array([[x + s * points[n][0], y + s * points[n][1], 1.0] for n in COCO17.keypoints], np.float32)
+
+
+def test_coco_openpose_round_trip_and_neck():
+    points = t_pose()
+    op = coco_to_openpose(points)
+    assert op.shape == (18, 3) and np.allclose(op[1, :2], [32, 24])  # mid-shoulder
+    assert np.array_equal(openpose_to_coco(op), points)
+    missing = points.copy()
+    missing[5, 2] = 0
+    assert coco_to_openpose(missing)[1, 2] == 0  # no neck without both shoulders
+
+
+def test_keypoint_files_round_trip(tmp_path):
+    body = np.stack([t_pose(x=20 + i) for i in range(4)])
+    body[2, :, 2] = 0  # nobody in frame 2
+    sequence = KeypointSequence.from_body_array(KeypointsHeader(64, 64, 8.0, estimator="test"), body)
+    for name in ("k.jsonl", "k.npz"):
+        loaded = load_keypoints(sequence.save(tmp_path / name))
+        assert loaded.frames_with_person() == 3 and loaded.header.estimator == "test"
+        assert np.allclose(loaded.body_array(), np.where(body[..., 2:] > 0, body, 0), atol=0.01)
+
+
+def test_openpose_json_round_trip(tmp_path):
+    body = np.stack([t_pose(x=20 + i) for i in range(3)])
+    sequence = KeypointSequence.from_body_array(KeypointsHeader(64, 48, 8.0), body)
+    for target in (tmp_path / "frames", tmp_path / "all.json"):
+        loaded = load_openpose(save_openpose(sequence, target), fps=8.0)
+        assert (loaded.header.width, loaded.header.height) == (64, 48)
+        assert np.allclose(loaded.body_array(), body, atol=0.01)
+
+
+def test_openpose_body25_and_normalised_coordinates(tmp_path):
+    import json
+
+    op = coco_to_openpose(t_pose())
+    body25 = np.zeros((25, 3), np.float32)
+    body25[[0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]] = op
+    body25[:, :2] /= [64, 64]  # normalised, as some ComfyUI nodes write
+    frame = {
+        "canvas_width": 64,
+        "canvas_height": 64,
+        "people": [{"pose_keypoints_2d": body25.ravel().tolist()}],
+    }
+    (tmp_path / "f.json").write_text(json.dumps(frame))
+    assert np.allclose(load_openpose(tmp_path / "f.json").body_array()[0], t_pose(), atol=1e-3)
+
+
+def test_render_draws_openpose_colours_where_the_bones_are():
+    image = render_pose(t_pose(), "coco17", (64, 64), width=1.5)
+    # the right upper arm (OpenPose limb 2: right shoulder -> right elbow) is orange (255, 170, 0)
+    pixel = image[24, 23].astype(float) / 255
+    assert np.allclose(pixel, OPENPOSE_COLOURS[2] * 0.6, atol=0.12)
+    assert image[60, 5].sum() == 0  # background stays black
+    missing = t_pose()
+    missing[9, 2] = 0  # left wrist missing: its forearm is not drawn, nothing invented
+    assert render_pose(missing, "coco17", (64, 64), width=1.5)[24, 47].sum() < image[24, 47].sum() / 3
+
+
+def test_bone_jitter_keeps_the_skeleton_connected_and_in_range():
+    rng = np.random.default_rng(0)
+    motion = np.stack([t_pose(x=30 + i) for i in range(5)])
+    jittered, scales = bone_length_jitter(motion, "coco17", rng)
+    ratio = bone_lengths(TREES["coco17"], jittered) / bone_lengths(TREES["coco17"], motion)
+    assert np.all((ratio > 0.8 - 1e-4) & (ratio < 1.2 + 1e-4))
+    assert np.allclose(ratio, ratio[0], atol=1e-4)  # the same factor in every frame
+    assert np.allclose(ratio[0], scales, atol=1e-4)  # connected: each bone changed only by its factor
+    boxed = box_jitter(motion, (64, 64), rng)
+    assert not np.allclose(boxed, motion) and np.allclose(boxed[..., 2], motion[..., 2])
+
+
+def test_retarget_takes_the_reference_proportions_and_place():
+    driving = np.stack([t_pose(scale=1.0, x=20 + 2 * i, y=30) for i in range(4)])
+    driving[:, 9, 1] -= np.arange(4) * 2  # the left wrist rises over time (the motion)
+    reference = t_pose(scale=1.5, x=40, y=34)
+    moved = retarget(driving, reference, "coco17")
+    # each bone's typical (90th percentile) driving length becomes the reference's length
+    lengths = np.percentile(bone_lengths(TREES["coco17"], moved), 90, axis=0)
+    assert np.allclose(lengths, bone_lengths(TREES["coco17"], reference), rtol=0.02)
+    assert np.allclose(
+        moved[0, 11:13, :2].mean(0), reference[11:13, :2].mean(0), atol=1e-3
+    )  # placed on the reference
+    travel = moved[3, 11:13, :2].mean(0) - moved[0, 11:13, :2].mean(0)
+    assert np.allclose(travel, [6 * 1.5, 0], atol=0.2)  # root travel scaled by the size ratio
+    assert moved[3, 9, 1] < moved[0, 9, 1]  # the wrist still rises
+
+
+def test_partial_transfer_keeps_the_rest_of_the_reference():
+    driving = np.stack([t_pose(x=20 + i) for i in range(3)])
+    reference = t_pose(x=40)
+    upper = retarget(driving, reference, "coco17", part="upper")
+    legs = ~part_mask("coco17", "upper")
+    assert np.array_equal(upper[:, legs], np.repeat(reference[None, legs], 3, axis=0))
+    with pytest.raises(Exception, match="Unknown --transfer"):
+        part_mask("coco17", "tail")
