@@ -50,7 +50,11 @@ class AnimateOptions:
     dtype: str = "auto"
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     pose: Path | None = None
+    reference_pose: Path | None = None
     audio: Path | None = None
+    #: per-conditioner constructor options, e.g. {"transfer": "upper"}; each conditioner
+    #: receives the ones its constructor accepts
+    conditioner_options: dict = field(default_factory=dict)
 
 
 def load_pipeline(
@@ -58,11 +62,12 @@ def load_pipeline(
     conditioners: list[str] | str | None = None,
     device: str = "auto",
     dtype: str = "auto",
+    conditioner_options: dict | None = None,
 ) -> AnimatePipeline:
     """Load a model and the conditioners to drive it (default: the model's own)."""
     torch_device = resolve_device(device)
     backbone = load_backbone(model, torch_device, resolve_dtype(dtype, torch_device))
-    return AnimatePipeline(backbone, _conditioners(backbone, conditioners))
+    return AnimatePipeline(backbone, _conditioners(backbone, conditioners, conditioner_options or {}))
 
 
 def animate(
@@ -83,7 +88,9 @@ def animate(
     opts = _options(options)
     started = time.perf_counter()
     if pipeline is None:
-        pipeline = load_pipeline(opts.model, opts.conditioners, opts.device, opts.dtype)
+        pipeline = load_pipeline(
+            opts.model, opts.conditioners, opts.device, opts.dtype, opts.conditioner_options
+        )
     backbone = pipeline.backbone
     if (opts.prompt or opts.negative_prompt) and not backbone.text.available:
         warnings.warn("this model has no text encoder: the prompt is ignored", CharanimWarning, stacklevel=2)
@@ -92,7 +99,10 @@ def animate(
     spec, video = _output_spec(backbone, opts, driving)
     reference_tensor = _fit_reference(image, spec)
     inputs = Driving(video=video, keypoints=opts.pose, audio=opts.audio)
-    conditions = [c.prepare(inputs, Reference(image), spec) for c in pipeline.conditioners]
+    conditions = [
+        c.prepare(inputs, Reference(image, keypoints=opts.reference_pose), spec)
+        for c in pipeline.conditioners
+    ]
 
     generator = torch.Generator().manual_seed(opts.seed)
     result = pipeline(
@@ -128,7 +138,7 @@ def _options(options: dict[str, Any]) -> AnimateOptions:
     return opts
 
 
-def _conditioners(backbone: Backbone, names: list[str] | str | None) -> list[Conditioner]:
+def _conditioners(backbone: Backbone, names: list[str] | str | None, options: dict) -> list[Conditioner]:
     from charanim.plugins import get_plugins
 
     if isinstance(names, str):
@@ -146,7 +156,15 @@ def _conditioners(backbone: Backbone, names: list[str] | str | None) -> list[Con
         message = backbone.check_conditioner(cls)
         if message:
             warnings.warn(message, CharanimWarning, stacklevel=3)
-    return [cls() for cls in classes]
+    return [cls(**_accepted(cls, options)) for cls in classes]
+
+
+def _accepted(cls: type, options: dict) -> dict:
+    """The options a conditioner's constructor takes (``transfer`` for pose, say)."""
+    import inspect
+
+    parameters = inspect.signature(cls.__init__).parameters
+    return {key: value for key, value in options.items() if key in parameters and value is not None}
 
 
 def split_conditioner_names(text: str) -> list[str]:

@@ -10,3 +10,10 @@ def charanim_register_backbones(register):
 
     register(TinyFamily)
     register(WanI2VFamily)
+
+
+@hookimpl
+def charanim_register_pose_estimators(register):
+    from charanim.pose.mediapipe_estimator import MediaPipeEstimator
+
+    register(MediaPipeEstimator)

@@ -46,6 +46,19 @@ def animate(
         "-c",
         help="Conditioner(s) reading the motion, e.g. rgb or pose+audio-face. Default: the model's.",
     ),
+    pose: Path | None = typer.Option(
+        None,
+        "--pose",
+        help="Keypoints of the driving video (from 'charanim extract-pose', or OpenPose JSON); skips estimation.",
+    ),
+    reference_pose: Path | None = typer.Option(
+        None,
+        "--reference-pose",
+        help="Keypoints of the reference (a cartoon or animal the estimator cannot read).",
+    ),
+    transfer: str = typer.Option(
+        "body", "--transfer", help="What the driving motion controls: body, upper, face or hands."
+    ),
     prompt: str | None = typer.Option(None, "--prompt", "-p", help="Text describing the target video."),
     prompt_file: Path | None = typer.Option(
         None,
@@ -102,9 +115,8 @@ def animate(
     console.silence_model_libraries()
     started = time.perf_counter()
     with _status("Loading model..."):
-        pipeline = load_pipeline(
-            model, split_conditioner_names(conditioner) if conditioner else None, device, dtype
-        )
+        names = split_conditioner_names(conditioner) if conditioner else None
+        pipeline = load_pipeline(model, names, device, dtype, conditioner_options={"transfer": transfer})
     load_seconds = time.perf_counter() - started
     with _StepProgress() as progress:
         summary = run_animate(
@@ -128,6 +140,8 @@ def animate(
             fit=fit,
             window=window,
             overlap=overlap,
+            pose=pose,
+            reference_pose=reference_pose,
         )
     summary.pop("result")
     summary["load_seconds"] = round(load_seconds, 3)

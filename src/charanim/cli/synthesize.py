@@ -10,7 +10,9 @@ import typer
 from charanim.cli import console, options
 from charanim.cli.options import parse_size
 
-HELP = "Make training data: procedural cross-identity pairs with ground truth (world)."
+HELP = (
+    "Make training data: procedural pairs with ground truth (world) and self-bootstrapped pairs (bootstrap)."
+)
 
 WORLD_HELP = """Render procedural characters performing motions: for every sample, character A's driving video, character B's reference image in another pose, and the truth: B performing A's motion, with keypoints, masks and captions.
 
@@ -117,3 +119,77 @@ def _names(text: str, known: dict, kind: str) -> tuple[str, ...]:
     if not names:
         raise UnknownNameError(kind, text, list(known))
     return names
+
+
+BOOTSTRAP_HELP = """Make pseudo cross-identity pairs with a pose model (DreamActor-M2's self-bootstrapping): the model animates other characters with real motions, quality filters score every result, and the ones that pass become training triplets whose target is the real clip.
+
+--driving and --references take a manifest (e.g. a world's) or a folder (videos / images; keypoints from NAME.pose.jsonl beside each file, or the pose estimator). Every candidate and its scores are kept in OUT/candidates.jsonl; rerunning with other --min-score / --keep-top refilters without generating again.
+"""
+
+BOOTSTRAP_EPILOG = """[bold]Examples[/]
+
+  charanim synthesize bootstrap --model runs/stage1/model --driving data/world/manifest.jsonl \\
+      --references data/world/manifest.jsonl -o data/bootstrap --count 2000
+
+  charanim synthesize bootstrap --model runs/stage1/model --driving clips/ --references characters/ \\
+      -o data/bootstrap --count 500 --min-score 0.6 --keep-top 0.8 --json
+"""
+
+
+@app.command("bootstrap", help=BOOTSTRAP_HELP, epilog=BOOTSTRAP_EPILOG, no_args_is_help=True)
+def bootstrap(
+    model: str = typer.Option(..., "--model", "-m", help="A pose-based model (name or directory)."),
+    driving: Path = typer.Option(..., "--driving", help="Real motions: a manifest, or a folder of videos."),
+    references: Path = typer.Option(
+        ..., "--references", help="Other characters: a manifest, or a folder of images."
+    ),
+    out: Path = typer.Option(..., "--output", "-o", help="Output folder (rerunning continues it)."),
+    count: int = typer.Option(1000, "--count", "-n", min=1, help="Candidates to generate."),
+    seed: int = typer.Option(0, "--seed", help="Which sources and characters are paired."),
+    steps: int = typer.Option(10, "--steps", min=1, help="Denoising steps per candidate."),
+    min_score: float = typer.Option(
+        0.5, "--min-score", min=0.0, max=1.0, help="Keep candidates scoring at least this."
+    ),
+    keep_top: float = typer.Option(
+        1.0, "--keep-top", min=0.0, max=1.0, help="Then keep this share of the best."
+    ),
+    shard_size: int = typer.Option(20, "--shard-size", min=1, help="Candidates per shard file."),
+    shard: str = typer.Option("0/1", "--shard", help="Make only shards i, i+n... of n (i/n)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    json_output: bool = options.JSON,
+    quiet: bool = options.QUIET,
+    verbose: bool = options.VERBOSE,
+    debug: bool = options.DEBUG,
+) -> None:
+    from charanim.errors import InvalidOptionError
+    from charanim.synthesis.bootstrap import BootstrapJob, run_bootstrap
+
+    console.apply(quiet, verbose, debug)
+    console.silence_model_libraries()
+    try:
+        part, parts = (int(v) for v in shard.split("/"))
+    except ValueError:
+        raise InvalidOptionError(f"--shard must look like i/n (e.g. 0/4), got '{shard}'.") from None
+    job = BootstrapJob(
+        model,
+        driving,
+        references,
+        out,
+        count,
+        seed,
+        steps,
+        min_score,
+        keep_top,
+        shard_size,
+        (part, parts),
+        device,
+    )
+    with console.progress("Bootstrapping") as progress:
+        summary = run_bootstrap(job, on_progress=progress)
+    if json_output:
+        console.print_json(summary)
+    else:
+        console.out.print(
+            f"kept {summary['kept']} of {summary['scored']} scored candidates ({summary['candidates']} in all) "
+            f"in {summary['manifest']}; scores before {summary['score_histogram_before']}, after {summary['score_histogram_after']}"
+        )

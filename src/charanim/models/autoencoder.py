@@ -102,3 +102,91 @@ class WanAutoencoder(VideoAutoencoder):
             ).amax(3)
         grouped = torch.cat([first, rest], dim=2)
         return F.max_pool3d(grouped, kernel_size=(1, self.spatial_factor, self.spatial_factor))
+
+
+class FrameAutoencoder(VideoAutoencoder):
+    """diffusers' 2D ``AutoencoderKL`` applied frame by frame: spatial compression only, so
+    any frame count works. charanim-tiny uses a small one trained on world frames; its
+    per-channel latent statistics (``latents_mean``/``latents_std`` in its config)
+    normalise the latents."""
+
+    temporal_factor = 1
+
+    def __init__(self, vae, chunk: int = 64):
+        self.vae = vae
+        self.chunk = chunk
+        config = vae.config
+        self.channels = config.latent_channels
+        self.spatial_factor = 2 ** (len(config.block_out_channels) - 1)
+        mean = config.latents_mean or [0.0] * self.channels
+        std = config.latents_std or [1.0] * self.channels
+        self._mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1, 1)
+        self._inv_std = 1.0 / torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1, 1)
+
+    def to(self, device=None, dtype=None):
+        self.vae.to(**{k: v for k, v in {"device": device, "dtype": dtype}.items() if v is not None})
+        return self
+
+    def _frames(self, video: torch.Tensor) -> torch.Tensor:
+        batch, channels, frames, height, width = video.shape
+        return video.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, height, width)
+
+    def _video(self, frames: torch.Tensor, batch: int) -> torch.Tensor:
+        count, channels, height, width = frames.shape
+        return frames.view(batch, count // batch, channels, height, width).permute(0, 2, 1, 3, 4)
+
+    def encode_raw(self, pixels: torch.Tensor, sample: bool = False, generator=None) -> torch.Tensor:
+        """Unnormalised latents (training the autoencoder, computing its statistics)."""
+        dtype = next(self.vae.parameters()).dtype
+        frames = self._frames(pixels).to(dtype)
+        out = []
+        for chunk in frames.split(self.chunk):
+            dist = self.vae.encode(chunk).latent_dist
+            out.append(dist.sample(generator) if sample else dist.mode())
+        return self._video(torch.cat(out).to(pixels.dtype), pixels.shape[0])
+
+    def encode(self, pixels):
+        latents = self.encode_raw(pixels)
+        return (latents - self._mean.to(latents)) * self._inv_std.to(latents)
+
+    def decode(self, latents):
+        raw = latents / self._inv_std.to(latents) + self._mean.to(latents)
+        dtype = next(self.vae.parameters()).dtype
+        frames = [self.vae.decode(chunk.to(dtype)).sample for chunk in self._frames(raw).split(self.chunk)]
+        return self._video(torch.cat(frames).to(latents.dtype), latents.shape[0]).clamp(-1, 1)
+
+    def downsample_mask(self, mask):
+        s = self.spatial_factor
+        return F.max_pool3d(mask, kernel_size=(1, s, s)) if s > 1 else mask
+
+
+def load_autoencoder(folder, dtype=torch.float32) -> VideoAutoencoder:
+    """A ``vae/`` folder: Wan's 3D VAE or a per-frame ``AutoencoderKL``, by its config's class."""
+    import json
+    from pathlib import Path
+
+    from diffusers import AutoencoderKL, AutoencoderKLWan
+
+    from charanim.errors import ModelLoadError
+
+    folder = Path(folder)
+    try:
+        name = json.loads((folder / "config.json").read_text())["_class_name"]
+    except (OSError, KeyError, ValueError):
+        raise ModelLoadError(f"'{folder}' is not a diffusers autoencoder folder (no config.json).") from None
+    classes = {
+        "AutoencoderKLWan": (AutoencoderKLWan, WanAutoencoder),
+        "AutoencoderKL": (AutoencoderKL, FrameAutoencoder),
+    }
+    if name not in classes:
+        raise ModelLoadError(
+            f"'{folder}': autoencoder class {name} is not supported (use AutoencoderKL or AutoencoderKLWan)."
+        )
+    model_class, wrapper = classes[name]
+    try:
+        vae = model_class.from_pretrained(folder, local_files_only=True, use_safetensors=True, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"Could not load the autoencoder in '{folder}': {str(exc).splitlines()[0]}"
+        ) from None
+    return wrapper(vae.eval().requires_grad_(False))

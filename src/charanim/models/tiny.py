@@ -22,7 +22,7 @@ import torch
 
 from charanim.engine.layout import Packed
 from charanim.errors import ModelLoadError
-from charanim.models.autoencoder import PixelSpace, WanAutoencoder
+from charanim.models.autoencoder import PixelSpace, load_autoencoder
 from charanim.models.backbones import Backbone, BackboneFamily
 from charanim.models.config import CONFIG_NAME, ModelConfig, read_model_config, write_model_config
 from charanim.models.text import NoTextEncoder, TransformersTextEncoder
@@ -92,16 +92,13 @@ class TinyFamily(BackboneFamily):
 
     @classmethod
     def load(cls, path: Path, device: torch.device, dtype: torch.dtype) -> TinyBackbone:
-        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+        from diffusers import WanTransformer3DModel
 
         config = read_model_config(path)
         if config is None:
             raise ModelLoadError(f"'{path}' has no {CONFIG_NAME}.")
         transformer = _load_component(WanTransformer3DModel, path / "transformer", dtype)
-        if (path / "vae").is_dir():
-            autoencoder = WanAutoencoder(_load_component(AutoencoderKLWan, path / "vae", torch.float32))
-        else:
-            autoencoder = PixelSpace()
+        autoencoder = load_autoencoder(path / "vae") if (path / "vae").is_dir() else PixelSpace()
         expected = 2 * autoencoder.channels + 2
         if transformer.config.in_channels != expected:
             raise ModelLoadError(

@@ -1,0 +1,1 @@
+"""``charanim train``: recipes, data, the flow-matching objective, checkpoints, LoRA."""

@@ -1,0 +1,193 @@
+"""Training the small per-frame autoencoder of charanim-tiny (``training.task: autoencoder``).
+
+Frames come from the world manifest: characters (driving, target, reference frames)
+and their pose maps, since in-context pose conditions go through the same
+autoencoder. The loss is L1 + ½·L2 on pixels plus a tiny KL term; the export stores
+the per-channel latent mean and std, which ``FrameAutoencoder`` uses to normalise.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from charanim.errors import CharanimError
+from charanim.metrics import psnr
+from charanim.pose.render import render_pose
+from charanim.training import checkpoint as ckpt
+from charanim.training.data import NOISE, ManifestData, batch_indices, sample_rng
+from charanim.training.ema import EMA
+from charanim.training.recipe import Recipe
+
+POSE_SHARE = 0.3
+
+
+def build_vae(recipe: Recipe):
+    from diffusers import AutoencoderKL
+
+    spec = recipe.model.vae
+    levels = len(spec.block_out_channels)
+    torch.manual_seed(recipe.training.seed)
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        block_out_channels=tuple(spec.block_out_channels),
+        layers_per_block=spec.layers_per_block,
+        latent_channels=spec.latent_channels,
+        norm_num_groups=spec.norm_num_groups,
+        mid_block_add_attention=False,
+    )
+
+
+def _frame(data: ManifestData, index: int, rng: np.random.Generator) -> np.ndarray:
+    sample = data.sample(index, rng)
+    if rng.random() < POSE_SHARE:
+        points = sample.target_keypoints.body_array()[0]
+        size = (sample.target.shape[2], sample.target.shape[1])
+        return render_pose(points, sample.target_keypoints.header.body_format, size)
+    choice = int(rng.integers(3))
+    return (sample.target[0], sample.driving[0], sample.reference)[choice]
+
+
+def _pixels(frames: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_progress=None) -> dict:
+    from charanim.training.trainer import _append_log, _truncate_log, learning_rate, prepare_run, recipe_hash
+
+    training = recipe.training
+    if training.threads:
+        torch.set_num_threads(training.threads)
+    resume_from = prepare_run(run, recipe, resume, force)
+    data = ManifestData(recipe.data, frames=1)
+    vae = build_vae(recipe).train()
+    parameters = dict(vae.named_parameters())
+    optimizer = torch.optim.AdamW(
+        parameters.values(),
+        lr=recipe.optim.lr,
+        betas=tuple(recipe.optim.betas),
+        weight_decay=recipe.optim.weight_decay,
+    )
+    ema = EMA(parameters, training.ema) if training.ema > 0 else None
+    step = 0
+    if resume_from is not None:
+        restored = ckpt.load_checkpoint(resume_from, optimizer)
+        vae.load_state_dict(restored["weights"])
+        if ema is not None and restored["ema"] is not None:
+            ema.load_state_dict(restored["ema"])
+        step = restored["state"]["step"]
+        _truncate_log(run / "log.jsonl", step)
+    from dataclasses import replace
+
+    try:
+        held_out = ManifestData(replace(recipe.data, split="test"), frames=1)
+    except CharanimError:
+        held_out = None
+    started, first = time.perf_counter(), step
+    smoothed = None
+    while step < training.steps:
+        tic = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(recipe, step)
+        indices = batch_indices(len(data), training.batch_size, step, training.seed)
+        pixels = _pixels(
+            [_frame(data, index, sample_rng(training.seed, step, slot)) for slot, index in enumerate(indices)]
+        )
+        generator = torch.Generator().manual_seed(
+            int(sample_rng(training.seed, step, 0, NOISE).integers(2**62))
+        )
+        posterior = vae.encode(pixels).latent_dist
+        reconstruction = vae.decode(posterior.sample(generator)).sample
+        loss = (
+            F.l1_loss(reconstruction, pixels)
+            + 0.5 * F.mse_loss(reconstruction, pixels)
+            + training.kl_weight * posterior.kl().mean()
+        )
+        if not torch.isfinite(loss):
+            raise CharanimError(f"The loss became {loss.item()} at step {step + 1}; lower optim.lr.")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters.values(), recipe.optim.grad_clip)
+        optimizer.step()
+        if ema is not None:
+            ema.update()
+        step += 1
+        value = loss.item()
+        smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
+        record = {"step": step, "loss": round(value, 6), "loss_smooth": round(smoothed, 6), "lr": learning_rate(recipe, step - 1),
+                  "seconds_per_step": round(time.perf_counter() - tic, 3), "time": round(time.time(), 1)}  # fmt: skip
+        if step % recipe.log_every == 0 or step == training.steps:
+            _append_log(run / "log.jsonl", record)
+        if on_progress:
+            on_progress(step, training.steps, record)
+        if step % recipe.checkpoint.every == 0 or step == training.steps:
+            state = {"recipe_hash": recipe_hash(recipe), "task": "autoencoder"}
+            ckpt.save_checkpoint(
+                run,
+                step,
+                {k: p.detach() for k, p in parameters.items()},
+                ema.state_dict() if ema else None,
+                optimizer,
+                state,
+                recipe.checkpoint.keep,
+            )
+        if held_out is not None and (step % recipe.validation.every == 0 or step == training.steps):
+            with ema.applied() if ema else _nothing():
+                score = _validate(vae, held_out, run, step)
+            _append_log(run / "log.jsonl", {"step": step, "validation": score})
+    with ema.applied() if ema else _nothing():
+        model = _export(vae, data, run / "model")
+    return {"run": str(run), "model": str(model), "steps": step, "trained_steps": step - first,
+            "seconds": round(time.perf_counter() - started, 1), "final_loss": smoothed,
+            "parameters": sum(p.numel() for p in parameters.values())}  # fmt: skip
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def _validate(vae, data: ManifestData, run: Path, step: int, count: int = 32) -> dict:
+    vae.eval()
+    frames = [_frame(data, i % len(data), np.random.default_rng(i)) for i in range(count)]
+    pixels = _pixels(frames)
+    reconstruction = vae.decode(vae.encode(pixels).latent_dist.mode()).sample
+    out = ((reconstruction.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    vae.train()
+    original = np.stack(frames)
+    folder = run / "samples"
+    folder.mkdir(exist_ok=True)
+    from PIL import Image
+
+    strip = np.concatenate([np.concatenate(list(original[:8]), 1), np.concatenate(list(out[:8]), 1)], 0)
+    Image.fromarray(strip).save(folder / f"step-{step:07d}.png")
+    return {"psnr": round(psnr(out, original), 3)}
+
+
+@torch.no_grad()
+def _export(vae, data: ManifestData, directory: Path, count: int = 256) -> Path:
+    """Save with the per-channel latent statistics measured on ``count`` frames."""
+    import shutil
+
+    vae.eval()
+    frames = [_frame(data, i % len(data), np.random.default_rng(10_000 + i)) for i in range(count)]
+    latents = torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in _pixels(frames).split(64)])
+    mean = latents.mean(dim=(0, 2, 3)).tolist()
+    std = latents.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist()
+    vae.register_to_config(latents_mean=[round(v, 5) for v in mean], latents_std=[round(v, 5) for v in std])
+    scratch = directory.with_name(f".{directory.name}.incomplete")
+    shutil.rmtree(scratch, ignore_errors=True)
+    vae.save_pretrained(scratch, safe_serialization=True)
+    if directory.exists():
+        shutil.rmtree(directory)
+    scratch.rename(directory)
+    return directory

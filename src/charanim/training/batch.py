@@ -1,0 +1,133 @@
+"""From training samples to an encoded batch: conditions prepared and augmented by the
+same conditioner code that serves ``animate``, then everything in latent space."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from charanim.conditioning import Conditioner, Driving, InjectionSite, OutputSpec, Reference
+from charanim.errors import IncompatibleError
+from charanim.io.image import image_from_array
+from charanim.io.resize import fit_frames
+from charanim.io.video import Video
+from charanim.models.autoencoder import WanAutoencoder
+from charanim.models.backbones import Backbone
+from charanim.training.data import TrainSample
+from charanim.training.objective import EncodedBatch
+
+
+def to_pixels(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> float [3, ..., H, W] in [-1, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    return tensor.movedim(-1, 0)
+
+
+class BatchBuilder:
+    def __init__(
+        self, backbone: Backbone, conditioners: list[Conditioner], spec: OutputSpec, pose_source: str
+    ):
+        in_context = [c for c in conditioners if c.site is InjectionSite.IN_CONTEXT]
+        others = [c.name for c in conditioners if c.site is not InjectionSite.IN_CONTEXT]
+        if len(in_context) != 1 or others:
+            raise IncompatibleError(
+                "Training takes exactly one in-context conditioner for now "
+                f"(got {', '.join(c.name for c in conditioners) or 'none'})."
+            )
+        self.backbone = backbone
+        self.conditioner = in_context[0]
+        self.spec = spec
+        self.pose_source = pose_source
+        # A frozen per-frame autoencoder gives the same latents for a frame wherever it is
+        # cropped: encode each clip and reference once, keep them in half precision.
+        self.cacheable = backbone.autoencoder.temporal_factor == 1 and not isinstance(
+            backbone.autoencoder, WanAutoencoder
+        )
+        self._latents: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _fit(self, frames: np.ndarray) -> np.ndarray:
+        size = (self.spec.width, self.spec.height)
+        if frames.shape[-2] == size[0] and frames.shape[-3] == size[1]:
+            return frames
+        squeeze = frames.ndim == 3
+        fitted, _ = fit_frames(frames[None] if squeeze else frames, size, self.spec.fit)
+        return fitted[0] if squeeze else fitted
+
+    def condition_inputs(
+        self, sample: TrainSample, rng: np.random.Generator, pose_source: str | None = None
+    ) -> tuple[Driving, Reference]:
+        keypoints = sample.driving_keypoints
+        source = pose_source or self.pose_source
+        if source == "target" or (source == "mixed" and rng.random() < 0.5):
+            keypoints = sample.target_keypoints
+        fps = self.spec.fps
+        video = Video(
+            sample.driving,
+            fps,
+            fps,
+            (sample.driving.shape[2], sample.driving.shape[1]),
+            np.arange(len(sample.driving)),
+        )
+        return Driving(video=video, keypoints=keypoints), Reference(
+            image_from_array(sample.reference), keypoints=sample.reference_keypoints
+        )
+
+    @torch.no_grad()
+    def build(
+        self, samples: list[TrainSample], rngs: list[np.random.Generator], augment: bool
+    ) -> EncodedBatch:
+        backbone, autoencoder = self.backbone, self.backbone.autoencoder
+        device = backbone.device
+        motions, valids, references = [], [], []
+        for sample, rng in zip(samples, rngs, strict=True):
+            driving, reference = self.condition_inputs(sample, rng)
+            condition = self.conditioner.prepare(driving, reference, self.spec)
+            if augment:
+                generator = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
+                condition = self.conditioner.augment(condition, generator)
+            motions.append(condition.video)
+            valids.append(
+                condition.valid if condition.valid is not None else torch.ones_like(condition.video[:1])
+            )
+            references.append(condition.reference)
+        target, reference = self._clip_latents(samples)
+        motion = torch.stack(motions).to(device)
+        valid = torch.stack(valids).to(device)
+        reference_motion = None
+        if any(r is not None for r in references):
+            reference_motion = torch.stack(
+                [r if r is not None else torch.zeros_like(motions[0][:, :1]) for r in references]
+            ).to(device)
+        prompts = [s.prompt for s in samples]
+        return EncodedBatch(
+            target=target,
+            reference=reference,
+            motion=autoencoder.encode(motion),
+            motion_valid=autoencoder.downsample_mask(valid),
+            reference_motion=None if reference_motion is None else autoencoder.encode(reference_motion),
+            text=backbone.text.encode(prompts),
+            null_text=backbone.text.encode([""] * len(samples)),
+        )
+
+    def _clip_latents(self, samples: list[TrainSample]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target and reference latents, from the cache when the autoencoder allows it."""
+        autoencoder, device = self.backbone.autoencoder, self.backbone.device
+        if not self.cacheable or any(s.target_clip is None for s in samples):
+            target = torch.stack([to_pixels(self._fit(s.target)) for s in samples]).to(device)
+            reference = torch.stack([to_pixels(self._fit(s.reference))[:, None] for s in samples]).to(device)
+            return autoencoder.encode(target), autoencoder.encode(reference)
+        targets, references = [], []
+        for sample in samples:
+            key = sample.entry["id"]
+            if key not in self._latents:
+                clip = to_pixels(self._fit(sample.target_clip))[None].to(device)
+                still = to_pixels(self._fit(sample.reference))[None, :, None].to(device)
+                self._latents[key] = (
+                    autoencoder.encode(clip)[0].half().cpu(),
+                    autoencoder.encode(still)[0].half().cpu(),
+                )
+            clip_latents, reference_latents = self._latents[key]
+            frames = slice(sample.start, sample.start + self.spec.frames)
+            targets.append(clip_latents[:, frames].float())
+            references.append(reference_latents.float())
+        return torch.stack(targets).to(device), torch.stack(references).to(device)

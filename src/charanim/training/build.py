@@ -1,0 +1,87 @@
+"""Building the model a recipe trains: from scratch, from a model directory, or a LoRA base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from charanim.errors import CharanimError
+from charanim.models.autoencoder import PixelSpace, load_autoencoder
+from charanim.models.backbones import Backbone
+from charanim.models.config import ModelConfig, SamplerDefaults
+from charanim.models.text import NoTextEncoder
+from charanim.training.recipe import Recipe
+
+
+def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
+    spec = recipe.model
+    if spec.backbone == "tiny":
+        backbone = _tiny(recipe, device)
+    elif spec.backbone == "wan-i2v":
+        from charanim.models.wan_i2v import WanI2VFamily
+
+        if not spec.init:
+            raise CharanimError(
+                "model.init must name a local Wan image-to-video diffusers directory for a wan-i2v recipe."
+            )
+        backbone = WanI2VFamily.load(Path(spec.init), device, torch.float32)
+    else:
+        raise CharanimError(f"Unknown model.backbone '{spec.backbone}'; use tiny or wan-i2v.")
+    backbone.config.conditioners = list(recipe.conditioners)
+    return backbone
+
+
+def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
+    from diffusers import WanTransformer3DModel
+
+    from charanim.models.tiny import TinyBackbone, TinyFamily, tiny_transformer_config
+
+    spec = recipe.model
+    if spec.init:
+        backbone = TinyFamily.load(Path(spec.init), device, torch.float32)
+        if backbone.config.layout != spec.layout:
+            raise CharanimError(
+                f"model.init was trained with the {backbone.config.layout} layout, the recipe asks for {spec.layout}."
+            )
+        backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
+        return backbone
+    autoencoder = load_autoencoder(spec.autoencoder) if spec.autoencoder else PixelSpace()
+    shape = spec.transformer
+    torch.manual_seed(recipe.training.seed)
+    transformer = WanTransformer3DModel(
+        **tiny_transformer_config(
+            latent_channels=autoencoder.channels,
+            patch_size=tuple(shape.patch_size),
+            num_attention_heads=shape.num_attention_heads,
+            attention_head_dim=shape.attention_head_dim,
+            ffn_dim=shape.ffn_dim,
+            num_layers=shape.num_layers,
+            text_dim=shape.text_dim,
+            freq_dim=shape.freq_dim,
+            rope_max_seq_len=shape.rope_max_seq_len,
+        )
+    )
+    config = ModelConfig(
+        backbone="tiny",
+        layout=spec.layout,
+        conditioners=list(recipe.conditioners),
+        width=spec.width,
+        height=spec.height,
+        fps=spec.fps,
+        window_frames=spec.frames,
+        window_overlap=spec.window_overlap,
+        reference_timestep_zero=spec.reference_timestep_zero,
+        sampler=SamplerDefaults(name="euler", steps=recipe.validation.steps),
+    )
+    transformer.to(device)
+    autoencoder.to(device)
+    return TinyBackbone(
+        config,
+        transformer,
+        autoencoder,
+        NoTextEncoder(shape.text_dim, device, torch.float32),
+        None,
+        device,
+        torch.float32,
+    )

@@ -1,0 +1,165 @@
+"""Training data from a manifest: world shards with true cross-identity pairs.
+
+Batches are a pure function of (seed, step): the order is a per-epoch permutation of
+the samples, and every random choice for a sample (temporal crop, augmentation) comes
+from a generator seeded by (seed, step, slot). A resumed run therefore sees exactly
+the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from charanim.errors import CharanimError, InputFileError
+from charanim.pose.formats import get_format
+from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
+from charanim.synthetic.world import SHARD_ARRAYS
+from charanim.training.recipe import DataSpec
+
+
+@dataclass
+class TrainSample:
+    """One training example, cropped to the model's frame count (uint8 pixels)."""
+
+    reference: np.ndarray  # [H, W, 3]
+    driving: np.ndarray  # [F, H, W, 3]
+    target: np.ndarray  # [F, H, W, 3]
+    target_mask: np.ndarray  # [F, H, W]
+    driving_keypoints: KeypointSequence
+    target_keypoints: KeypointSequence
+    reference_keypoints: KeypointSequence
+    prompt: str
+    entry: dict
+    #: where the crop starts, and the whole target clip (latents of a per-frame autoencoder
+    #: are cached per clip and sliced)
+    start: int = 0
+    target_clip: np.ndarray | None = None
+
+
+class ManifestData:
+    """The entries of a manifest that a recipe selects, with their shards cached in memory."""
+
+    def __init__(self, spec: DataSpec, frames: int, root: Path | None = None):
+        path = Path(spec.manifest)
+        if not spec.manifest or not path.is_file():
+            raise InputFileError(
+                f"Training manifest '{spec.manifest}' does not exist (make one with 'charanim synthesize world')."
+            )
+        self.root = root or path.parent
+        self.spec = spec
+        self.frames = frames
+        entries = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                raise InputFileError(f"'{path}' line {number} is not valid JSON.") from None
+            self._check_inside(entry, path, number)
+            entries.append(entry)
+        self.entries = [e for e in entries if self._selected(e)]
+        if not self.entries:
+            raise CharanimError(
+                f"No samples in '{path}' match split '{spec.split}' and the recipe's filters."
+            )
+        too_short = [e["id"] for e in self.entries if e["frames"] < frames]
+        if too_short:
+            raise CharanimError(
+                f"{len(too_short)} samples have fewer than the model's {frames} frames (e.g. {too_short[0]})."
+            )
+        self._shards: dict[str, dict[str, np.ndarray]] = {}
+
+    def _check_inside(self, entry: dict, path: Path, number: int) -> None:
+        shard = entry.get("shard")
+        if not isinstance(shard, str):
+            raise InputFileError(f"'{path}' line {number}: entry has no shard file.")
+        resolved = (self.root / shard).resolve()
+        if not resolved.is_relative_to(self.root.resolve()):
+            raise InputFileError(
+                f"'{path}' line {number}: '{shard}' points outside the manifest's folder; refused."
+            )
+
+    def _selected(self, entry: dict) -> bool:
+        spec = self.spec
+        if entry.get("split") != spec.split:
+            return False
+        plans = {entry["driving"]["plan"], entry["reference"]["plan"]}
+        if spec.same_plan and len(plans) > 1:
+            return False
+        return not spec.body_plans or plans <= set(spec.body_plans)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _arrays(self, entry: dict) -> dict[str, np.ndarray]:
+        shard = entry["shard"]
+        if shard not in self._shards:
+            try:
+                with np.load(self.root / shard, allow_pickle=False) as data:
+                    self._shards[shard] = {key: data[key] for key in SHARD_ARRAYS}
+            except (OSError, ValueError, KeyError) as exc:
+                raise InputFileError(f"Shard '{self.root / shard}' is unreadable ({exc}).") from None
+        return {key: value[entry["position"]] for key, value in self._shards[shard].items()}
+
+    def sample(self, index: int, rng: np.random.Generator) -> TrainSample:
+        entry = self.entries[index]
+        arrays = self._arrays(entry)
+        start = int(rng.integers(0, entry["frames"] - self.frames + 1))
+        window = slice(start, start + self.frames)
+        target_format = entry["reference"]["keypoint_format"]
+        driving_format = entry["driving"]["keypoint_format"]
+        if self.spec.pairs == "self":  # the target drives itself, like training on ordinary videos
+            driving, driving_points, driving_format = (
+                arrays["target"],
+                arrays["target_keypoints"],
+                target_format,
+            )
+        else:
+            driving, driving_points = arrays["driving"], arrays["driving_keypoints"]
+        header = lambda fmt: KeypointsHeader(entry["width"], entry["height"], entry["fps"], body_format=fmt)  # noqa: E731
+        count = lambda fmt: len(get_format(fmt))  # noqa: E731
+        return TrainSample(
+            reference=arrays["reference"],
+            driving=driving[window],
+            target=arrays["target"][window],
+            target_mask=arrays["target_mask"][window],
+            driving_keypoints=KeypointSequence.from_body_array(
+                header(driving_format), driving_points[window, : count(driving_format)]
+            ),
+            target_keypoints=KeypointSequence.from_body_array(
+                header(target_format), arrays["target_keypoints"][window, : count(target_format)]
+            ),
+            reference_keypoints=KeypointSequence.from_body_array(
+                header(target_format), arrays["reference_keypoints"][None, : count(target_format)]
+            ),
+            prompt=entry.get("caption", {}).get("prompt", ""),
+            entry=entry,
+            start=start,
+            target_clip=arrays["target"],
+        )
+
+
+def batch_indices(count: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """Sample indices of batch ``step``: consecutive slices of per-epoch permutations."""
+    indices = []
+    position = step * batch_size
+    while len(indices) < batch_size:
+        epoch, offset = divmod(position, count)
+        order = np.random.default_rng([seed, epoch]).permutation(count)
+        take = min(batch_size - len(indices), count - offset)
+        indices.extend(order[offset : offset + take].tolist())
+        position += take
+    return indices
+
+
+#: what a generator is for, so streams for data, augmentation and noise never coincide
+DATA, AUGMENT, NOISE = 0, 1, 2
+
+
+def sample_rng(seed: int, step: int, slot: int, purpose: int = DATA) -> np.random.Generator:
+    return np.random.default_rng([seed, step, slot, purpose])

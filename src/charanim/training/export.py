@@ -1,0 +1,54 @@
+"""Exporting a trained model as a charanim model directory (or a LoRA folder)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+
+from charanim import __version__
+from charanim.config import to_yaml
+from charanim.models.config import write_model_config
+from charanim.training.recipe import Recipe
+
+
+def _autoencoder_folder(recipe: Recipe) -> Path | None:
+    if recipe.model.init and (Path(recipe.model.init) / "vae").is_dir():
+        return Path(recipe.model.init) / "vae"
+    return Path(recipe.model.autoencoder) if recipe.model.autoencoder else None
+
+
+def export_model(backbone, recipe: Recipe, directory: Path, step: int) -> Path:
+    """Write the (EMA-applied) model; a LoRA run writes the adapter in diffusers' format."""
+    from charanim.training.trainer import recipe_hash
+
+    scratch = directory.with_name(f".{directory.name}.incomplete")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    config = dataclasses.replace(backbone.config)
+    config.provenance = {
+        **config.provenance,
+        "trained_by": f"charanim {__version__}",
+        "steps": step,
+        "recipe_hash": recipe_hash(recipe),
+        "data": recipe.data.manifest,
+        "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if recipe.lora is not None:
+        from charanim.training.lora import save_lora
+
+        save_lora(backbone.transformer, recipe.lora.name, scratch)
+        config.provenance["base_model"] = recipe.model.init
+        config.provenance["lora"] = dataclasses.asdict(recipe.lora)
+    else:
+        backbone.transformer.save_pretrained(scratch / "transformer", safe_serialization=True)
+        source = _autoencoder_folder(recipe)
+        if source is not None:
+            shutil.copytree(source, scratch / "vae")
+    write_model_config(scratch, config)
+    (scratch / "training_recipe.yaml").write_text(to_yaml(recipe))
+    if directory.exists():
+        shutil.rmtree(directory)
+    scratch.rename(directory)
+    return directory

@@ -1,0 +1,72 @@
+"""The flow-matching objective on the in-context sequence.
+
+    σ ~ sigmoid(N(μ, s))                 logit-normal: most samples at mid noise
+    x_σ = (1 - σ)·x0 + σ·ε               the target half only; the reference stays clean
+    loss = ‖ v_θ(x_σ, σ, c) - (ε - x0) ‖²  on the target half
+
+The sequence is built by ``Backbone.pack``, as sampling builds it, with the motion
+condition zeroed for the samples chosen for condition dropout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from charanim.engine.layout import reference_token_mask
+from charanim.models.backbones import Backbone
+
+
+@dataclass
+class EncodedBatch:
+    """Everything the denoiser objective needs, already in latent space."""
+
+    target: torch.Tensor  # [B, C, F, h, w]
+    reference: torch.Tensor  # [B, C, 1, h, w]
+    motion: torch.Tensor | None  # [B, C, F, h, w]
+    motion_valid: torch.Tensor | None  # [B, 1, F, h, w]
+    reference_motion: torch.Tensor | None  # [B, C, 1, h, w]
+    text: torch.Tensor  # [B, L, D]
+    null_text: torch.Tensor  # [B, L, D]
+
+
+def logit_normal(batch: int, generator: torch.Generator, mean: float, std: float) -> torch.Tensor:
+    return torch.sigmoid(mean + std * torch.randn(batch, generator=generator))
+
+
+def flow_matching_loss(
+    backbone: Backbone,
+    batch: EncodedBatch,
+    generator: torch.Generator,
+    logit_mean: float = 0.0,
+    logit_std: float = 1.0,
+    drop_motion: float = 0.0,
+    drop_text: float = 0.0,
+) -> torch.Tensor:
+    x0 = batch.target
+    size = x0.shape[0]
+    device = x0.device
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    sigma = logit_normal(size, generator, logit_mean, logit_std).to(device)
+    keep_motion = (torch.rand(size, generator=generator) >= drop_motion).float().to(device)
+    keep_text = (torch.rand(size, generator=generator) >= drop_text).to(device)
+
+    s = sigma.view(-1, 1, 1, 1, 1)
+    noisy = (1 - s) * x0 + s * noise
+
+    def kept(tensor):
+        return None if tensor is None else tensor * keep_motion.view(-1, *[1] * (tensor.ndim - 1))
+
+    packed = backbone.pack(
+        batch.reference, noisy, kept(batch.motion), kept(batch.motion_valid), kept(batch.reference_motion)
+    )
+    timestep = sigma * 1000.0
+    if backbone.config.reference_timestep_zero:
+        reference_tokens = reference_token_mask(packed.reference_mask, backbone.patch_size)
+        timestep = timestep[:, None] * (~reference_tokens).float()
+    text = torch.where(keep_text.view(-1, 1, 1), batch.text, batch.null_text)
+    prediction = backbone.velocity(backbone.assemble(packed), timestep, text)
+    predicted = backbone.layout.unpack(prediction.float(), x0.shape[2])
+    return F.mse_loss(predicted, noise - x0)

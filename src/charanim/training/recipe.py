@@ -1,0 +1,144 @@
+"""The training recipe: every key a ``recipes/*.yaml`` file may set, with its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class TransformerSpec:
+    """A ``WanTransformer3DModel`` built from scratch (ignored when ``model.init`` is set)."""
+
+    patch_size: list[int] = field(default_factory=lambda: [1, 2, 2])
+    num_attention_heads: int = 4
+    attention_head_dim: int = 48
+    ffn_dim: int = 512
+    num_layers: int = 4
+    text_dim: int = 32
+    freq_dim: int = 64
+    rope_max_seq_len: int = 256
+
+
+@dataclass
+class AutoencoderSpec:
+    """A per-frame ``AutoencoderKL`` (task ``autoencoder``): 2^(levels-1) spatial compression."""
+
+    block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    layers_per_block: int = 1
+    latent_channels: int = 8
+    norm_num_groups: int = 16
+
+
+@dataclass
+class ModelSpec:
+    #: ``tiny`` (a charanim model) or ``wan-i2v`` (a Wan image-to-video diffusers directory)
+    backbone: str = "tiny"
+    #: start from this model directory (warm start, or the base model of a LoRA)
+    init: str | None = None
+    #: a trained autoencoder folder (e.g. ``runs/tiny-vae/model``); none = the model denoises pixels
+    autoencoder: str | None = None
+    transformer: TransformerSpec = field(default_factory=TransformerSpec)
+    vae: AutoencoderSpec = field(default_factory=AutoencoderSpec)
+    layout: Literal["spatial", "temporal"] = "spatial"
+    reference_timestep_zero: bool = True
+    width: int = 64
+    height: int = 64
+    frames: int = 8
+    fps: float = 8.0
+    window_overlap: int = 2
+
+
+@dataclass
+class DataSpec:
+    #: a manifest.jsonl (``synthesize world`` or ``synthesize bootstrap``)
+    manifest: str = ""
+    split: str = "train"
+    #: keep only pairs whose two characters have one body plan (the pose conditioner needs it)
+    same_plan: bool = False
+    body_plans: list[str] = field(default_factory=list)
+    #: ``cross``: drive with the other character (true pairs); ``self``: drive with the target itself
+    pairs: Literal["cross", "self"] = "cross"
+    #: skeleton for the pose conditioner: the driving one retargeted, the target's own, or either
+    pose_source: Literal["retarget", "target", "mixed"] = "mixed"
+
+
+@dataclass
+class OptimSpec:
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup: int = 200
+    schedule: Literal["constant", "cosine"] = "constant"
+    grad_clip: float = 1.0
+
+
+@dataclass
+class DropoutSpec:
+    """Condition dropout, so classifier-free guidance has an unconditional model to push from."""
+
+    motion: float = 0.1
+    text: float = 0.1
+
+
+@dataclass
+class TrainingSpec:
+    task: Literal["denoiser", "autoencoder"] = "denoiser"
+    steps: int = 10000
+    batch_size: int = 8
+    seed: int = 0
+    ema: float = 0.995
+    dropout: DropoutSpec = field(default_factory=DropoutSpec)
+    #: logit-normal timesteps: σ = sigmoid(N(mean, std))
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    augment: bool = True
+    threads: int = 0
+    gradient_accumulation: int = 1
+    gradient_checkpointing: bool = False
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    #: autoencoder task: weight of the KL term
+    kl_weight: float = 1e-6
+
+
+@dataclass
+class LoraSpec:
+    rank: int = 16
+    alpha: float = 16.0
+    #: ``ffn`` (DreamActor-M2 trains the feed-forward layers), ``attention``, or both
+    targets: list[str] = field(default_factory=lambda: ["ffn"])
+    dropout: float = 0.0
+    #: several named adapters can live in one model (one per condition, as Meta-Animator does)
+    name: str = "default"
+
+
+@dataclass
+class CheckpointSpec:
+    every: int = 500
+    keep: int = 3
+
+
+@dataclass
+class ValidationSpec:
+    every: int = 1000
+    samples: int = 2
+    steps: int = 10
+
+
+@dataclass
+class Recipe:
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    conditioners: list[str] = field(default_factory=lambda: ["pose"])
+    optim: OptimSpec = field(default_factory=OptimSpec)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    lora: LoraSpec | None = None
+    checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
+    validation: ValidationSpec = field(default_factory=ValidationSpec)
+    log_every: int = 10
+    #: free text kept in the model card
+    description: str = ""
+
+
+#: top-level sections a resumed run may change (how long, how often), not what it learns
+RESUMABLE_CHANGES = ("checkpoint", "validation", "log_every", "description")

@@ -1,0 +1,296 @@
+"""The training loop for the denoiser (and, via ``autoencoder.py``, the VAE).
+
+Per step: a batch that is a pure function of (seed, step), the flow-matching loss,
+AdamW with warm-up, gradient clipping, an EMA of the weights. Every ``checkpoint.every``
+steps a checkpoint; every ``validation.every`` steps a video grid of held-out samples.
+Metrics go to ``RUN/log.jsonl``. The final model (EMA weights) is exported to
+``RUN/model`` as a charanim model directory that ``animate --model`` loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from charanim.conditioning import OutputSpec
+from charanim.config import config_hash, to_yaml
+from charanim.errors import CharanimError, IncompatibleError
+from charanim.io.atomic import write_text_atomic
+from charanim.training import checkpoint as ckpt
+from charanim.training.batch import BatchBuilder
+from charanim.training.build import build_backbone
+from charanim.training.data import AUGMENT, NOISE, ManifestData, batch_indices, sample_rng
+from charanim.training.ema import EMA
+from charanim.training.objective import flow_matching_loss
+from charanim.training.recipe import RESUMABLE_CHANGES, Recipe
+
+ProgressCallback = Callable[[int, int, dict], None]
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    """What a resumed run must share with the original: everything but schedule and length."""
+    data = dataclasses.asdict(recipe)
+    data["training"].pop("steps", None)
+    for key in RESUMABLE_CHANGES:
+        data.pop(key, None)
+    return config_hash(data)
+
+
+def learning_rate(recipe: Recipe, step: int) -> float:
+    optim = recipe.optim
+    warm = min(1.0, (step + 1) / max(1, optim.warmup))
+    if optim.schedule == "cosine":
+        progress = min(1.0, step / max(1, recipe.training.steps))
+        return optim.lr * warm * 0.5 * (1 + math.cos(math.pi * progress))
+    return optim.lr * warm
+
+
+def prepare_run(run: Path, recipe: Recipe, resume: bool, force: bool) -> Path | None:
+    """Create or check RUN; returns the checkpoint to resume from, if any."""
+    if run.exists() and not run.is_dir():
+        raise CharanimError(f"Run folder '{run}' is a file.")
+    existing = ckpt.list_checkpoints(run)
+    if existing and not resume:
+        raise CharanimError(
+            f"'{run}' already has checkpoints; pass --resume to continue it, or choose a new folder."
+        )
+    run.mkdir(parents=True, exist_ok=True)
+    if resume and existing:
+        state = json.loads((existing[-1] / "state.json").read_text())
+        if state.get("recipe_hash") != recipe_hash(recipe) and not force:
+            raise CharanimError(
+                f"'{run}' was trained with another recipe (hash {state.get('recipe_hash')}, now {recipe_hash(recipe)}); "
+                "only steps, checkpoint, validation and logging may change on resume (--force to override)."
+            )
+    write_text_atomic(run / "recipe.yaml", to_yaml(recipe))
+    return existing[-1] if (resume and existing) else None
+
+
+def train(
+    recipe: Recipe,
+    run: Path,
+    resume: bool = False,
+    force: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> dict:
+    if recipe.training.task == "autoencoder":
+        from charanim.training.autoencoder import train_autoencoder
+
+        return train_autoencoder(recipe, run, resume, force, on_progress)
+    return DenoiserTrainer(recipe, run, resume, force, on_progress).run()
+
+
+class DenoiserTrainer:
+    def __init__(
+        self, recipe: Recipe, run: Path, resume: bool, force: bool, on_progress: ProgressCallback | None
+    ):
+        from charanim.plugins import get_plugins
+
+        self.recipe, self.run_dir, self.on_progress = recipe, run, on_progress
+        training = recipe.training
+        if training.threads:
+            torch.set_num_threads(training.threads)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        resume_from = prepare_run(run, recipe, resume, force)
+        model = recipe.model
+        self.spec = OutputSpec(model.width, model.height, model.frames, model.fps)
+        self.data = ManifestData(recipe.data, model.frames)
+        registry = get_plugins().conditioners
+        self.conditioners = [registry.get(name)() for name in recipe.conditioners]
+        self.backbone = build_backbone(recipe, self.device)
+        self.builder = BatchBuilder(self.backbone, self.conditioners, self.spec, recipe.data.pose_source)
+        self.parameters = self._trainable()
+        self.optimizer = torch.optim.AdamW(
+            self.parameters.values(),
+            lr=recipe.optim.lr,
+            betas=tuple(recipe.optim.betas),
+            weight_decay=recipe.optim.weight_decay,
+        )
+        self.ema = EMA(self.parameters, training.ema) if training.ema > 0 else None
+        self.step = 0
+        if resume_from is not None:
+            restored = ckpt.load_checkpoint(resume_from, self.optimizer)
+            with torch.no_grad():
+                for name, parameter in self.parameters.items():
+                    parameter.copy_(restored["weights"][name])
+            if self.ema is not None and restored["ema"] is not None:
+                self.ema.load_state_dict(restored["ema"])
+            self.step = restored["state"]["step"]
+            _truncate_log(run / "log.jsonl", self.step)
+        self.validation = _validation_set(recipe, model.frames)
+
+    def _trainable(self) -> dict[str, torch.nn.Parameter]:
+        transformer = self.backbone.transformer
+        if self.recipe.lora is not None:
+            from charanim.training.lora import add_lora
+
+            return add_lora(transformer, self.recipe.lora)
+        transformer.requires_grad_(True)
+        if self.recipe.training.gradient_checkpointing:
+            transformer.enable_gradient_checkpointing()
+        return dict(transformer.named_parameters())
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self) -> dict:
+        recipe, training = self.recipe, self.recipe.training
+        started = time.perf_counter()
+        first_step = self.step
+        self.backbone.transformer.train()
+        smoothed = None
+        while self.step < training.steps:
+            tic = time.perf_counter()
+            loss = self._train_step()
+            smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
+            self.step += 1
+            seconds = time.perf_counter() - tic
+            record = {"step": self.step, "loss": round(loss, 6), "loss_smooth": round(smoothed, 6),
+                      "lr": learning_rate(recipe, self.step - 1), "seconds_per_step": round(seconds, 3), "time": round(time.time(), 1)}  # fmt: skip
+            if self.step % recipe.log_every == 0 or self.step == training.steps:
+                _append_log(self.run_dir / "log.jsonl", record)
+            if self.on_progress:
+                self.on_progress(self.step, training.steps, record)
+            if self.step % recipe.checkpoint.every == 0 or self.step == training.steps:
+                self.save()
+            if self.validation is not None and (
+                self.step % recipe.validation.every == 0 or self.step == training.steps
+            ):
+                self.validate()
+        self.backbone.transformer.eval()
+        model_dir = self.export()
+        return {
+            "run": str(self.run_dir), "model": str(model_dir), "steps": self.step, "trained_steps": self.step - first_step,
+            "seconds": round(time.perf_counter() - started, 1), "final_loss": smoothed,
+            "parameters": sum(p.numel() for p in self.parameters.values()),
+        }  # fmt: skip
+
+    def _train_step(self) -> float:
+        recipe, training = self.recipe, self.recipe.training
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(recipe, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        micro = training.batch_size // training.gradient_accumulation
+        indices = batch_indices(len(self.data), training.batch_size, self.step, training.seed)
+        for part in range(training.gradient_accumulation):
+            slots = range(part * micro, (part + 1) * micro)
+            samples = [self.data.sample(indices[i], sample_rng(training.seed, self.step, i)) for i in slots]
+            rngs = [sample_rng(training.seed, self.step, i, AUGMENT) for i in slots]
+            batch = self.builder.build(samples, rngs, augment=training.augment)
+            generator = torch.Generator().manual_seed(
+                int(sample_rng(training.seed, self.step, part, NOISE).integers(2**62))
+            )
+            with _autocast(training.mixed_precision, self.device):
+                loss = flow_matching_loss(
+                    self.backbone, batch, generator, training.logit_mean, training.logit_std,
+                    training.dropout.motion, training.dropout.text,
+                )  # fmt: skip
+            if not torch.isfinite(loss):
+                last = ckpt.list_checkpoints(self.run_dir)
+                where = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+                raise CharanimError(
+                    f"The loss became {loss.item()} at step {self.step + 1}; {where}. Lower optim.lr or check the data."
+                )
+            (loss / training.gradient_accumulation).backward()
+            total += loss.item() / training.gradient_accumulation
+        torch.nn.utils.clip_grad_norm_(self.parameters.values(), recipe.optim.grad_clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
+        return total
+
+    # ------------------------------------------------------------------ outputs
+
+    def save(self) -> Path:
+        weights = {name: p.detach() for name, p in self.parameters.items()}
+        state = {"recipe_hash": recipe_hash(self.recipe), "task": "denoiser"}
+        ema = self.ema.state_dict() if self.ema is not None else None
+        return ckpt.save_checkpoint(
+            self.run_dir, self.step, weights, ema, self.optimizer, state, self.recipe.checkpoint.keep
+        )
+
+    def _with_ema(self):
+        import contextlib
+
+        return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+
+    def validate(self) -> dict | None:
+        from charanim.training.validate import validate
+
+        self.backbone.transformer.eval()
+        with self._with_ema():
+            result = validate(
+                self.backbone,
+                self.conditioners,
+                self.builder,
+                self.validation,
+                self.recipe,
+                self.run_dir,
+                self.step,
+            )
+        self.backbone.transformer.train()
+        _append_log(self.run_dir / "log.jsonl", {"step": self.step, "validation": result})
+        return result
+
+    def export(self) -> Path:
+        from charanim.training.export import export_model
+
+        with self._with_ema():
+            return export_model(self.backbone, self.recipe, self.run_dir / "model", self.step)
+
+
+def _autocast(precision: str, device: torch.device):
+    import contextlib
+
+    if precision == "no" or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def _validation_set(recipe: Recipe, frames: int) -> ManifestData | None:
+    from dataclasses import replace
+
+    if recipe.validation.samples <= 0:
+        return None
+    try:
+        return ManifestData(replace(recipe.data, split="test"), frames)
+    except CharanimError:
+        return None
+
+
+def _append_log(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines after the checkpoint being resumed, so the curve has no duplicates."""
+    if not path.is_file():
+        return
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= step
+    ]
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Cheap checks for ``--dry-run`` (before any model is built)."""
+    from charanim.plugins import get_plugins
+
+    registry = get_plugins().conditioners
+    for name in recipe.conditioners:
+        registry.get(name)
+    if recipe.training.batch_size % recipe.training.gradient_accumulation:
+        raise IncompatibleError("training.batch_size must be a multiple of training.gradient_accumulation.")
+    if recipe.training.task == "denoiser":
+        ManifestData(recipe.data, recipe.model.frames)
+    elif not Path(recipe.data.manifest).is_file():
+        raise CharanimError(f"Training manifest '{recipe.data.manifest}' does not exist.")

@@ -1,0 +1,160 @@
+"""charanim train on a tiny world: recipes, exact resume, export, bad input."""
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from charanim.cli.app import app
+from charanim.config import RecipeError, resolve
+from charanim.errors import CharanimError
+from charanim.training.recipe import Recipe
+from charanim.training.trainer import train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from charanim.synthetic.samples import WorldConfig
+    from charanim.synthetic.world import WorldJob, run_world
+
+    out = tmp_path_factory.mktemp("world")
+    config = WorldConfig(size=(32, 32), frames=6, body_plans=("humanoid",), cross_plan=0.0)
+    run_world(WorldJob(out, count=12, seed=1, config=config, shard_size=6, test_fraction=0.2))
+    return out / "manifest.jsonl"
+
+
+def _recipe(tmp_path: Path, manifest: Path, extra: str = "") -> Path:
+    text = textwrap.dedent(f"""
+        model:
+          width: 32
+          height: 32
+          frames: 4
+          transformer: {{patch_size: [1, 4, 4], num_attention_heads: 2, attention_head_dim: 12, ffn_dim: 32, num_layers: 2, text_dim: 16, freq_dim: 16, rope_max_seq_len: 64}}
+        conditioners: [pose]
+        data: {{manifest: {manifest}, same_plan: true}}
+        training: {{steps: 6, batch_size: 2, ema: 0.9, threads: 2}}
+        optim: {{lr: 1.0e-3, warmup: 2}}
+        checkpoint: {{every: 2, keep: 5}}
+        validation: {{every: 3, samples: 1, steps: 2}}
+        log_every: 1
+    """) + textwrap.dedent(extra)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def _losses(run: Path) -> list[float]:
+    return [
+        json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines() if '"loss"' in line
+    ]
+
+
+def test_training_runs_validates_and_exports_a_model_animate_loads(tmp_path, world, media):
+    recipe = resolve(Recipe, _recipe(tmp_path, world))
+    summary = train(recipe, tmp_path / "run")
+    assert summary["steps"] == 6 and len(_losses(tmp_path / "run")) == 6
+    assert all(np.isfinite(_losses(tmp_path / "run")))
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "step-0000002", "step-0000004", "step-0000006"
+    ]  # fmt: skip
+    assert (tmp_path / "run" / "samples" / "step-0000003.mp4").is_file()
+    model = tmp_path / "run" / "model"
+    config = json.loads((model / "charanim.json").read_text())
+    assert config["conditioners"] == ["pose"] and config["provenance"]["steps"] == 6
+    from charanim.api import load_pipeline
+
+    pipeline = load_pipeline(model, device="cpu")
+    assert pipeline.conditioners[0].name == "pose" and pipeline.backbone.config.width == 32
+
+
+def test_resume_continues_the_same_loss_curve(tmp_path, world):
+    recipe = resolve(Recipe, _recipe(tmp_path, world, "validation: {samples: 0}\n"))
+    train(recipe, tmp_path / "whole")
+    short = resolve(Recipe, _recipe(tmp_path, world, "validation: {samples: 0}\n"), ["training.steps=4"])
+    train(short, tmp_path / "cut")
+    shutil.rmtree(
+        tmp_path / "cut" / "checkpoints" / "step-0000004"
+    )  # as if killed after step 3's checkpoint... at 2
+    train(recipe, tmp_path / "cut", resume=True)
+    assert _losses(tmp_path / "cut") == _losses(tmp_path / "whole")
+
+
+def test_existing_run_needs_resume_and_the_same_recipe(tmp_path, world):
+    recipe = resolve(
+        Recipe, _recipe(tmp_path, world, "validation: {samples: 0}\ntraining: {steps: 2, batch_size: 2}\n")
+    )
+    train(recipe, tmp_path / "run")
+    with pytest.raises(CharanimError, match="pass --resume"):
+        train(recipe, tmp_path / "run")
+    changed = resolve(
+        Recipe,
+        _recipe(
+            tmp_path,
+            world,
+            "validation: {samples: 0}\ntraining: {steps: 2, batch_size: 2}\noptim: {lr: 0.5}\n",
+        ),
+    )
+    with pytest.raises(CharanimError, match="another recipe"):
+        train(changed, tmp_path / "run", resume=True)
+
+
+def test_recipe_errors_name_the_key_and_line(tmp_path, world):
+    path = _recipe(tmp_path, world, "training:\n  stepz: 3\n")
+    with pytest.raises(RecipeError, match=r"line \d+\): unknown key 'training.stepz'"):
+        resolve(Recipe, path)
+    with pytest.raises(RecipeError, match="'optim.lr' must be a number"):
+        resolve(Recipe, _recipe(tmp_path, world), ["optim.lr=fast"])
+
+
+BAD = [
+    ("data: {manifest: nowhere.jsonl}\n", "does not exist"),
+    ("conditioners: [skeleton]\n", "Unknown conditioner 'skeleton'"),
+    ("model: {frames: 99}\n", "fewer than the model's 99 frames"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD)
+def test_cli_bad_recipes_fail_in_one_line(tmp_path, world, extra, message):
+    result = runner.invoke(
+        app, ["train", str(_recipe(tmp_path, world, extra)), "-o", str(tmp_path / "run"), "--dry-run"]
+    )
+    assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dry_run_prints_the_resolved_recipe(tmp_path, world):
+    result = runner.invoke(
+        app,
+        ["train", str(_recipe(tmp_path, world)), "training.steps=99", "-o", str(tmp_path / "r"), "--dry-run"],
+    )
+    assert result.exit_code == 0 and "steps: 99" in result.stdout
+    assert not (tmp_path / "r").exists()
+
+
+def test_manifest_entries_outside_the_root_are_refused(tmp_path, world):
+    lines = world.read_text().splitlines()
+    entry = json.loads(lines[0])
+    entry["shard"] = "../../etc/passwd"
+    bad = tmp_path / "manifest.jsonl"
+    bad.write_text(json.dumps(entry) + "\n")
+    with pytest.raises(CharanimError, match="outside the manifest's folder"):
+        train(resolve(Recipe, _recipe(tmp_path, bad)), tmp_path / "run")
+
+
+def test_checkpoints_are_safetensors_and_pickles_are_refused(tmp_path, world):
+    from charanim.training.checkpoint import list_checkpoints, load_checkpoint
+
+    recipe = resolve(
+        Recipe, _recipe(tmp_path, world, "validation: {samples: 0}\ntraining: {steps: 2, batch_size: 2}\n")
+    )
+    train(recipe, tmp_path / "run")
+    last = list_checkpoints(tmp_path / "run")[-1]
+    assert {p.suffix for p in last.iterdir()} <= {".safetensors", ".json"}
+    (last / "evil.pt").write_bytes(b"not allowed")
+    with pytest.raises(CharanimError, match="pickle"):
+        load_checkpoint(last)
