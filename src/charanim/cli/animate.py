@@ -68,6 +68,9 @@ def animate(
     negative_prompt: str = typer.Option(
         "", "--negative-prompt", help="What the video should not show (text guidance)."
     ),
+    caption_mode: str = typer.Option(
+        "none", "--caption", help="auto: write the prompt with the built-in captioner (as 'charanim caption' would)."
+    ),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Denoising steps. Default: the model's."),
     guidance: float | None = typer.Option(
         None, "--guidance", help="Text guidance scale (1 = off). Default: the model's."
