@@ -52,6 +52,8 @@ class AnimateOptions:
     pose: Path | None = None
     reference_pose: Path | None = None
     audio: Path | None = None
+    #: LoRA folders to load: "PATH" or "PATH@SCALE"
+    loras: list[str] = field(default_factory=list)
     #: per-conditioner constructor options, e.g. {"transfer": "upper"}; each conditioner
     #: receives the ones its constructor accepts
     conditioner_options: dict = field(default_factory=dict)
@@ -63,10 +65,18 @@ def load_pipeline(
     device: str = "auto",
     dtype: str = "auto",
     conditioner_options: dict | None = None,
+    loras: list[str] | None = None,
 ) -> AnimatePipeline:
-    """Load a model and the conditioners to drive it (default: the model's own)."""
+    """Load a model (plus LoRAs, ``"path"`` or ``"path@scale"``) and the conditioners to drive
+    it (default: the model's own)."""
     torch_device = resolve_device(device)
     backbone = load_backbone(model, torch_device, resolve_dtype(dtype, torch_device))
+    for spec in loras or []:
+        path, _, scale = spec.partition("@")
+        try:
+            backbone.load_lora(Path(path), scale=float(scale) if scale else 1.0)
+        except ValueError:
+            raise InvalidOptionError(f"--lora '{spec}': the scale after @ must be a number.") from None
     return AnimatePipeline(backbone, _conditioners(backbone, conditioners, conditioner_options or {}))
 
 

@@ -40,6 +40,9 @@ def animate(
     driving: Path = typer.Argument(..., help="Driving video (MP4, WebM, MOV, GIF, or a folder of frames)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output video: .mp4, .webm, .mov, .mkv or .gif."),
     model: str = typer.Option("charanim-tiny", "--model", "-m", help="Model name or local model directory."),
+    lora: list[str] = typer.Option(
+        None, "--lora", help="LoRA folder from 'charanim train' (PATH or PATH@SCALE); repeatable."
+    ),
     conditioner: str | None = typer.Option(
         None,
         "--conditioner",
@@ -69,7 +72,9 @@ def animate(
         "", "--negative-prompt", help="What the video should not show (text guidance)."
     ),
     caption_mode: str = typer.Option(
-        "none", "--caption", help="auto: write the prompt with the built-in captioner (as 'charanim caption' would)."
+        "none",
+        "--caption",
+        help="auto: write the prompt with the built-in captioner (as 'charanim caption' would).",
     ),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Denoising steps. Default: the model's."),
     guidance: float | None = typer.Option(
@@ -138,7 +143,9 @@ def animate(
     started = time.perf_counter()
     with _status("Loading model..."):
         names = split_conditioner_names(conditioner) if conditioner else None
-        pipeline = load_pipeline(model, names, device, dtype, conditioner_options={"transfer": transfer})
+        pipeline = load_pipeline(
+            model, names, device, dtype, conditioner_options={"transfer": transfer}, loras=lora or []
+        )
     load_seconds = time.perf_counter() - started
     with _StepProgress() as progress:
         summary = run_animate(

@@ -54,6 +54,7 @@ class Backbone(ABC):
         self.layout = get_layout(config.layout)
         self.adapters: dict[str, tuple[InjectionSite, torch.nn.Module]] = {}
         self._injector: Injector | None = None
+        self.loras: dict[str, float] = {}
 
     # ---------------------------------------------------------------- geometry
 
@@ -161,6 +162,35 @@ class Backbone(ABC):
             )
         adapter.load_state_dict(load_safetensors(weights))
         return adapter.to(self.device, self.dtype).eval().requires_grad_(False)
+
+    def load_lora(self, path: Path, name: str | None = None, scale: float = 1.0) -> str:
+        """Load a LoRA folder (``charanim train`` output, diffusers format) into the
+        transformer; its ``charanim.json`` says which conditioners it was trained with."""
+        from charanim.models.config import read_model_config
+
+        path = Path(path).expanduser()
+        weights = path / "pytorch_lora_weights.safetensors" if path.is_dir() else path
+        if weights.suffix != ".safetensors" or not weights.is_file():
+            raise ModelLoadError(
+                f"'{path}' holds no pytorch_lora_weights.safetensors (LoRA weights load from safetensors only)."
+            )
+        name = name or f"lora{len(self.loras)}"
+        try:
+            self.transformer.load_lora_adapter(
+                str(weights.parent),
+                weight_name=weights.name,
+                prefix="transformer",
+                adapter_name=name,
+                local_files_only=True,
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"Could not load the LoRA in '{path}': {str(exc).splitlines()[0]}") from None
+        self.loras[name] = scale
+        self.transformer.set_adapters(list(self.loras), list(self.loras.values()))
+        config = read_model_config(weights.parent)
+        if config is not None and config.conditioners:
+            self.config.conditioners = list(dict.fromkeys(self.config.conditioners + config.conditioners))
+        return name
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.transformer.parameters())

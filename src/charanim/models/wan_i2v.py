@@ -65,13 +65,16 @@ class WanI2VBackbone(Backbone):
         return reference_latents
 
     def image_embeds(self, reference_pixels: torch.Tensor) -> torch.Tensor | None:
+        """Wan2.1's CLIP embedding of each reference in ``[B, 3, 1, H, W]``."""
         if self.transformer.config.image_dim is None or self.pipe.image_encoder is None:
             return None
         from PIL import Image
 
-        array = ((reference_pixels[0, :, 0].permute(1, 2, 0).float().cpu() + 1) * 127.5).round().clamp(0, 255)
-        image = Image.fromarray(array.to(torch.uint8).numpy())
-        return self.pipe.encode_image(image, self.device).to(self.dtype)
+        images = []
+        for pixels in reference_pixels[:, :, 0]:
+            array = ((pixels.permute(1, 2, 0).float().cpu() + 1) * 127.5).round().clamp(0, 255)
+            images.append(Image.fromarray(array.to(torch.uint8).numpy()))
+        return self.pipe.encode_image(images, self.device).to(self.dtype)
 
     def velocity(self, hidden, timestep, text, image_embeds=None):
         transformer = self.transformer

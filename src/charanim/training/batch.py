@@ -99,7 +99,11 @@ class BatchBuilder:
                 [r if r is not None else torch.zeros_like(motions[0][:, :1]) for r in references]
             ).to(device)
         prompts = [s.prompt for s in samples]
+        reference_pixels = torch.stack([to_pixels(self._fit(s.reference))[:, None] for s in samples]).to(
+            device
+        )
         return EncodedBatch(
+            image_embeds=backbone.image_embeds(reference_pixels),
             target=target,
             reference=reference,
             motion=autoencoder.encode(motion),

@@ -163,3 +163,62 @@ DATA, AUGMENT, NOISE = 0, 1, 2
 
 def sample_rng(seed: int, step: int, slot: int, purpose: int = DATA) -> np.random.Generator:
     return np.random.default_rng([seed, step, slot, purpose])
+
+
+class ImageFolderData:
+    """Few-shot personalisation: every ordered pair of a character's images is a one-frame
+    training sample (reference = one image, target = another, driven by its skeleton)."""
+
+    def __init__(self, spec: DataSpec, frames: int, size: tuple[int, int]):
+        from charanim.io.image import read_image
+        from charanim.io.resize import fit_frames, fit_transform
+        from charanim.pose.estimate import estimate_sequence, get_estimator, keypoints_from
+
+        folder = Path(spec.images)
+        files = (
+            sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+            if folder.is_dir()
+            else []
+        )
+        if len(files) < 5:
+            raise CharanimError(
+                f"Few-shot personalisation needs at least 5 images in '{folder}' (found {len(files)})."
+            )
+        if frames != 1:
+            raise CharanimError("Image-folder training makes one-frame samples: set model.frames: 1.")
+        self.images, self.keypoints, self.frames = [], [], 1
+        for file in files:
+            image = read_image(file)
+            sidecar = file.with_suffix(".pose.jsonl")
+            points = (
+                keypoints_from(sidecar)
+                if sidecar.is_file()
+                else estimate_sequence(get_estimator(), image.rgb[None], 1.0, image.size, str(file))
+            )
+            if points.frames_with_person() == 0:
+                raise CharanimError(f"No skeleton for '{file}': add {sidecar.name} beside it.")
+            fitted, _ = fit_frames(image.rgb[None], size, "contain")
+            transform = fit_transform(image.size, size, "contain")
+            body = points.body_array()[:1].copy()
+            body[..., :2] = transform.apply(body[..., :2])
+            header = KeypointsHeader(size[0], size[1], 1.0, body_format=points.header.body_format)
+            self.images.append(fitted[0])
+            self.keypoints.append(KeypointSequence.from_body_array(header, body))
+        self.pairs = [(i, j) for i in range(len(files)) for j in range(len(files)) if i != j]
+        self.entries = [{"id": f"pair-{i}-{j}"} for i, j in self.pairs]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def sample(self, index: int, rng: np.random.Generator) -> TrainSample:
+        i, j = self.pairs[index]
+        target = self.images[j][None]
+        return TrainSample(
+            reference=self.images[i], driving=target, target=target, target_mask=np.zeros(target.shape[:3], np.uint8),
+            driving_keypoints=self.keypoints[j], target_keypoints=self.keypoints[j], reference_keypoints=self.keypoints[i],
+            prompt="", entry=self.entries[index], start=0, target_clip=target,
+        )  # fmt: skip
+
+
+def open_data(spec: DataSpec, frames: int, size: tuple[int, int]):
+    return ImageFolderData(spec, frames, size) if spec.images else ManifestData(spec, frames)

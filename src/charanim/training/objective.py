@@ -30,6 +30,7 @@ class EncodedBatch:
     reference_motion: torch.Tensor | None  # [B, C, 1, h, w]
     text: torch.Tensor  # [B, L, D]
     null_text: torch.Tensor  # [B, L, D]
+    image_embeds: torch.Tensor | None = None  # Wan2.1's CLIP tokens of the references
 
 
 def logit_normal(batch: int, generator: torch.Generator, mean: float, std: float) -> torch.Tensor:
@@ -67,6 +68,6 @@ def flow_matching_loss(
         reference_tokens = reference_token_mask(packed.reference_mask, backbone.patch_size)
         timestep = timestep[:, None] * (~reference_tokens).float()
     text = torch.where(keep_text.view(-1, 1, 1), batch.text, batch.null_text)
-    prediction = backbone.velocity(backbone.assemble(packed), timestep, text)
+    prediction = backbone.velocity(backbone.assemble(packed), timestep, text, batch.image_embeds)
     predicted = backbone.layout.unpack(prediction.float(), x0.shape[2])
     return F.mse_loss(predicted, noise - x0)

@@ -56,6 +56,10 @@ class ModelSpec:
 class DataSpec:
     #: a manifest.jsonl (``synthesize world`` or ``synthesize bootstrap``)
     manifest: str = ""
+    #: or a folder of images of one character (few-shot personalisation, Meta-Animator):
+    #: pairs of its images become reference and target; keypoints from NAME.pose.jsonl
+    #: beside each image, or the pose estimator
+    images: str = ""
     split: str = "train"
     #: keep only pairs whose two characters have one body plan (the pose conditioner needs it)
     same_plan: bool = False

@@ -25,7 +25,7 @@ from charanim.io.atomic import write_text_atomic
 from charanim.training import checkpoint as ckpt
 from charanim.training.batch import BatchBuilder
 from charanim.training.build import build_backbone
-from charanim.training.data import AUGMENT, NOISE, ManifestData, batch_indices, sample_rng
+from charanim.training.data import AUGMENT, NOISE, ManifestData, batch_indices, open_data, sample_rng
 from charanim.training.ema import EMA
 from charanim.training.objective import flow_matching_loss
 from charanim.training.recipe import RESUMABLE_CHANGES, Recipe
@@ -100,7 +100,7 @@ class DenoiserTrainer:
         resume_from = prepare_run(run, recipe, resume, force)
         model = recipe.model
         self.spec = OutputSpec(model.width, model.height, model.frames, model.fps)
-        self.data = ManifestData(recipe.data, model.frames)
+        self.data = open_data(recipe.data, model.frames, (model.width, model.height))
         registry = get_plugins().conditioners
         self.conditioners = [registry.get(name)() for name in recipe.conditioners]
         self.backbone = build_backbone(recipe, self.device)
@@ -256,7 +256,7 @@ def _autocast(precision: str, device: torch.device):
 def _validation_set(recipe: Recipe, frames: int) -> ManifestData | None:
     from dataclasses import replace
 
-    if recipe.validation.samples <= 0:
+    if recipe.validation.samples <= 0 or recipe.data.images:
         return None
     try:
         return ManifestData(replace(recipe.data, split="test"), frames)
@@ -291,6 +291,6 @@ def check_recipe(recipe: Recipe) -> None:
     if recipe.training.batch_size % recipe.training.gradient_accumulation:
         raise IncompatibleError("training.batch_size must be a multiple of training.gradient_accumulation.")
     if recipe.training.task == "denoiser":
-        ManifestData(recipe.data, recipe.model.frames)
+        open_data(recipe.data, recipe.model.frames, (recipe.model.width, recipe.model.height))
     elif not Path(recipe.data.manifest).is_file():
         raise CharanimError(f"Training manifest '{recipe.data.manifest}' does not exist.")
