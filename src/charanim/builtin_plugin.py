@@ -26,3 +26,11 @@ def charanim_register_captioners(register):
 
     register(HeuristicCaptioner)
     register(VLMCaptioner)
+
+
+@hookimpl
+def charanim_register_metrics(register):
+    from charanim.bench.metrics import BUILTIN_METRICS
+
+    for metric in BUILTIN_METRICS:
+        register(metric)

@@ -104,3 +104,19 @@ def flicker(frames: np.ndarray) -> float:
         return 0.0
     f = frames.astype(np.float32)
     return float(np.abs(f[2:] - 2 * f[1:-1] + f[:-2]).mean() / 2)
+
+
+def skeleton_masks(points: np.ndarray, body_format: str, size: tuple[int, int]) -> np.ndarray:
+    """``[F, H, W]`` booleans: where the skeleton ``[F, K, 3]`` is drawn (as in a pose map)."""
+    from charanim.pose.render import render_pose
+
+    return np.stack([render_pose(p, body_format, size).any(-1) for p in points])
+
+
+def skeleton_agreement(points: np.ndarray, body_format: str, masks: np.ndarray, grow: int = 5) -> float:
+    """Keypoints on the character (coverage) times character near the skeleton (precision):
+    1 when the character stands exactly where the skeleton says and nowhere else."""
+    size = (masks.shape[2], masks.shape[1])
+    return skeleton_coverage(points, masks) * skeleton_precision(
+        masks, skeleton_masks(points, body_format, size), grow
+    )

@@ -100,7 +100,7 @@ def main_options(
 
 
 def _register_commands() -> None:
-    from charanim.cli import animate, caption, extract_pose, plugins, synthesize, train
+    from charanim.cli import animate, bench, caption, extract_pose, plugins, synthesize, train
     from charanim.plugins import get_plugins
 
     app.command("animate", help=animate.HELP, epilog=animate.EPILOG, no_args_is_help=True)(animate.animate)
@@ -110,6 +110,7 @@ def _register_commands() -> None:
     app.command("caption", help=caption.HELP, epilog=caption.EPILOG, no_args_is_help=True)(caption.caption)
     app.command("train", help=train.HELP, epilog=train.EPILOG, no_args_is_help=True)(train.train)
     app.add_typer(synthesize.app, name="synthesize", help=synthesize.HELP)
+    app.add_typer(bench.app, name="bench", help=bench.HELP)
     app.command("plugins", help=plugins.HELP, epilog=plugins.EPILOG)(plugins.plugins)
     get_plugins().add_commands(app)
 

@@ -22,6 +22,8 @@ EPILOG = """[bold]Examples[/]
   charanim train recipes/tiny/stage1-pose.yaml -o runs/stage1 --resume
 
   charanim train recipes/tiny/stage1-pose.yaml -o runs/check --dry-run   # validate, print the resolved recipe
+
+  charanim train recipes/tiny/stage1-pose.yaml -o runs/stage1 --export   # the latest checkpoint as runs/stage1/model
 """
 
 
@@ -56,6 +58,14 @@ def train(
             console.out.print(to_yaml(recipe), end="")
         return
     console.silence_model_libraries()
+    if export:
+        from charanim.training.trainer import export_latest
+
+        summary = export_latest(recipe, out)
+        console.print_json(summary) if json_output else console.out.print(
+            f"Exported step {summary['steps']} to {summary['model']}"
+        )
+        return
     with _TrainProgress(recipe.training.steps) as progress:
         summary = run_training(recipe, out, resume=resume, force=force, on_progress=progress.update)
     if json_output:

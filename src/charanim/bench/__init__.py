@@ -1,0 +1,1 @@
+"""``charanim bench``: quality, speed and memory of models and baselines on the same cases."""

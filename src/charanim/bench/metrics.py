@@ -1,0 +1,194 @@
+"""Benchmark metrics, registered through ``charanim_register_metrics`` like a plugin's.
+
+Each metric documents its range and direction and whether it needs the true target.
+``compute(case, frames)`` returns a float (NaN when the case lacks what it needs).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from charanim.bench.cases import BenchCase
+from charanim.metrics import (
+    background_colour,
+    colour_histogram,
+    flicker,
+    foreground_mask,
+    histogram_similarity,
+    mask_iou,
+    psnr,
+    skeleton_agreement,
+)
+
+
+class Metric:
+    name: ClassVar[str]
+    description: ClassVar[str]
+    range: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    needs_target: ClassVar[bool] = True
+
+    def compute(self, case: BenchCase, frames: np.ndarray) -> float:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {"name": cls.name, "description": cls.description, "range": cls.range,
+                "direction": "higher" if cls.higher_is_better else "lower", "needs_target": cls.needs_target}  # fmt: skip
+
+
+def _output_mask(case: BenchCase, frames: np.ndarray) -> np.ndarray:
+    """Where the output shows a character: pixels unlike the reference's background."""
+    return foreground_mask(frames, background_colour(case.reference))
+
+
+class PSNR(Metric):
+    name, description, range = "psnr", "PSNR of output vs true target, whole frame (dB)", "0..inf dB"
+
+    def compute(self, case, frames):
+        return psnr(frames, case.target)
+
+
+class PSNRCharacter(Metric):
+    name, description, range = "psnr_character", "PSNR inside the true character mask (dB)", "0..inf dB"
+
+    def compute(self, case, frames):
+        return psnr(frames, case.target, case.target_mask) if case.target_mask is not None else float("nan")
+
+
+def _ssim_map(frames: np.ndarray, target: np.ndarray) -> np.ndarray:
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    a = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+    b = torch.from_numpy(target).permute(0, 3, 1, 2).float() / 255
+    _, full = structural_similarity_index_measure(a, b, data_range=1.0, return_full_image=True)
+    return full.mean(1).numpy()
+
+
+class SSIM(Metric):
+    name, description, range = "ssim", "structural similarity to the true target, whole frame", "-1..1"
+
+    def compute(self, case, frames):
+        return float(_ssim_map(frames, case.target).mean())
+
+
+class SSIMCharacter(Metric):
+    name, description, range = (
+        "ssim_character",
+        "structural similarity inside the true character mask",
+        "-1..1",
+    )
+
+    def compute(self, case, frames):
+        if case.target_mask is None or not (case.target_mask > 0).any():
+            return float("nan")
+        return float(_ssim_map(frames, case.target)[case.target_mask > 0].mean())
+
+
+class ForegroundIoU(Metric):
+    name, description, range = "fg_iou", "IoU of the output's character silhouette and the true one", "0..1"
+
+    def compute(self, case, frames):
+        if case.target_mask is None:
+            return float("nan")
+        return mask_iou(_output_mask(case, frames), case.target_mask)
+
+
+class KeypointAgreement(Metric):
+    name = "keypoint_agreement"
+    description = "true target keypoints on the output character x output character near that skeleton"
+    range = "0..1"
+
+    def compute(self, case, frames):
+        if case.target_keypoints is None or case.reference_keypoints is None:
+            return float("nan")
+        fmt = case.reference_keypoints.header.body_format
+        return skeleton_agreement(case.target_keypoints, fmt, _output_mask(case, frames))
+
+
+class TemporalError(Metric):
+    name, description, range = (
+        "temporal_error",
+        "mean |frame change of output - frame change of target| (0-255)",
+        "0..255",
+    )
+    higher_is_better = False
+
+    def compute(self, case, frames):
+        if len(frames) < 2:
+            return float("nan")
+        out, truth = (
+            np.diff(frames.astype(np.float32), axis=0),
+            np.diff(case.target.astype(np.float32), axis=0),
+        )
+        return float(np.abs(out - truth).mean())
+
+
+class Flicker(Metric):
+    name, description, range = "flicker", "mean second temporal difference: jitter (0-255)", "0..255"
+    higher_is_better, needs_target = False, False
+
+    def compute(self, case, frames):
+        return flicker(frames)
+
+
+class Identity(Metric):
+    name, description, range = (
+        "identity",
+        "colour-histogram similarity of output character and reference (per frame mean)",
+        "0..1",
+    )
+    needs_target = False
+
+    def compute(self, case, frames):
+        background = background_colour(case.reference)
+        reference_mask = (
+            case.reference_mask > 0
+            if case.reference_mask is not None
+            else foreground_mask(case.reference[None], background)[0]
+        )
+        reference = colour_histogram(case.reference[reference_mask])
+        masks = foreground_mask(frames, background)
+        scores = [
+            histogram_similarity(colour_histogram(f[m]), reference)
+            for f, m in zip(frames, masks, strict=True)
+            if m.any()
+        ]
+        return float(np.mean(scores)) if scores else 0.0
+
+
+class MotionFidelity(Metric):
+    name = "motion_fidelity"
+    description = "retargeted driving keypoints on the output character x output character near that skeleton"
+    range = "0..1"
+    needs_target = False
+
+    def compute(self, case, frames):
+        from charanim.pose.retarget import retarget
+
+        if case.driving_keypoints is None or case.reference_keypoints is None:
+            return float("nan")
+        fmt = case.reference_keypoints.header.body_format
+        if case.driving_keypoints.header.body_format != fmt:
+            return float("nan")
+        moved = retarget(
+            case.driving_keypoints.body_array()[: len(frames)], case.reference_keypoints.body_array()[0], fmt
+        )
+        return skeleton_agreement(moved, fmt, _output_mask(case, frames))
+
+
+BUILTIN_METRICS = (
+    PSNR,
+    PSNRCharacter,
+    SSIM,
+    SSIMCharacter,
+    ForegroundIoU,
+    KeypointAgreement,
+    TemporalError,
+    Flicker,
+    Identity,
+    MotionFidelity,
+)

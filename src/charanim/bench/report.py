@@ -1,0 +1,197 @@
+"""The bench report: ``results.json`` (stable schema), ``index.html`` with tables, plots
+and frame strips, a text summary, and ``compare`` between two reports."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from charanim import __version__
+from charanim.io.atomic import write_text_atomic
+
+SCHEMA = 1
+
+
+def _mean(values: list) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return round(float(np.mean(finite)), 4) if finite else None
+
+
+def summarise(rows: list[dict], contenders: list, metrics: list) -> tuple[dict, dict]:
+    names = [c.name for c in contenders]
+    summary = {
+        n: {m.name: _mean([r["scores"].get(n, {}).get(m.name) for r in rows]) for m in metrics} for n in names
+    }
+    for n in names:
+        seconds = [r["seconds"][n] for r in rows if n in r["seconds"]]
+        summary[n]["seconds_per_case"] = _mean(seconds)
+    groups = sorted({r["group"] for r in rows})
+    by_group = {
+        g: {
+            n: {
+                m.name: _mean([r["scores"].get(n, {}).get(m.name) for r in rows if r["group"] == g])
+                for m in metrics
+            }
+            for n in names
+        }
+        for g in groups
+    }
+    return summary, by_group
+
+
+def write_results(
+    out: Path, suite: str, rows: list[dict], contenders: list, metrics: list, speed: dict | None
+) -> dict:
+    summary, by_group = summarise(rows, contenders, metrics)
+    results = {
+        "schema": SCHEMA, "charanim": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "suite": suite,
+        "contenders": [{"name": c.name, "kind": c.kind, "parameters": c.parameters, **(c.details or {})} for c in contenders],
+        "metrics": [m.describe() for m in metrics],
+        "cases": rows, "summary": summary, "by_group": by_group, "speed": speed or {},
+        "failed_cases": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
+    }  # fmt: skip
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def text_summary(results: dict) -> str:
+    metrics = [m["name"] for m in results["metrics"]]
+    lines = [f"{'contender':<16}" + "".join(f"{m[:14]:>15}" for m in metrics)]
+    for name, scores in results["summary"].items():
+        lines.append(f"{name[:16]:<16}" + "".join(f"{_fmt(scores.get(m)):>15}" for m in metrics))
+    if results["failed_cases"]:
+        lines.append(
+            f"{len(results['failed_cases'])} case(s) failed to load: "
+            + ", ".join(c["id"] for c in results["failed_cases"])
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def plots(out: Path, results: dict) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["summary"])
+    files = []
+    for metric in results["metrics"]:
+        values = [results["summary"][n].get(metric["name"]) for n in names]
+        if all(v is None for v in values):
+            continue
+        figure, axis = plt.subplots(figsize=(5, 2.6), dpi=100)
+        axis.bar(
+            names,
+            [v if v is not None else 0 for v in values],
+            color=["#888" if "baseline" in str(k) else "#3a7" for k in _kinds(results)],
+        )
+        axis.set_title(f"{metric['name']} ({metric['direction']} is better)", fontsize=9)
+        axis.tick_params(labelsize=8)
+        figure.tight_layout()
+        name = f"plot-{metric['name']}.png"
+        figure.savefig(out / name)
+        plt.close(figure)
+        files.append(name)
+    return files
+
+
+def _kinds(results: dict) -> list[str]:
+    kinds = {c["name"]: c["kind"] for c in results["contenders"]}
+    return [kinds.get(n, "model") for n in results["summary"]]
+
+
+def frame_strip(out: Path, case, outputs: dict[str, np.ndarray], columns: int = 4) -> str:
+    """reference / driving / each contender / target, ``columns`` frames each."""
+    from PIL import Image, ImageDraw
+
+    picks = np.linspace(0, len(case.driving) - 1, columns).round().astype(int)
+    height, width = case.reference.shape[:2]
+    rows = [("reference", np.repeat(case.reference[None], len(case.driving), 0)), ("driving", case.driving)]
+    rows += [(name, frames) for name, frames in outputs.items() if frames is not None]
+    if case.target is not None:
+        rows.append(("target", case.target))
+    label = 72
+    canvas = Image.new("RGB", (label + columns * width, len(rows) * height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for r, (name, frames) in enumerate(rows):
+        draw.text((2, r * height + height // 2 - 5), name[:11], fill=(0, 0, 0))
+        for c, index in enumerate(picks):
+            canvas.paste(
+                Image.fromarray(frames[min(index, len(frames) - 1)]), (label + c * width, r * height)
+            )
+    folder = out / "strips"
+    folder.mkdir(exist_ok=True)
+    canvas.save(folder / f"{case.id}.png")
+    return f"strips/{case.id}.png"
+
+
+def write_html(out: Path, results: dict, strips: list[str], plot_files: list[str]) -> Path:
+    metrics = results["metrics"]
+    head = "".join(
+        f"<th title='{html.escape(m['description'])}'>{m['name']}<br><small>{m['direction']} better</small></th>"
+        for m in metrics
+    )
+
+    def table(scores: dict) -> str:
+        body = "".join(
+            f"<tr><td>{html.escape(n)}</td>"
+            + "".join(f"<td>{_fmt(s.get(m['name']))}</td>" for m in metrics)
+            + "</tr>"
+            for n, s in scores.items()
+        )
+        return f"<table><tr><th>contender</th>{head}</tr>{body}</table>"
+
+    speed = ""
+    if results["speed"]:
+        rows = "".join(
+            f"<tr><td>{html.escape(n)}</td><td>{r.get('size')}</td><td>{r.get('frames')}</td><td>{r.get('seconds_per_frame', '-')}</td>"
+            f"<td>{r.get('fps', '-')}</td><td>{r.get('peak_rss_mb', '-')}</td><td>{r.get('parameters', '-')}</td></tr>"
+            for n, runs in results["speed"].items() for r in runs
+        )  # fmt: skip
+        speed = f"<h2>Speed and memory</h2><table><tr><th>model</th><th>size</th><th>frames</th><th>s/frame</th><th>fps</th><th>peak RSS MB</th><th>parameters</th></tr>{rows}</table>"
+    groups = "".join(f"<h3>{html.escape(g)}</h3>{table(s)}" for g, s in results["by_group"].items())
+    failed = "".join(
+        f"<li>{html.escape(c['id'])}: {html.escape(str(c['error']))}</li>" for c in results["failed_cases"]
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>charanim bench: {html.escape(results['suite'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}img{{image-rendering:pixelated;margin:4px}}</style></head><body>
+<h1>charanim bench — suite <code>{html.escape(results['suite'])}</code></h1>
+<p>charanim {results['charanim']}, {results['created']}, {len(results['cases'])} cases.</p>
+<h2 id="summary">Summary</h2>{table(results['summary'])}
+<h2>By group</h2>{groups}
+{speed}
+<h2>Plots</h2>{''.join(f'<img src="{p}" alt="{p}">' for p in plot_files)}
+<h2>Cases</h2>{''.join(f'<div><p>{html.escape(Path(s).stem)}</p><img src="{s}" width="{4 * 128 + 144}"></div>' for s in strips)}
+{f'<h2>Failed cases</h2><ul>{failed}</ul>' if failed else ''}
+</body></html>"""  # fmt: skip
+    write_text_atomic(out / "index.html", page)
+    return out / "index.html"
+
+
+def compare(first: Path, second: Path) -> dict:
+    """Per contender present in both reports: second minus first, and whether it improved."""
+    a = json.loads((first / "results.json" if first.is_dir() else first).read_text())
+    b = json.loads((second / "results.json" if second.is_dir() else second).read_text())
+    direction = {m["name"]: m["direction"] for m in b["metrics"]}
+    out = {}
+    for name in sorted(set(a["summary"]) & set(b["summary"])):
+        rows = {}
+        for metric, value in b["summary"][name].items():
+            before = a["summary"][name].get(metric)
+            if value is None or before is None:
+                continue
+            delta = round(value - before, 4)
+            better = (delta > 0) == (direction.get(metric, "higher") == "higher") if delta else None
+            rows[metric] = {"before": before, "after": value, "delta": delta, "improved": better}
+        out[name] = rows
+    return out

@@ -1,0 +1,80 @@
+"""One bench run: cases + contenders + metrics -> report folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from charanim.bench import report
+from charanim.bench.cases import speed_suite, world_suite, yaml_suite
+from charanim.bench.runner import baseline_contenders, cached_output, model_contender, run_cases
+from charanim.errors import CharanimError, InvalidOptionError, UnknownNameError
+
+SUITES = ("world", "speed")
+
+
+@dataclass
+class BenchOptions:
+    suite: str = "world"
+    models: list[str] = field(default_factory=list)
+    out: Path = Path("bench-report")
+    cases: int = 24
+    data: Path | None = None
+    steps: int | None = None
+    seed: int = 0
+    conditioner: str | None = None
+    metrics: list[str] = field(default_factory=list)
+    shard: tuple[int, int] = (0, 1)
+    device: str = "auto"
+    strips: int = 8
+
+
+def load_cases(options: BenchOptions):
+    if options.suite == "world":
+        return world_suite(options.out, options.cases, options.data)
+    if options.suite == "speed":
+        return speed_suite()
+    path = Path(options.suite)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise CharanimError(f"Suite file '{path}' does not exist.")
+        return yaml_suite(path)
+    raise UnknownNameError("suite", options.suite, list(SUITES) + ["<file>.yaml"])
+
+
+def choose_metrics(names: list[str]):
+    from charanim.plugins import get_plugins
+
+    registry = get_plugins().metrics
+    return [registry.get(n)() for n in (names or registry.names())]
+
+
+def run_bench(options: BenchOptions, on_progress=None) -> dict:
+    options.out.mkdir(parents=True, exist_ok=True)
+    metrics = choose_metrics(options.metrics)
+    if options.suite == "speed":
+        if not options.models:
+            raise InvalidOptionError("The speed suite needs at least one --model.")
+        from charanim.bench.speed import measure
+
+        speed = {
+            m: [measure(m, c.size[0], len(c.driving), options.steps, options.device) for c in speed_suite()]
+            for m in options.models
+        }
+        results = report.write_results(options.out, "speed", [], [], [], speed)
+        report.write_html(options.out, results, [], [])
+        return results
+    cases = load_cases(options)
+    contenders = [
+        model_contender(m, options.steps, options.seed, options.conditioner, options.device)
+        for m in options.models
+    ]
+    contenders += baseline_contenders()
+    rows = run_cases(cases, contenders, metrics, options.out, options.shard, on_progress)
+    results = report.write_results(options.out, options.suite, rows, contenders, metrics, None)
+    strips = []
+    for case in [c for c in cases if c.error is None][: options.strips]:
+        outputs = {k.name: cached_output(options.out, k, case)[0] for k in contenders}
+        strips.append(report.frame_strip(options.out, case, outputs))
+    report.write_html(options.out, results, strips, report.plots(options.out, results))
+    return results

@@ -1,0 +1,111 @@
+"""``charanim bench``: models and baselines on the same cases; an HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from charanim.cli import console, options
+
+HELP = """Benchmark models against each other and against two baselines computed in the same run: the static reference, and a skeleton warp of the reference (AnimatedDrawings-style).
+
+Suites: world (held-out procedural pairs with true targets, by body plan), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. Writes REPORT/results.json (stable schema), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
+"""
+
+EPILOG = """[bold]Examples[/]
+
+  charanim bench --model charanim-tiny -o reports/tiny
+
+  charanim bench --suite world --model runs/stage1/model --model runs/stage2/model --cases 48 -o reports/stages
+
+  charanim bench --suite speed --model charanim-tiny -o reports/speed --json
+
+  charanim bench --suite my_cases.yaml --model charanim-tiny -o reports/mine
+
+  charanim bench compare reports/before reports/after
+"""
+
+app = typer.Typer(help=HELP, epilog=EPILOG, invoke_without_command=True, rich_markup_mode="rich")
+
+
+@app.callback()
+def bench(
+    ctx: typer.Context,
+    suite: str = typer.Option("world", "--suite", help="world, speed, or a suite YAML file."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model name or directory (repeatable)."),
+    out: Path = typer.Option(None, "--output", "-o", help="Report folder."),
+    cases: int = typer.Option(24, "--cases", min=1, help="World suite: number of cases."),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="World suite: a manifest whose test split to use (default: a fresh held-out world).",
+    ),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Denoising steps (default: each model's)."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    conditioner: str | None = typer.Option(
+        None, "--conditioner", "-c", help="Conditioner for every model (default: each model's)."
+    ),
+    metric: list[str] = typer.Option(None, "--metric", help="Only these metrics (repeatable)."),
+    shard: str = typer.Option(
+        "0/1", "--shard", help="Run only cases i, i+n... (i/n); the report merges cached shards."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    json_output: bool = options.JSON,
+    quiet: bool = options.QUIET,
+    verbose: bool = options.VERBOSE,
+    debug: bool = options.DEBUG,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from charanim.bench.report import text_summary
+    from charanim.bench.run import BenchOptions, run_bench
+    from charanim.errors import InvalidOptionError
+
+    console.apply(quiet, verbose, debug)
+    console.silence_model_libraries()
+    if out is None:
+        raise InvalidOptionError("Give the report folder with -o.")
+    try:
+        part, parts = (int(v) for v in shard.split("/"))
+    except ValueError:
+        raise InvalidOptionError(f"--shard must look like i/n, got '{shard}'.") from None
+    chosen = BenchOptions(
+        suite, model or [], out, cases, data, steps, seed, conditioner, metric or [], (part, parts), device
+    )
+    with console.progress("Benchmarking") as progress:
+        results = run_bench(chosen, on_progress=progress)
+    if json_output:
+        console.print_json(
+            {k: results[k] for k in ("suite", "summary", "by_group", "speed", "failed_cases")}
+            | {"report": str(out / "index.html")}
+        )
+    else:
+        console.out.print(text_summary(results) if results["cases"] else f"speed: {results['speed']}")
+        console.out.print(f"Report: {out / 'index.html'}")
+
+
+@app.command("compare", help="Show the differences between two bench reports (second minus first).")
+def compare(
+    first: Path = typer.Argument(..., help="Report folder (or results.json) before."),
+    second: Path = typer.Argument(..., help="Report folder (or results.json) after."),
+    json_output: bool = options.JSON,
+) -> None:
+    from charanim.bench.report import compare as run_compare
+    from charanim.errors import InputFileError
+
+    for path in (first, second):
+        target = path / "results.json" if path.is_dir() else path
+        if not target.is_file():
+            raise InputFileError(f"'{target}' does not exist (a bench report folder has results.json).")
+    differences = run_compare(first, second)
+    if json_output:
+        console.print_json(differences)
+        return
+    for name, rows in differences.items():
+        console.out.print(f"[bold]{name}[/]")
+        for metric, row in rows.items():
+            mark = {True: "better", False: "worse", None: "same"}[row["improved"]]
+            console.out.print(
+                f"  {metric:<20} {row['before']:>9.3f} -> {row['after']:>9.3f}  ({row['delta']:+.3f}, {mark})"
+            )

@@ -1,0 +1,179 @@
+"""charanim bench: metrics against hand-computed values, ranking, report, bad input."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from charanim.bench import report
+from charanim.bench.cases import BenchCase, world_suite
+from charanim.bench.metrics import PSNR, ForegroundIoU, PSNRCharacter, TemporalError
+from charanim.bench.runner import Contender, baseline_contenders, run_cases
+from charanim.cli.app import app
+from charanim.metrics import mask_iou, psnr, skeleton_coverage
+
+runner = CliRunner()
+
+
+def test_psnr_and_iou_against_hand_computed_values():
+    a = np.zeros((1, 4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0, 0] = 255  # one channel of one pixel off by 255: MSE = 255² / 48
+    assert psnr(a, b) == pytest.approx(10 * np.log10(48))
+    assert psnr(a, a) == float("inf")
+    mask = np.zeros((1, 4, 4), np.uint8)
+    mask[0, 0, 0] = 1  # inside that pixel only: MSE = 255² / 3
+    assert psnr(a, b, mask) == pytest.approx(10 * np.log10(3))
+    p, t = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    p[:2], t[1:3] = True, True
+    assert mask_iou(p, t) == pytest.approx(4 / 12)
+    points = np.array([[[1, 1, 1], [3, 3, 1], [0, 0, 0]]], np.float32)
+    on = np.zeros((1, 8, 8), np.uint8)
+    on[0, 1, 1] = 255
+    assert skeleton_coverage(points, on, tolerance=0) == pytest.approx(0.5)  # the missing point is ignored
+
+
+def test_temporal_error_is_zero_for_the_truth_and_grows_with_jitter():
+    target = np.random.default_rng(0).integers(0, 255, (5, 8, 8, 3), dtype=np.uint8)
+    case = BenchCase("c", "t", "g", 8.0, reference=target[0], driving=target, target=target)
+    assert TemporalError().compute(case, target) == 0
+    shaky = np.clip(
+        target.astype(int) + np.random.default_rng(1).integers(-20, 20, target.shape), 0, 255
+    ).astype(np.uint8)
+    assert TemporalError().compute(case, shaky) > 5
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    return world_suite(tmp_path_factory.mktemp("bench"), count=4, frames=8, size=48)
+
+
+def _noisy(strength, seed=0):
+    """A contender that is the truth plus noise: more noise is a worse model."""
+
+    def run(case):
+        rng = np.random.default_rng(seed)
+        return np.clip(
+            case.target.astype(int) + rng.integers(-strength, strength + 1, case.target.shape), 0, 255
+        ).astype(np.uint8)
+
+    return Contender(f"noise{strength}", "model", f"noise-{strength}", run)
+
+
+def test_a_worse_model_scores_worse_on_the_quality_metrics(tmp_path, cases):
+    metrics = [PSNR(), PSNRCharacter(), ForegroundIoU()]
+    rows = run_cases(cases, [_noisy(8), _noisy(60)] + baseline_contenders(), metrics, tmp_path)
+    summary, _ = report.summarise(rows, [_noisy(8), _noisy(60)], metrics)
+    good, bad = summary["noise8"], summary["noise60"]
+    assert good["psnr"] > bad["psnr"] + 5 and good["psnr_character"] > bad["psnr_character"] + 5
+    assert good["fg_iou"] >= bad["fg_iou"]
+    assert {"static", "skeleton-warp"} <= set(rows[0]["scores"])  # both baselines in every run
+
+
+def test_cli_report_is_complete_and_resumes_from_cache(tmp_path, tiny_model):
+    out = tmp_path / "r"
+    arguments = [
+        "bench",
+        "--model",
+        str(tiny_model),
+        "--cases",
+        "3",
+        "--steps",
+        "1",
+        "-o",
+        str(out),
+        "--json",
+    ]
+    first = runner.invoke(app, arguments)
+    assert first.exit_code == 0, first.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema"] == report.SCHEMA and len(results["cases"]) == 3
+    assert {c["name"] for c in results["contenders"]} == {"tiny", "static", "skeleton-warp"}
+    assert set(results["summary"]["tiny"]) >= {
+        "psnr",
+        "psnr_character",
+        "ssim",
+        "ssim_character",
+        "fg_iou",
+        "identity",
+        "flicker",
+    }
+    html = (out / "index.html").read_text()
+    assert "Summary" in html and "strips/" in html and "plot-psnr.png" in html
+    cached = sorted(p.name for p in (out / "cache").rglob("*.npz"))
+    again = runner.invoke(app, arguments)
+    assert again.exit_code == 0 and sorted(p.name for p in (out / "cache").rglob("*.npz")) == cached
+    comparison = runner.invoke(app, ["bench", "compare", str(out), str(out), "--json"])
+    assert comparison.exit_code == 0 and json.loads(comparison.stdout)["tiny"]["psnr"]["delta"] == 0
+
+
+def test_a_corrupt_case_is_reported_and_the_run_goes_on(tmp_path, media, tiny_model):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
+    (tmp_path / "suite.yaml").write_text(
+        f"cases:\n  - id: good\n    reference: {media['reference']}\n    driving: {media['drive']}\n"
+        f"  - id: bad\n    reference: {media['reference']}\n    driving: broken.mp4\n"
+    )
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--suite",
+            str(tmp_path / "suite.yaml"),
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "1",
+            "-o",
+            str(tmp_path / "r"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    failed = json.loads(result.stdout)["failed_cases"]
+    assert [f["id"] for f in failed] == ["bad"] and "corrupt" in failed[0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["bench", "--suite", "moon", "-o", "{out}"], "Unknown suite 'moon'"),
+        (["bench", "--metric", "beauty", "-o", "{out}"], "Unknown metric 'beauty'"),
+        (["bench", "--model", "no-such-model", "-o", "{out}"], "Unknown model"),
+        (["bench", "--suite", "speed", "-o", "{out}"], "needs at least one --model"),
+        (["bench", "compare", "{out}", "{out}"], "results.json"),
+    ],
+)
+def test_bad_input(tmp_path, arguments, message):
+    result = runner.invoke(app, [a.format(out=tmp_path / "r") for a in arguments])
+    assert result.exit_code == 1 and message in result.stderr, result.output
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
+def test_report_renders_in_a_headless_browser(tmp_path, tiny_model):
+    out = tmp_path / "r"
+    assert (
+        runner.invoke(
+            app, ["bench", "--model", str(tiny_model), "--cases", "2", "--steps", "1", "-o", str(out)]
+        ).exit_code
+        == 0
+    )
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1000,1400",
+         (out / "index.html").as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    from PIL import Image
+
+    image = np.asarray(Image.open(shot).convert("L"))
+    assert image.std() > 10  # tables, plots and strips drew something, not a blank page
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", f"--user-data-dir={tmp_path / 'p2'}",
+         "--dump-dom", (out / "index.html").as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "skeleton-warp" in dom.stdout and dom.stdout.count("<img") >= 4
