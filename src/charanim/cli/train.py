@@ -36,6 +36,11 @@ def train(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Check the recipe and data, print the resolved recipe, train nothing."
     ),
+    export: bool = typer.Option(
+        False,
+        "--export",
+        help="Export the run's latest checkpoint as RUN/model and exit (safe while it trains).",
+    ),
     json_output: bool = options.JSON,
     quiet: bool = options.QUIET,
     verbose: bool = options.VERBOSE,
