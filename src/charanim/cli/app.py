@@ -111,7 +111,7 @@ def _register_commands() -> None:
     app.command("train", help=train.HELP, epilog=train.EPILOG, no_args_is_help=True)(train.train)
     app.add_typer(synthesize.app, name="synthesize", help=synthesize.HELP)
     app.add_typer(bench.app, name="bench", help=bench.HELP)
-    app.command("plugins", help=plugins.HELP, epilog=plugins.EPILOG)(plugins.plugins)
+    app.add_typer(plugins.app, name="plugins", help=plugins.HELP)
     get_plugins().add_commands(app)
 
 

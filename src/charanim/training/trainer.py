@@ -104,6 +104,13 @@ class DenoiserTrainer:
         registry = get_plugins().conditioners
         self.conditioners = [registry.get(name)() for name in recipe.conditioners]
         self.backbone = build_backbone(recipe, self.device)
+        autoencoder = self.backbone.autoencoder
+        if autoencoder.valid_frames(model.frames) != model.frames:
+            raise IncompatibleError(
+                f"model.frames is {model.frames}, but this autoencoder compresses time by "
+                f"{autoencoder.temporal_factor}: use a multiple of it plus one, e.g. "
+                f"{autoencoder.valid_frames(model.frames)}."
+            )
         self.builder = BatchBuilder(self.backbone, self.conditioners, self.spec, recipe.data.pose_source)
         self.parameters = self._trainable()
         self.optimizer = torch.optim.AdamW(

@@ -1,0 +1,186 @@
+"""Train-step overhead: ``charanim train`` vs a bare diffusers + peft loop.
+
+Same Wan transformer (the recipe's), same trainable parameters (all, or the same
+LoRA), same input tensor shapes, same optimizer. charanim's step is the real one (``DenoiserTrainer._train_step``): data from
+a world manifest, conditioner rendering and augmentation, autoencoder latents (cached
+after the first epoch), condition dropout, flow-matching loss, clipping, AdamW. The bare
+step is what a hand-written diffusers + peft script does with tensors already in
+memory: forward, MSE, backward, clip, AdamW. Steps alternate so machine noise hits both
+alike; medians are reported, with the ratio and how much of charanim's step is data.
+Peak memory (max RSS) is measured in two fresh subprocesses, one per loop.
+
+    python benchmarks/train_step_overhead.py [--recipe recipes/tiny/stage1-pose.yaml] [--lora] [--steps 12] [--batch 8] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def _setup(work: Path, args):
+    """The recipe's own model (charanim-tiny stage 1 by default: its transformer, its
+    trained autoencoder) on a small world of the recipe's frame size."""
+    from charanim.config import resolve
+    from charanim.synthetic.samples import WorldConfig
+    from charanim.synthetic.world import WorldJob, run_world
+    from charanim.training.recipe import Recipe
+    from charanim.training.trainer import DenoiserTrainer
+
+    base = resolve(Recipe, args.recipe)
+    size = (base.model.width, base.model.height)
+    if not (work / "world" / "manifest.jsonl").is_file():
+        config = WorldConfig(size=size, frames=base.model.frames, body_plans=("humanoid",), cross_plan=0.0)
+        run_world(WorldJob(work / "world", count=2 * args.batch, seed=5, config=config, test_fraction=0.0))
+    overrides = [
+        f"data.manifest={work / 'world' / 'manifest.jsonl'}", f"training.batch_size={args.batch}",
+        "training.gradient_accumulation=1", "training.threads=0", "training.ema=0", "training.steps=1000000",
+        "checkpoint.every=1000000", "validation.samples=0",
+    ]  # fmt: skip
+    if args.lora:
+        overrides += ["lora.rank=16", "lora.alpha=16", "lora.name=bench", "lora.targets=[ffn]"]
+    recipe = resolve(Recipe, args.recipe, overrides)
+    return DenoiserTrainer(recipe, work / "run", resume=False, force=True, on_progress=None), recipe
+
+
+class BareLoop:
+    """The hand-written reference: a fresh copy of the same transformer, peft LoRA on the
+    same modules, the captured input shapes, nothing else."""
+
+    def __init__(self, trainer, recipe, captured: dict):
+        from diffusers import WanTransformer3DModel
+        from peft import LoraConfig
+
+        from charanim.training.lora import TARGETS
+
+        source = trainer.backbone.transformer
+        self.model = WanTransformer3DModel.from_config(source.config)
+        if recipe.lora is not None:
+            self.model.requires_grad_(False)
+            modules = [name for group in recipe.lora.targets for name in TARGETS[group]]
+            config = LoraConfig(r=recipe.lora.rank, lora_alpha=recipe.lora.alpha, target_modules=modules)
+            self.model.add_adapter(config)
+        self.parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            self.parameters, lr=recipe.optim.lr, weight_decay=recipe.optim.weight_decay
+        )
+        self.inputs = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in captured.items()}
+        self.inputs["timestep"] = captured["timestep"].clone()
+        self.model.train()
+
+    def step(self) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        out = self.model(**self.inputs, return_dict=False)[0]
+        loss = torch.nn.functional.mse_loss(out, torch.randn_like(out))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.parameters, 1.0)
+        self.optimizer.step()
+        return loss.item()
+
+
+def _capture_inputs(trainer) -> dict:
+    captured = {}
+
+    def hook(module, args, kwargs):
+        if not captured:
+            names = ("hidden_states", "timestep", "encoder_hidden_states")
+            captured.update({n: a.detach().clone() for n, a in zip(names, args, strict=False)})
+            captured.update({k: v.detach().clone() for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
+
+    handle = trainer.backbone.transformer.register_forward_pre_hook(hook, with_kwargs=True)
+    trainer._train_step()
+    handle.remove()
+    return captured
+
+
+def _timed_builder(trainer) -> list[float]:
+    spent: list[float] = []
+    build = trainer.builder.build
+
+    def timed(*args, **kwargs):
+        tic = time.perf_counter()
+        try:
+            return build(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - tic)
+
+    trainer.builder.build = timed
+    return spent
+
+
+def _peak_rss(work: Path, which: str, args) -> float:
+    command = [sys.executable, __file__, "--only", which, "--work", str(work), "--steps", str(args.steps),
+               "--batch", str(args.batch), "--recipe", str(args.recipe), "--threads", str(args.threads)]  # fmt: skip
+    command += ["--lora"] if args.lora else []
+    return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=12, help="timed steps of each loop")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--recipe", type=Path, default=Path("recipes/tiny/stage1-pose.yaml"))
+    parser.add_argument(
+        "--lora", action="store_true", help="train a rank-16 FFN LoRA instead of the full model"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", choices=("charanim", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    work = args.work or Path(tempfile.mkdtemp(prefix="charanim-train-bench-"))
+    trainer, recipe = _setup(work, args)
+    captured = _capture_inputs(trainer)
+    bare = BareLoop(trainer, recipe, captured)
+    for _ in range(2):  # warm-up: fills the latent cache (one epoch) and allocator pools
+        trainer._train_step()
+        bare.step()
+
+    if args.only:  # memory probe in a fresh process: run one loop only, print max RSS in MiB
+        step = trainer._train_step if args.only == "charanim" else bare.step
+        for _ in range(args.steps):
+            step()
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return
+
+    data_seconds = _timed_builder(trainer)
+    ours, theirs = [], []
+    for _ in range(args.steps):
+        tic = time.perf_counter()
+        trainer._train_step()
+        ours.append(time.perf_counter() - tic)
+        tic = time.perf_counter()
+        bare.step()
+        theirs.append(time.perf_counter() - tic)
+    result = {
+        "recipe": str(args.recipe), "lora": args.lora, "batch": args.batch, "steps": args.steps,
+        "transformer_input": list(captured["hidden_states"].shape),
+        "trainable_parameters": sum(p.numel() for p in bare.parameters),
+        "charanim_step_s": round(statistics.median(ours), 4),
+        "bare_step_s": round(statistics.median(theirs), 4),
+        "ratio": round(statistics.median(ours) / statistics.median(theirs), 3),
+        "charanim_data_s": round(statistics.median(data_seconds), 4),
+        "ratio_without_data": round((statistics.median(ours) - statistics.median(data_seconds)) / statistics.median(theirs), 3),
+        "peak_rss_mib": {"charanim": round(_peak_rss(work, "charanim", args)), "bare": round(_peak_rss(work, "bare", args))},
+    }  # fmt: skip
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    main()
