@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from charanim.bench import report
@@ -177,3 +178,24 @@ def test_report_renders_in_a_headless_browser(tmp_path, tiny_model):
         check=True, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert "skeleton-warp" in dom.stdout and dom.stdout.count("<img") >= 4
+
+
+def test_speed_probe_replays_the_same_transformer_calls_in_a_bare_loop(tiny_model):
+    from charanim.api import load_pipeline
+    from charanim.bench.speed import _record_calls, bare_replay, measure
+
+    result = measure(str(tiny_model), 32, 8, 2, "cpu")
+    assert "error" not in result, result
+    assert result["bare_seconds"] > 0 and result["bare_ratio"] > 0 and result["parameters"] > 0
+    # the replay makes exactly the calls the pipeline made, with the same inputs
+    pipeline = load_pipeline(str(tiny_model), "rgb", "cpu")
+    calls = _record_calls(pipeline.backbone.transformer)
+    hidden = torch.zeros(1, 8, 2, 8, 8)
+    text = torch.zeros(1, 1, pipeline.backbone.transformer.config.text_dim)
+    pipeline.backbone.transformer(hidden, torch.tensor([500.0]), text)
+    calls.remove()
+    seen = []
+    handle = pipeline.backbone.transformer.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape))
+    bare_replay(pipeline.backbone.transformer, calls.inputs * 3)
+    handle.remove()
+    assert seen == [hidden.shape] * 3

@@ -34,6 +34,7 @@ def probe(model: str, size: int, frames: int, steps: int | None, device: str) ->
         )
         for c in pipeline.conditioners
     ]
+    calls = _record_calls(pipeline.backbone.transformer)
     begin = time.perf_counter()
     pipeline(
         _fit_reference(image, spec),
@@ -43,15 +44,48 @@ def probe(model: str, size: int, frames: int, steps: int | None, device: str) ->
         generator=torch.Generator().manual_seed(0),
     )
     seconds = time.perf_counter() - begin
+    calls.remove()
+    bare = bare_replay(pipeline.backbone.transformer, calls.inputs)
     result = {
         "size": size, "frames": frames, "seconds": round(seconds, 3), "seconds_per_frame": round(seconds / frames, 4),
         "fps": round(frames / seconds, 3), "load_seconds": round(loaded - started, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "parameters": pipeline.backbone.parameter_count(),
+        "bare_seconds": round(bare, 3), "bare_ratio": round(seconds / bare, 3),
     }  # fmt: skip
     if torch.cuda.is_available():
         result["peak_vram_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return result
+
+
+class _record_calls:
+    """Keep the inputs of every transformer call made while the pipeline runs."""
+
+    def __init__(self, transformer):
+        self.inputs: list[tuple[tuple, dict]] = []
+        self.handle = transformer.register_forward_pre_hook(self._keep, with_kwargs=True)
+
+    def _keep(self, module, args, kwargs):
+        self.inputs.append((args, dict(kwargs)))
+
+    def remove(self):
+        self.handle.remove()
+
+
+def bare_replay(transformer, inputs: list[tuple[tuple, dict]]) -> float:
+    """Seconds for a bare diffusers loop making the same transformer calls (same inputs,
+    same count) with a flow-matching Euler update after each, nothing else: the yardstick for what
+    charanim adds around the model (conditioning, autoencoder, windows, guidance)."""
+    import torch
+
+    begin = time.perf_counter()
+    with torch.no_grad():
+        for args, kwargs in inputs:
+            out = transformer(*args, **kwargs)
+            velocity = out[0] if isinstance(out, tuple) else out.sample
+            latents = torch.zeros_like(velocity)
+            latents = latents - velocity / max(len(inputs), 1)  # the Euler update
+    return time.perf_counter() - begin
 
 
 def measure(model: str, size: int, frames: int, steps: int | None, device: str) -> dict:
