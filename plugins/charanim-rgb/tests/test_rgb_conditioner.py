@@ -48,3 +48,25 @@ def test_augment_moves_colours_and_geometry_the_same_way_on_every_frame(tmp_path
     moved = conditioner.augment(still, torch.Generator().manual_seed(3)).video
     assert torch.allclose(moved, moved[:, :1].expand_as(moved))
     assert augmented.valid is not None and 0 < augmented.valid.mean() <= 1
+
+
+def test_background_removal_greys_out_all_but_the_moving_figure(tmp_path):
+    from charanim_rgb.conditioner import RGBConditioner
+
+    _, driving, reference, spec = _prepared(tmp_path)
+    kept = RGBConditioner().prepare(driving, reference, spec)
+    removed = RGBConditioner(background="motion").prepare(driving, reference, spec)
+    assert removed.meta["background"] == "motion" and 0 < removed.meta["foreground_share"] < 0.6
+    background = (removed.video == 0).all(0)  # [F, H, W], mid grey in every channel
+    assert background.float().mean() > 0.4
+    assert torch.equal(removed.video[:, ~background], kept.video[:, ~background])
+
+
+def test_unknown_background_policy_is_a_clear_error():
+    import pytest
+    from charanim_rgb.conditioner import RGBConditioner
+
+    from charanim.errors import ConditionerInputError
+
+    with pytest.raises(ConditionerInputError, match="keep, remove"):
+        RGBConditioner(background="blur")

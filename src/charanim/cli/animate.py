@@ -29,6 +29,8 @@ EPILOG = """[bold]Examples[/]
   charanim animate ref.png drive.mp4 -o out.mp4 --model ~/models/Wan2.1-I2V-14B-480P-Diffusers \\
       --prompt-file prompt.json --steps 30 --guidance 5 --device cuda
 
+  charanim animate cat.png street-dog.mp4 -o cat.mp4 --conditioner rgb --driving-background remove
+
   charanim animate ref.png drive.mp4 -o out.mp4 --json | jq .seconds
 """
 
@@ -58,6 +60,12 @@ def animate(
         None,
         "--reference-pose",
         help="Keypoints of the reference (a cartoon or animal the estimator cannot read).",
+    ),
+    driving_background: str = typer.Option(
+        "keep",
+        "--driving-background",
+        help="RGB conditioner: keep the driving video's background, or remove it (remove = person "
+        "segmentation for people, else motion against a still camera; or force person / motion).",
     ),
     transfer: str = typer.Option(
         "body", "--transfer", help="What the driving motion controls: body, upper, face or hands."
@@ -144,7 +152,12 @@ def animate(
     with _status("Loading model..."):
         names = split_conditioner_names(conditioner) if conditioner else None
         pipeline = load_pipeline(
-            model, names, device, dtype, conditioner_options={"transfer": transfer}, loras=lora or []
+            model,
+            names,
+            device,
+            dtype,
+            conditioner_options={"transfer": transfer, "background": driving_background},
+            loras=lora or [],
         )
     load_seconds = time.perf_counter() - started
     with _StepProgress() as progress:

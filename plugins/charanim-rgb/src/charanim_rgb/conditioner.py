@@ -6,6 +6,10 @@ motion half of the in-context layout. Because the driving character's appearance
 in the signal, training must stop the model from copying it: :meth:`augment` jitters
 colour (gain, bias, channel mixing, saturation) and geometry (scale and shift),
 the same for every frame of a clip so the motion itself is untouched.
+
+``background="remove"`` (or ``person`` / ``motion``, see :mod:`charanim.segmentation`)
+greys out everything but the driving character, so a busy background neither
+distracts the model nor leaks into the result.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ class RGBConditioner(Conditioner):
     max_gain_jitter = 0.3
     max_channel_mix = 0.35
 
+    def __init__(self, background: str = "keep"):
+        from charanim.segmentation import METHODS
+
+        if background not in ("keep", "remove", *METHODS):
+            raise ConditionerInputError(
+                f"Unknown driving background policy '{background}'; use keep, remove, person or motion."
+            )
+        self.background = "auto" if background == "remove" else background
+
     def prepare(self, driving: Driving, reference: Reference, spec: OutputSpec) -> Condition:
         if driving.video is None or len(driving.video) == 0:
             raise ConditionerInputError("The rgb conditioner needs a driving video.")
@@ -40,7 +53,14 @@ class RGBConditioner(Conditioner):
             frames = np.concatenate([frames, np.repeat(frames[-1:], spec.frames - len(frames), axis=0)])
         fitted, transform = fit_frames(frames, (spec.width, spec.height), spec.fit)
         video = torch.from_numpy(fitted).permute(3, 0, 1, 2).float() / 127.5 - 1.0
-        return Condition(self.name, self.site, video=video, meta={"fit": transform})
+        meta = {"fit": transform}
+        if self.background != "keep":
+            from charanim.segmentation import foreground_masks
+
+            masks, meta["background"] = foreground_masks(fitted, self.background)
+            video = video * torch.from_numpy(masks)[None].float()  # background -> mid grey (0)
+            meta["foreground_share"] = round(float(masks.mean()), 4)
+        return Condition(self.name, self.site, video=video, meta=meta)
 
     def augment(self, condition: Condition, generator: torch.Generator) -> Condition:
         video = condition.video
