@@ -199,3 +199,39 @@ def test_speed_probe_replays_the_same_transformer_calls_in_a_bare_loop(tiny_mode
     bare_replay(pipeline.backbone.transformer, calls.inputs * 3)
     handle.remove()
     assert seen == [hidden.shape] * 3
+
+
+def test_real_suite_ships_readable_cases_with_licences():
+    from charanim.bench.run import real_suite_file
+
+    suite = real_suite_file()
+    cases = __import__("charanim.bench.cases", fromlist=["yaml_suite"]).yaml_suite(suite, suite="real")
+    assert len(cases) >= 6 and all(c.error is None for c in cases), [c.error for c in cases]
+    assert {c.group for c in cases} >= {"one-to-many", "animals"}
+    # one driving clip on several characters: the one-to-many cases share their driving frames
+    many = [c for c in cases if c.group == "one-to-many"]
+    assert len(many) >= 3 and all(np.array_equal(c.driving, many[0].driving) for c in many)
+    for case in cases:
+        assert case.reference_mask is not None and 0.05 < (case.reference_mask > 0).mean() < 0.9
+        assert len(case.driving) >= 7 and case.driving.std() > 5  # real frames, not blank
+    licences = (suite.parent / "LICENSES.md").read_text()
+    for path in suite.parent.iterdir():
+        if path.suffix in (".png", ".gif"):
+            assert f"`{path.name}`" in licences, f"{path.name} has no licence entry"
+
+
+def test_real_suite_runs_with_a_model_and_the_baselines(tmp_path, tiny_model):
+    out = tmp_path / "real"
+    result = runner.invoke(
+        app, ["bench", "--suite", "real", "--model", str(tiny_model), "--conditioner", "rgb", "--steps", "1", "-o", str(out), "--json"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["suite"] == "real" and not results["failed_cases"]
+    names = {c["name"] for c in results["contenders"]}
+    assert "static" in names and len(names) >= 2  # the model and the static baseline, same run
+    # no truth: only the metrics that need none have scores, and they do have them
+    needs_target = {m["name"]: m["needs_target"] for m in results["metrics"]}
+    model = next(n for n in names if n not in ("static", "skeleton-warp"))
+    scored = {k for k, v in results["summary"][model].items() if v is not None}
+    assert scored and not any(needs_target[k] for k in scored if k in needs_target)

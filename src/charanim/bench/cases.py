@@ -123,7 +123,7 @@ def speed_suite(sizes: tuple[int, ...] = (64,), lengths: tuple[int, ...] = (8, 3
     return cases
 
 
-def yaml_suite(path: Path) -> list[BenchCase]:
+def yaml_suite(path: Path, suite: str = "custom") -> list[BenchCase]:
     """A user suite::
 
     cases:
@@ -159,12 +159,12 @@ def yaml_suite(path: Path) -> list[BenchCase]:
                 else None
             )
             cases.append(BenchCase(
-                case_id, "custom", str(item.get("group", "custom")), fps, reference.rgb,
+                case_id, suite, str(item.get("group", suite)), fps, reference.rgb,
                 None if reference.alpha is None else (reference.alpha > 127).astype(np.uint8) * 255, driving.frames,
                 keypoints_from(root / item["pose"]) if item.get("pose") else None,
                 keypoints_from(root / item["reference_pose"]) if item.get("reference_pose") else None,
                 target,
             ))  # fmt: skip
         except (CharanimError, KeyError) as exc:
-            cases.append(BenchCase(case_id, "custom", str(item.get("group", "custom")), fps, error=str(exc)))
+            cases.append(BenchCase(case_id, suite, str(item.get("group", suite)), fps, error=str(exc)))
     return cases

@@ -10,7 +10,7 @@ from charanim.bench.cases import speed_suite, world_suite, yaml_suite
 from charanim.bench.runner import baseline_contenders, cached_output, model_contender, run_cases
 from charanim.errors import CharanimError, InvalidOptionError, UnknownNameError
 
-SUITES = ("world", "speed")
+SUITES = ("world", "real", "speed")
 
 
 @dataclass
@@ -34,12 +34,22 @@ def load_cases(options: BenchOptions):
         return world_suite(options.out, options.cases, options.data)
     if options.suite == "speed":
         return speed_suite()
+    if options.suite == "real":
+        return yaml_suite(real_suite_file(), suite="real")
     path = Path(options.suite)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise CharanimError(f"Suite file '{path}' does not exist.")
         return yaml_suite(path)
     raise UnknownNameError("suite", options.suite, list(SUITES) + ["<file>.yaml"])
+
+
+def real_suite_file() -> Path:
+    """Drawn characters driven by sprite animations, shipped in the package (see
+    tools/make_real_suite.py and the folder's LICENSES.md)."""
+    from importlib import resources
+
+    return Path(str(resources.files("charanim") / "assets" / "bench" / "real" / "suite.yaml"))
 
 
 def choose_metrics(names: list[str]):

@@ -10,7 +10,7 @@ from charanim.cli import console, options
 
 HELP = """Benchmark models against each other and against two baselines computed in the same run: the static reference, and a skeleton warp of the reference (AnimatedDrawings-style).
 
-Suites: world (held-out procedural pairs with true targets, by body plan), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. Writes REPORT/results.json (stable schema), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
+Suites: world (held-out procedural pairs with true targets, by body plan), real (drawn people and animals driven by real sprite animations, shipped in the package; no ground truth), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. Writes REPORT/results.json (stable schema), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
 """
 
 EPILOG = """[bold]Examples[/]
@@ -18,6 +18,8 @@ EPILOG = """[bold]Examples[/]
   charanim bench --model charanim-tiny -o reports/tiny
 
   charanim bench --suite world --model runs/stage1/model --model runs/stage2/model --cases 48 -o reports/stages
+
+  charanim bench --suite real --model charanim-tiny --conditioner rgb -o reports/real
 
   charanim bench --suite speed --model charanim-tiny -o reports/speed --json
 
@@ -32,7 +34,7 @@ app = typer.Typer(help=HELP, epilog=EPILOG, invoke_without_command=True, rich_ma
 @app.callback()
 def bench(
     ctx: typer.Context,
-    suite: str = typer.Option("world", "--suite", help="world, speed, or a suite YAML file."),
+    suite: str = typer.Option("world", "--suite", help="world, real, speed, or a suite YAML file."),
     model: list[str] = typer.Option(None, "--model", "-m", help="Model name or directory (repeatable)."),
     out: Path = typer.Option(None, "--output", "-o", help="Report folder."),
     cases: int = typer.Option(24, "--cases", min=1, help="World suite: number of cases."),
