@@ -235,3 +235,16 @@ def test_real_suite_runs_with_a_model_and_the_baselines(tmp_path, tiny_model):
     model = next(n for n in names if n not in ("static", "skeleton-warp"))
     scored = {k for k, v in results["summary"][model].items() if v is not None}
     assert scored and not any(needs_target[k] for k in scored if k in needs_target)
+
+
+def test_ablations_add_contenders_per_conditioner_and_without_text(tmp_path, tiny_model):
+    out = tmp_path / "ablate"
+    args = ["bench", "--model", str(tiny_model), "-c", "rgb", "-c", "pose", "--ablate", "text", "--cases", "1", "--steps", "1", "-o", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    contenders = {c["name"]: c for c in json.loads((out / "results.json").read_text())["contenders"]}
+    assert {"tiny [rgb]", "tiny [rgb] (no text)", "tiny [pose]", "tiny [pose] (no text)"} <= set(contenders)
+    assert contenders["tiny [pose] (no text)"]["text"] is False
+    assert contenders["tiny [pose]"]["conditioners"] == ["pose"]
+    bad = runner.invoke(app, ["bench", "--model", str(tiny_model), "--ablate", "layout", "-o", str(out)])
+    assert bad.exit_code == 1 and "ablation" in bad.stderr

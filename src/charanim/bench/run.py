@@ -11,6 +11,8 @@ from charanim.bench.runner import baseline_contenders, cached_output, model_cont
 from charanim.errors import CharanimError, InvalidOptionError, UnknownNameError
 
 SUITES = ("world", "real", "speed")
+#: ablations that add contenders: each model again without its text prompt
+ABLATIONS = ("text",)
 
 
 @dataclass
@@ -22,11 +24,13 @@ class BenchOptions:
     data: Path | None = None
     steps: int | None = None
     seed: int = 0
-    conditioner: str | None = None
+    #: one contender per model and conditioner (empty: each model's own)
+    conditioners: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     shard: tuple[int, int] = (0, 1)
     device: str = "auto"
     strips: int = 8
+    ablations: list[str] = field(default_factory=list)
 
 
 def load_cases(options: BenchOptions):
@@ -59,6 +63,23 @@ def choose_metrics(names: list[str]):
     return [registry.get(n)() for n in (names or registry.names())]
 
 
+def model_contenders(options: BenchOptions) -> list:
+    """Every model x conditioner (pose vs RGB on one model, say), plus the ablated variants."""
+    conditioners = options.conditioners or [None]
+    contenders = []
+    for model in options.models:
+        for conditioner in conditioners:
+            label = f" [{conditioner}]" if len(conditioners) > 1 else ""
+            contenders.append(
+                model_contender(model, options.steps, options.seed, conditioner, options.device, label=label)
+            )
+            if "text" in options.ablations:
+                contenders.append(
+                    model_contender(model, options.steps, options.seed, conditioner, options.device, text=False, label=f"{label} (no text)")
+                )  # fmt: skip
+    return contenders
+
+
 def run_bench(options: BenchOptions, on_progress=None) -> dict:
     options.out.mkdir(parents=True, exist_ok=True)
     metrics = choose_metrics(options.metrics)
@@ -74,12 +95,11 @@ def run_bench(options: BenchOptions, on_progress=None) -> dict:
         results = report.write_results(options.out, "speed", [], [], [], speed)
         report.write_html(options.out, results, [], [])
         return results
+    unknown = set(options.ablations) - set(ABLATIONS)
+    if unknown:
+        raise UnknownNameError("ablation", sorted(unknown)[0], list(ABLATIONS))
     cases = load_cases(options)
-    contenders = [
-        model_contender(m, options.steps, options.seed, options.conditioner, options.device)
-        for m in options.models
-    ]
-    contenders += baseline_contenders()
+    contenders = model_contenders(options) + baseline_contenders()
     rows = run_cases(cases, contenders, metrics, options.out, options.shard, on_progress)
     results = report.write_results(options.out, options.suite, rows, contenders, metrics, None)
     strips = []

@@ -43,8 +43,16 @@ def baseline_contenders() -> list[Contender]:
 
 
 def model_contender(
-    spec: str, steps: int | None, seed: int, conditioner: str | None, device: str
+    spec: str,
+    steps: int | None,
+    seed: int,
+    conditioner: str | None,
+    device: str,
+    text: bool = True,
+    label: str = "",
 ) -> Contender:
+    """A model as a contender. ``text=False`` drops the prompt (the text-guidance
+    ablation); ``label`` is appended to its name to tell variants apart."""
     from charanim.api import _fit_reference, load_pipeline
     from charanim.conditioning import Driving, OutputSpec, Reference
     from charanim.engine.pipeline import SamplingSettings
@@ -55,11 +63,13 @@ def model_contender(
     backbone = pipeline.backbone
     identity = json.dumps(
         [str(backbone.path or spec), steps, seed, conditioner, __version__, _fingerprint(backbone.path)]
+        + ([] if text else ["no-text"])
     )
     key = "model-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
     name = Path(spec).name if Path(spec).exists() else spec
     if name == "model" and Path(spec).exists():  # runs/<run>/model -> <run>
         name = Path(spec).resolve().parent.name
+    name += label
 
     def run(case: BenchCase) -> np.ndarray:
         height, width = case.reference.shape[:2]
@@ -72,13 +82,13 @@ def model_contender(
         reference = Reference(image, keypoints=case.reference_keypoints)
         conditions = [c.prepare(driving, reference, spec_) for c in pipeline.conditioners]
         result = pipeline(
-            _fit_reference(image, spec_), conditions, spec_, prompt=case.meta.get("prompt", ""),
+            _fit_reference(image, spec_), conditions, spec_, prompt=case.meta.get("prompt", "") if text else "",
             settings=SamplingSettings(steps=steps), generator=torch.Generator().manual_seed(seed),
         )  # fmt: skip
         return result.frames
 
     details = {"path": str(backbone.path) if backbone.path else spec, "backbone": backbone.family,
-               "conditioners": [c.name for c in pipeline.conditioners], "steps": steps or backbone.config.sampler.steps}  # fmt: skip
+               "conditioners": [c.name for c in pipeline.conditioners], "steps": steps or backbone.config.sampler.steps, "text": text}  # fmt: skip
     return Contender(name, "model", key, run, backbone.parameter_count(), details)
 
 

@@ -10,7 +10,7 @@ from charanim.cli import console, options
 
 HELP = """Benchmark models against each other and against two baselines computed in the same run: the static reference, and a skeleton warp of the reference (AnimatedDrawings-style).
 
-Suites: world (held-out procedural pairs with true targets, by body plan), real (drawn people and animals driven by real sprite animations, shipped in the package; no ground truth), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. Writes REPORT/results.json (stable schema), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
+Suites: world (held-out procedural pairs with true targets, by body plan), real (drawn people and animals driven by real sprite animations, shipped in the package; no ground truth), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. Writes REPORT/results.json (stable schema), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Ablations: --conditioner repeated gives one contender per model and conditioner (pose vs RGB), --ablate text adds each model without its prompt, and models trained differently (temporal-only layout, bootstrap vs ground-truth pairs) are simply several --model. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
 """
 
 EPILOG = """[bold]Examples[/]
@@ -20,6 +20,8 @@ EPILOG = """[bold]Examples[/]
   charanim bench --suite world --model runs/stage1/model --model runs/stage2/model --cases 48 -o reports/stages
 
   charanim bench --suite real --model charanim-tiny --conditioner rgb -o reports/real
+
+  charanim bench --model charanim-tiny -c pose -c rgb --ablate text -o reports/ablations
 
   charanim bench --suite speed --model charanim-tiny -o reports/speed --json
 
@@ -45,8 +47,15 @@ def bench(
     ),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Denoising steps (default: each model's)."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
-    conditioner: str | None = typer.Option(
-        None, "--conditioner", "-c", help="Conditioner for every model (default: each model's)."
+    conditioner: list[str] = typer.Option(
+        None,
+        "--conditioner",
+        "-c",
+        help="Conditioner(s) for every model, repeatable: one contender per model and conditioner "
+        "(default: each model's own).",
+    ),
+    ablate: list[str] = typer.Option(
+        None, "--ablate", help="Add ablated contenders: 'text' runs each model again without its prompt."
     ),
     metric: list[str] = typer.Option(None, "--metric", help="Only these metrics (repeatable)."),
     shard: str = typer.Option(
@@ -73,8 +82,9 @@ def bench(
     except ValueError:
         raise InvalidOptionError(f"--shard must look like i/n, got '{shard}'.") from None
     chosen = BenchOptions(
-        suite, model or [], out, cases, data, steps, seed, conditioner, metric or [], (part, parts), device
-    )
+        suite, model or [], out, cases, data, steps, seed, conditioner or [], metric or [], (part, parts), device,
+        ablations=ablate or [],
+    )  # fmt: skip
     with console.progress("Benchmarking") as progress:
         results = run_bench(chosen, on_progress=progress)
     if json_output:
