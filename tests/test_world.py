@@ -147,3 +147,52 @@ def test_kill_minus_9_then_rerun_gives_the_same_world(tmp_path):
     subprocess.run(command + ["-o", str(tmp_path / "killed")], check=True, timeout=600)
     assert _digest(tmp_path / "whole") == _digest(tmp_path / "killed")
     assert not list((tmp_path / "killed").rglob("*.tmp*"))
+
+
+def test_duets_put_two_characters_in_one_frame_each_with_its_own_truth():
+    from charanim.synthetic.samples import make_duet
+
+    config = WorldConfig(size=(64, 64), frames=8, body_plans=("humanoid",), motions=("wave", "kick", "dance"))
+    for seed in range(4):
+        duet = make_duet(config, 300 + seed, seed)
+        assert duet.meta["people"] == 2 and len(duet.meta["others"]) == 1
+        first, second = duet.target_keypoints, duet.others["target_keypoints"][0]
+        # both skeletons sit on the rendered pixels, side by side without overlapping
+        assert _inside_mask(first, duet.target_mask) > 0.9 and _inside_mask(second, duet.target_mask) > 0.9
+        left = first[..., 0][first[..., 2] > 0].max()
+        right = second[..., 0][second[..., 2] > 0].min()
+        assert left < right
+        # the truth is each reference character doing its own driver's motion
+        for driving, reference, target in (
+            (duet.driving_keypoints, duet.reference_keypoints, first),
+            (duet.others["driving_keypoints"][0], duet.others["reference_keypoints"][0], second),
+        ):
+            moved = retarget(driving, reference, "coco17")
+            seen = (target[..., 2] > 0) & (moved[..., 2] > 0)
+            assert np.linalg.norm(moved[..., :2] - target[..., :2], axis=-1)[seen].mean() < 4.0
+        assert " and beside it " in duet.meta["caption"]["prompt"]
+
+
+def test_a_world_with_duets_stores_every_person_and_training_reads_them(tmp_path):
+    from charanim.synthetic.world import entry_keypoints
+    from charanim.training.data import open_data
+    from charanim.training.recipe import DataSpec
+
+    config = WorldConfig(size=(48, 48), frames=6, body_plans=("humanoid",), duets=0.5)
+    summary = run_world(WorldJob(tmp_path / "w", count=12, seed=4, config=config, shard_size=6))
+    entries = [json.loads(line) for line in (tmp_path / "w" / "manifest.jsonl").read_text().splitlines()]
+    duets = [e for e in entries if e.get("people") == 2]
+    assert summary["samples"] == 12 and 0 < len(duets) < 12
+    arrays = load_shard_sample(tmp_path / "w", duets[0])
+    sequence = entry_keypoints(duets[0], arrays, "driving")
+    assert all(len(people) == 2 for people in sequence.frames)
+    solo = next(e for e in entries if e.get("people", 1) == 1)
+    assert all(
+        len(p) <= 1 for p in entry_keypoints(solo, load_shard_sample(tmp_path / "w", solo), "driving").frames
+    )
+    data = open_data(DataSpec(manifest=str(tmp_path / "w" / "manifest.jsonl")), 4, (48, 48))
+    index = next(i for i, e in enumerate(data.entries) if e.get("people") == 2)
+    sample = data.sample(index, np.random.default_rng(0))
+    assert len(sample.reference_keypoints.frames[0]) == 2 and len(sample.driving_keypoints) == 4
+    # duets change the settings; a world made without them keeps its old settings file
+    assert "duets" not in WorldJob(tmp_path / "x", count=1).settings()

@@ -106,3 +106,40 @@ def test_upper_body_transfer_keeps_the_reference_legs():
     assert np.allclose(legs, legs[0:1])  # legs stay where the reference has them
     with pytest.raises(ConditionerInputError):
         _conditioner(transfer="tail")
+
+
+def test_two_people_are_each_retargeted_to_their_partner_and_drawn_together():
+    from charanim_pose.conditioner import PoseConditioner
+
+    from charanim.synthetic.samples import make_duet
+
+    config = WorldConfig(size=(64, 64), frames=8, body_plans=("humanoid",), motions=("wave", "kick"))
+    duet = make_duet(config, 41, 2)
+    header = KeypointsHeader(64, 64, 8.0, body_format="coco17")
+    people = np.stack([duet.driving_keypoints, duet.others["driving_keypoints"][0]])
+    # the file lists the right-hand person first: pairing goes by position, not file order
+    driving = Driving(keypoints=KeypointSequence.from_people_array(header, people[::-1]))
+    references = np.stack([duet.reference_keypoints, duet.others["reference_keypoints"][0]])[:, None]
+    reference = Reference(
+        image_from_array(duet.reference), KeypointSequence.from_people_array(header, references)
+    )
+    spec = OutputSpec(64, 64, 8, 8.0)
+    condition = PoseConditioner().prepare(driving, reference, spec)
+    moved = condition.meta["people_keypoints"]
+    assert moved.shape[:2] == (2, 8)
+    truth = [duet.target_keypoints, duet.others["target_keypoints"][0]]
+    for person, target in zip(moved, truth, strict=True):
+        seen = (person[..., 2] > 0) & (target[..., 2] > 0)
+        assert np.linalg.norm(person[..., :2] - target[..., :2], axis=-1)[seen].mean() < 4.0
+    # both skeletons are on the map: bright pixels near each person's neck
+    image = (condition.video.permute(1, 2, 3, 0).numpy() + 1) * 127.5
+    for person in moved:
+        x, y = person[0, 0, :2].astype(int)
+        assert image[0, max(y - 3, 0) : y + 4, max(x - 3, 0) : x + 4].max() > 100
+    # augmentation jitters every person
+    augmented = PoseConditioner().augment(condition, torch.Generator().manual_seed(0))
+    assert augmented.meta["people_keypoints"].shape == moved.shape
+    assert not np.allclose(augmented.meta["people_keypoints"][1], moved[1])
+    # one reference person for two drivers: only the left driver is kept
+    single = Reference(reference.image, KeypointSequence.from_people_array(header, references[:1]))
+    assert PoseConditioner().prepare(driving, single, spec).meta["people_keypoints"].shape[0] == 1

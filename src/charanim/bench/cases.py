@@ -17,7 +17,7 @@ import yaml
 
 from charanim.errors import CharanimError, InputFileError
 from charanim.pose.formats import get_format
-from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
+from charanim.pose.keypoints import KeypointSequence
 
 BENCH_WORLD_SEED = 1000  # the shipped model trains on seed 0: these characters and motions are new
 
@@ -46,17 +46,12 @@ class BenchCase:
         return self.reference.shape[1], self.reference.shape[0]
 
 
-def _sequence(points: np.ndarray, fmt: str, entry: dict) -> KeypointSequence:
-    header = KeypointsHeader(entry["width"], entry["height"], entry["fps"], body_format=fmt)
-    return KeypointSequence.from_body_array(header, points[..., : len(get_format(fmt)), :])
-
-
 def world_suite(
     report: Path, count: int, manifest: Path | None = None, frames: int = 16, size: int = 64
 ) -> list[BenchCase]:
     """Test-split pairs of ``manifest``, or a fresh world made in REPORT/world (cached)."""
     from charanim.synthetic.samples import WorldConfig
-    from charanim.synthetic.world import WorldJob, load_shard_sample, run_world
+    from charanim.synthetic.world import WorldJob, entry_keypoints, load_shard_sample, run_world
 
     if manifest is None:
         config = WorldConfig(size=(size, size), frames=frames, cross_plan=0.0)
@@ -92,8 +87,8 @@ def world_suite(
         cases.append(BenchCase(
             id=entry["id"], suite="world", group=entry["reference"]["plan"], fps=entry["fps"],
             reference=arrays["reference"], reference_mask=arrays["reference_mask"], driving=arrays["driving"],
-            driving_keypoints=_sequence(arrays["driving_keypoints"], entry["driving"]["keypoint_format"], entry),
-            reference_keypoints=_sequence(arrays["reference_keypoints"][None], fmt, entry),
+            driving_keypoints=entry_keypoints(entry, arrays, "driving"),
+            reference_keypoints=entry_keypoints(entry, arrays, "reference"),
             target=arrays["target"], target_mask=arrays["target_mask"], target_keypoints=arrays["target_keypoints"][:, : len(get_format(fmt))],
             motion=entry["motion"]["name"], meta={"prompt": entry["caption"]["prompt"], "framing": entry["reference"]["framing"]},
         ))  # fmt: skip

@@ -58,6 +58,14 @@ def world(
     test_fraction: float = typer.Option(
         0.05, "--test-fraction", min=0.0, max=1.0, help="Share of groups in the test split."
     ),
+    duets: float = typer.Option(
+        0.0,
+        "--duets",
+        min=0.0,
+        max=1.0,
+        help="Probability that a sample shows two characters side by side, each with its own motion "
+        "(several characters in one frame; their keypoints are stored per person).",
+    ),
     shard_size: int = typer.Option(50, "--shard-size", min=1, help="Samples per shard file."),
     shard: str = typer.Option("0/1", "--shard", help="Make only shards i, i+n, i+2n... of n (i/n)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes rendering in parallel."),
@@ -93,6 +101,7 @@ def world(
         body_plans=plans,
         cross_plan=cross_plan,
         motions=motion_names,
+        duets=duets,
     )
     job = WorldJob(out, count, seed, config, shard_size, (part, parts), workers, test_fraction, one_to_many)
     with console.progress("Rendering world") as progress:

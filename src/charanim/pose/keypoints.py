@@ -74,6 +74,16 @@ class KeypointSequence:
         frames = [[Person(points.astype(np.float32))] if (points[:, 2] > 0).any() else [] for points in body]
         return cls(header, frames)
 
+    @classmethod
+    def from_people_array(cls, header: KeypointsHeader, people: np.ndarray) -> KeypointSequence:
+        """Several people per frame from ``[P, F, K, 3]``; a person with no confident point in
+        a frame is absent from it."""
+        frames = [
+            [Person(person[i].astype(np.float32)) for person in people if (person[i, :, 2] > 0).any()]
+            for i in range(people.shape[1])
+        ]
+        return cls(header, frames)
+
     def frames_with_person(self) -> int:
         return sum(1 for people in self.frames if people)
 

@@ -10,16 +10,18 @@ import numpy as np
 from charanim.raster import render_parts
 from charanim.synthetic.backgrounds import background
 from charanim.synthetic.bodies import PLANS
-from charanim.synthetic.motions import MotionSpec, channels_at, motion_channels, sample_motion
+from charanim.synthetic.motions import MOTIONS, MotionSpec, channels_at, motion_channels, sample_motion
 from charanim.synthetic.scene import (
     choose_camera,
     clip_points,
     posed_points,
     render_clip,
+    render_group,
     sample_character,
 )
 
 MAX_KEYPOINTS = 17
+MOTION_NAMES = tuple(MOTIONS)
 #: motions that leave a fixed camera's view unless the whole clip is framed
 TRAVELLING = {"walk", "run"}
 
@@ -54,6 +56,9 @@ class WorldSample:
     target_mask: np.ndarray
     target_keypoints: np.ndarray
     meta: dict = field(default_factory=dict)
+    #: the other people of a group sample: ``driving_keypoints`` ``[P-1, F, K, 3]``,
+    #: ``reference_keypoints`` ``[P-1, K, 3]``, ``target_keypoints`` ``[P-1, F, K, 3]``
+    others: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class WorldConfig:
     #: probability that B has another body plan than A
     cross_plan: float = 0.15
     motions: tuple[str, ...] | None = None
+    #: probability that a sample shows two characters side by side, each with its own motion
+    duets: float = 0.0
 
 
 def _pad(keypoints: np.ndarray) -> np.ndarray:
@@ -118,6 +125,100 @@ def make_sample(config: WorldConfig, motion_seed: int, target_seed: int) -> Worl
     )  # fmt: skip
 
 
+def make_duet(config: WorldConfig, motion_seed: int, target_seed: int) -> WorldSample:
+    """Two characters of one body plan side by side, each doing its own motion: A1 and A2
+    drive, B1 and B2 (in other poses) are the reference, and the truth is B1 doing A1's
+    motion beside B2 doing A2's. Travelling motions are left out (they would cross)."""
+    rng_a = np.random.default_rng([motion_seed, 2])
+    pool = tuple(m for m in (config.motions or MOTION_NAMES) if m not in TRAVELLING) or ("wave",)
+    specs = [sample_motion(rng_a, pool) for _ in range(2)]
+    plans = [str(rng_a.choice(config.body_plans))] * 2  # one body plan: one keypoint format per frame
+    channels = [
+        motion_channels(spec, config.frames, config.fps, motion_seed + i) for i, spec in enumerate(specs)
+    ]
+    gap = float(rng_a.uniform(0.05, 0.25))
+    drivers = [sample_character(rng_a, plan) for plan in plans]
+    driving_channels = _side_by_side(drivers, channels, gap)
+    camera_a = choose_camera(rng_a, _merged(drivers, driving_channels), config.size, "full", drivers[0].plan)
+    background_a, background_kind_a = background(rng_a, config.size)
+    driving, driving_masks, driving_points = render_group(
+        list(zip(drivers, driving_channels, strict=True)), camera_a, background_a
+    )
+
+    rng_b = np.random.default_rng([motion_seed, target_seed, 2])
+    targets = [sample_character(rng_b, plan) for plan in plans]
+    target_channels = _side_by_side(targets, channels, gap)
+    stills = [_reference_pose(rng_b, config, ch) for ch in target_channels]
+    still_channels = [{name: np.array([value]) for name, value in still.items()} for still in stills]
+    clip_b = _merged(targets, target_channels) + [
+        {
+            f"{i}:{k}": v
+            for i, (c, st) in enumerate(zip(targets, stills, strict=True))
+            for k, v in posed_points(c, st).items()
+        }
+    ]
+    camera_b = choose_camera(rng_b, clip_b, config.size, "full", targets[0].plan)
+    background_b, background_kind_b = background(rng_b, config.size)
+    target, target_masks, target_points = render_group(
+        list(zip(targets, target_channels, strict=True)), camera_b, background_b
+    )
+    reference, reference_masks, reference_points = render_group(
+        list(zip(targets, still_channels, strict=True)), camera_b, background_b
+    )
+
+    people = []
+    for i in range(2):
+        caption = motion_caption(specs[i], plans[i])
+        people.append({
+            "motion": {"name": specs[i].name, "side": specs[i].side, "speed": round(specs[i].speed, 3),
+                       "amplitude": round(specs[i].amplitude, 3), "caption": motion_caption(specs[i], plans[i])},
+            "driving": {"plan": plans[i], "keypoint_format": drivers[i].plan.format.name, "appearance": drivers[i].describe(),
+                        "framing": "full", "background": background_kind_a},
+            "reference": {"plan": plans[i], "keypoint_format": targets[i].plan.format.name, "appearance": targets[i].describe(),
+                          "framing": "full", "background": background_kind_b},
+            "caption": {"motion": caption, "appearance": targets[i].describe()},
+        })  # fmt: skip
+    prompt = f"{people[0]['caption']['appearance']} {people[0]['caption']['motion']}, and beside it {people[1]['caption']['appearance']} {people[1]['caption']['motion']}"
+    meta = {
+        "people": 2, "motion": people[0]["motion"], "driving": people[0]["driving"], "reference": people[0]["reference"],
+        "caption": {**people[0]["caption"], "prompt": prompt}, "others": people[1:],
+    }  # fmt: skip
+    return WorldSample(
+        driving=driving, driving_mask=driving_masks, driving_keypoints=_pad(driving_points[0]),
+        reference=reference[0], reference_mask=reference_masks[0], reference_keypoints=_pad(reference_points[0][0]),
+        target=target, target_mask=target_masks, target_keypoints=_pad(target_points[0]), meta=meta,
+        others={"driving_keypoints": np.stack([_pad(p) for p in driving_points[1:]]),
+                "reference_keypoints": np.stack([_pad(p[0]) for p in reference_points[1:]]),
+                "target_keypoints": np.stack([_pad(p) for p in target_points[1:]])},
+    )  # fmt: skip
+
+
+def _merged(characters, channels) -> list[dict]:
+    """Per frame, every member's points under distinct names (to frame them together)."""
+    clips = [clip_points(c, ch) for c, ch in zip(characters, channels, strict=True)]
+    return [
+        {f"{i}:{k}": v for i, clip in enumerate(clips) for k, v in clip[f].items()}
+        for f in range(len(clips[0]))
+    ]
+
+
+def _side_by_side(characters, channels, gap: float) -> list[dict]:
+    """Shift each member's x so that, over the whole clip, the second stands clear of the
+    first by ``gap`` body units; the pair is centred on 0."""
+    extents = []
+    for character, ch in zip(characters, channels, strict=True):
+        points = np.array([p for frame in clip_points(character, ch) for p in frame.values()])
+        extents.append((points[:, 0].min(), points[:, 0].max()))
+    shift = extents[0][1] - extents[1][0] + gap
+    centre = (extents[0][0] + extents[1][1] + shift) / 2
+    shifted = []
+    for i, ch in enumerate(channels):
+        moved = dict(ch)
+        moved["x"] = np.asarray(ch["x"]) + (shift if i else 0.0) - centre
+        shifted.append(moved)
+    return shifted
+
+
 def _framing(rng: np.random.Generator, spec: MotionSpec, plan: str) -> str:
     if spec.name in TRAVELLING or spec.name == "jump":
         return "full"
@@ -137,4 +238,4 @@ def _reference_pose(rng: np.random.Generator, config: WorldConfig, channels) -> 
     return pose
 
 
-__all__ = ["WorldConfig", "WorldSample", "make_sample", "motion_caption", "render_parts"]
+__all__ = ["WorldConfig", "WorldSample", "make_duet", "make_sample", "motion_caption", "render_parts"]

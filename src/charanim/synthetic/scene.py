@@ -101,10 +101,27 @@ class RenderedClip:
     keypoints: np.ndarray  # float32 [F, K, 3]: pixels and visibility (in frame and not hidden)
 
 
+def render_group(
+    members: list[tuple[Character, Channels]], camera: Camera, background: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Several characters in one frame, drawn in order (later ones in front): frames,
+    union masks, and each member's keypoints ``[F, K_i, 3]`` (a skeleton describes the
+    whole body even where another character hides it, like a pose estimator's guess)."""
+    clip = render_clip(*members[0], camera, background)
+    frames, masks, keypoints = clip.frames, clip.masks, [clip.keypoints]
+    for character, channels in members[1:]:
+        clip = render_clip(character, channels, camera, frames.astype(np.float32) / 255.0)
+        frames, masks = clip.frames, np.maximum(masks, clip.masks)
+        keypoints.append(clip.keypoints)
+    return frames, masks, keypoints
+
+
 def render_clip(
     character: Character, channels: Channels, camera: Camera, background: np.ndarray
 ) -> RenderedClip:
-    height, width = background.shape[:2]
+    """``background`` is one image ``[H, W, 3]`` for every frame, or one per frame ``[F, H, W, 3]``
+    (floats in [0, 1])."""
+    height, width = background.shape[-3:-1]
     count = len(channels["x"])
     plan, look = character.plan, character.look
     frames = np.empty((count, height, width, 3), np.uint8)
@@ -116,7 +133,8 @@ def render_clip(
         body = posed_points(character, ch)
         pixels = {name: camera.to_pixels(point) for name, point in body.items()}
         parts = plan.parts(character.props, look, pixels, camera.scale, ch)
-        image, coverage = render_parts(parts, background, outline_width=outline)
+        canvas = background if background.ndim == 3 else background[i]
+        image, coverage = render_parts(parts, canvas, outline_width=outline)
         frames[i] = np.round(image * 255).astype(np.uint8)
         masks[i] = np.where(coverage > 0.5, 255, 0).astype(np.uint8)
         points = plan.keypoints(character.props, pixels, ch)

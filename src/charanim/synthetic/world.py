@@ -30,12 +30,14 @@ import numpy as np
 from charanim import __version__
 from charanim.errors import CharanimError, InvalidOptionError
 from charanim.io.atomic import atomic_output, write_text_atomic
-from charanim.synthetic.samples import WorldConfig, make_sample
+from charanim.synthetic.samples import WorldConfig, make_duet, make_sample
 
 SHARD_ARRAYS = (
     "driving", "driving_mask", "driving_keypoints", "reference", "reference_mask", "reference_keypoints",
     "target", "target_mask", "target_keypoints",
 )  # fmt: skip
+#: the other people of duet samples (zeros for solo samples); only in worlds made with duets
+OTHER_ARRAYS = ("others_driving_keypoints", "others_reference_keypoints", "others_target_keypoints")
 GROUP = 3  # samples per one-to-many group
 
 
@@ -53,9 +55,12 @@ class WorldJob:
 
     def settings(self) -> dict:
         """What makes two runs produce the same samples (not count, workers or shard)."""
+        config = asdict(self.config)
+        if not config["duets"]:  # worlds made before duets existed keep their settings
+            del config["duets"]
         return {
             "generator": "charanim.synthetic", "version": 1, "seed": self.seed, "shard_size": self.shard_size,
-            "test_fraction": self.test_fraction, "one_to_many": self.one_to_many, **asdict(self.config),
+            "test_fraction": self.test_fraction, "one_to_many": self.one_to_many, **config,
         }  # fmt: skip
 
 
@@ -73,6 +78,11 @@ def sample_seeds(job: WorldJob, index: int) -> tuple[int, int, str]:
     return _hash(job.seed, "motion", index), _hash(job.seed, "target", index), f"s{index:07d}"
 
 
+def is_duet(job: WorldJob, motion_seed: int) -> bool:
+    """Decided by the motion seed, so a one-to-many group is all duets or all solos."""
+    return job.config.duets > 0 and _hash(job.seed, "duet", motion_seed) % 10000 < job.config.duets * 10000
+
+
 def split_of(job: WorldJob, group: str) -> str:
     """Stable per group: growing ``count`` never moves a sample to another split."""
     return "test" if _hash(job.seed, "split", group) % 10000 < job.test_fraction * 10000 else "train"
@@ -88,7 +98,8 @@ def _render_shard(job: WorldJob, shard_index: int) -> int:
     samples, entries = [], []
     for index in range(start, stop):
         motion_seed, target_seed, group = sample_seeds(job, index)
-        sample = make_sample(job.config, motion_seed, target_seed)
+        duet = is_duet(job, motion_seed)
+        sample = (make_duet if duet else make_sample)(job.config, motion_seed, target_seed)
         samples.append(sample)
         entries.append({
             "id": f"world-{index:07d}", "index": index, "split": split_of(job, group), "group": group,
@@ -101,13 +112,28 @@ def _render_shard(job: WorldJob, shard_index: int) -> int:
     folder = job.out / "shards"
     with atomic_output(folder / f"{shard_name(shard_index)}.npz") as tmp:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(
-                handle, **{key: np.stack([getattr(s, key) for s in samples]) for key in SHARD_ARRAYS}
-            )
+            arrays = {key: np.stack([getattr(s, key) for s in samples]) for key in SHARD_ARRAYS}
+            if job.config.duets > 0:
+                arrays.update(_other_arrays(samples, job.config.frames))
+            np.savez_compressed(handle, **arrays)
     write_text_atomic(
         folder / f"{shard_name(shard_index)}.jsonl", "".join(json.dumps(e) + "\n" for e in entries)
     )
     return stop - start
+
+
+def _other_arrays(samples, frames: int) -> dict[str, np.ndarray]:
+    """Second-person keypoints of every sample of a shard (zeros where there is none)."""
+    from charanim.synthetic.samples import MAX_KEYPOINTS
+
+    shapes = {"driving_keypoints": (1, frames, MAX_KEYPOINTS, 3), "reference_keypoints": (1, MAX_KEYPOINTS, 3),
+              "target_keypoints": (1, frames, MAX_KEYPOINTS, 3)}  # fmt: skip
+    return {
+        f"others_{key}": np.stack(
+            [s.others[key] if s.others else np.zeros(shape, np.float32) for s in samples]
+        )
+        for key, shape in shapes.items()
+    }
 
 
 def _complete_shards(job: WorldJob) -> set[int]:
@@ -208,7 +234,29 @@ def run_world(
 def load_shard_sample(root: Path, entry: dict) -> dict[str, np.ndarray]:
     """The arrays of one manifest entry (the whole shard is read; cache it for training)."""
     with np.load(root / entry["shard"], allow_pickle=False) as data:
-        return {key: data[key][entry["position"]] for key in SHARD_ARRAYS}
+        keys = [*SHARD_ARRAYS, *(k for k in OTHER_ARRAYS if k in data.files)]
+        return {key: data[key][entry["position"]] for key in keys}
+
+
+def entry_keypoints(entry: dict, arrays: dict[str, np.ndarray], which: str, window: slice | None = None):
+    """A sample's ``driving``, ``reference`` or ``target`` keypoints as a sequence: one
+    person, or every person of a duet (same body format)."""
+    from charanim.pose.formats import get_format
+    from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
+
+    side = "driving" if which == "driving" else "reference"
+    fmt = entry[side]["keypoint_format"]
+    header = KeypointsHeader(entry["width"], entry["height"], entry["fps"], body_format=fmt)
+    count = len(get_format(fmt))
+    points = arrays[f"{which}_keypoints"]
+    people = points[None] if which != "reference" else points[None, None]
+    if entry.get("people", 1) > 1 and f"others_{which}_keypoints" in arrays:
+        others = arrays[f"others_{which}_keypoints"]
+        people = np.concatenate([people, others if which != "reference" else others[:, None]])
+    people = people[..., :count, :]
+    if window is not None and which != "reference":
+        people = people[:, window]
+    return KeypointSequence.from_people_array(header, people)
 
 
 def write_preview(root: Path, count: int, fps: float) -> Path:

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from charanim.errors import CharanimError, InputFileError
-from charanim.pose.formats import get_format
 from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
-from charanim.synthetic.world import SHARD_ARRAYS
+from charanim.synthetic.world import OTHER_ARRAYS, SHARD_ARRAYS, entry_keypoints
 from charanim.training.recipe import DataSpec
 
 
@@ -101,7 +100,8 @@ class ManifestData:
         if shard not in self._shards:
             try:
                 with np.load(self.root / shard, allow_pickle=False) as data:
-                    self._shards[shard] = {key: data[key] for key in SHARD_ARRAYS}
+                    keys = [*SHARD_ARRAYS, *(k for k in OTHER_ARRAYS if k in data.files)]
+                    self._shards[shard] = {key: data[key] for key in keys}
             except (OSError, ValueError, KeyError) as exc:
                 raise InputFileError(f"Shard '{self.root / shard}' is unreadable ({exc}).") from None
         return {key: value[entry["position"]] for key, value in self._shards[shard].items()}
@@ -111,32 +111,19 @@ class ManifestData:
         arrays = self._arrays(entry)
         start = int(rng.integers(0, entry["frames"] - self.frames + 1))
         window = slice(start, start + self.frames)
-        target_format = entry["reference"]["keypoint_format"]
-        driving_format = entry["driving"]["keypoint_format"]
-        if self.spec.pairs == "self":  # the target drives itself, like training on ordinary videos
-            driving, driving_points, driving_format = (
-                arrays["target"],
-                arrays["target_keypoints"],
-                target_format,
-            )
-        else:
-            driving, driving_points = arrays["driving"], arrays["driving_keypoints"]
-        header = lambda fmt: KeypointsHeader(entry["width"], entry["height"], entry["fps"], body_format=fmt)  # noqa: E731
-        count = lambda fmt: len(get_format(fmt))  # noqa: E731
+
+        # pairs "self": the target drives itself, like training on ordinary videos
+        driving_side = "target" if self.spec.pairs == "self" else "driving"
+        driving = arrays[driving_side]
+        driving_keypoints = entry_keypoints(entry, arrays, driving_side, window)
         return TrainSample(
             reference=arrays["reference"],
             driving=driving[window],
             target=arrays["target"][window],
             target_mask=arrays["target_mask"][window],
-            driving_keypoints=KeypointSequence.from_body_array(
-                header(driving_format), driving_points[window, : count(driving_format)]
-            ),
-            target_keypoints=KeypointSequence.from_body_array(
-                header(target_format), arrays["target_keypoints"][window, : count(target_format)]
-            ),
-            reference_keypoints=KeypointSequence.from_body_array(
-                header(target_format), arrays["reference_keypoints"][None, : count(target_format)]
-            ),
+            driving_keypoints=driving_keypoints,
+            target_keypoints=entry_keypoints(entry, arrays, "target", window),
+            reference_keypoints=entry_keypoints(entry, arrays, "reference"),
             prompt=entry.get("caption", {}).get("prompt", ""),
             entry=entry,
             start=start,

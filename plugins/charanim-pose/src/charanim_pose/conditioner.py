@@ -7,6 +7,10 @@ retargets the motion to the reference's bone lengths and place (so the driving b
 shape does not leak into the result), and renders OpenPose-style maps. The reference's
 own map goes beside the reference in the in-context layout. ``augment`` scales bones by
 U(0.8, 1.2) and jitters the skeleton's box, then re-renders.
+
+Several people: driving and reference people are paired left to right (by where each
+stands in the first frame it is seen); each driving person is retargeted to their
+partner and all are drawn on one map. Driving people without a partner are left out.
 """
 
 from __future__ import annotations
@@ -53,25 +57,39 @@ class PoseConditioner(Conditioner):
                 "conditioner needs one body format for both (use --conditioner rgb across body plans)."
             )
         size = (spec.width, spec.height)
-        drive_points = _to_output(
-            _resample(motion, spec), (motion.header.width, motion.header.height), size, spec.fit
+        drive_people = _to_output(
+            _resample_people(motion, spec), (motion.header.width, motion.header.height), size, spec.fit
         )
-        reference_points = _to_output(
-            still.body_array()[0], (still.header.width, still.header.height), size, spec.fit
+        reference_people = _to_output(
+            _people(still)[:, 0], (still.header.width, still.header.height), size, spec.fit
         )
-        retargeted = retarget(drive_points, reference_points, drive_format, self.transfer)
-        return self._condition(retargeted, reference_points, drive_format, size)
+        drive_people, reference_people = _pair_left_to_right(drive_people, reference_people)
+        retargeted = np.stack([
+            retarget(d, r, drive_format, self.transfer) for d, r in zip(drive_people, reference_people, strict=True)
+        ])  # fmt: skip
+        return self._condition(retargeted, reference_people, drive_format, size)
 
     def _condition(
-        self, points: np.ndarray, reference_points: np.ndarray, body_format: str, size
+        self, people: np.ndarray, reference_people: np.ndarray, body_format: str, size
     ) -> Condition:
-        maps = render_pose_sequence(points, body_format, size)
+        """``people`` ``[P, F, K, 3]`` and ``reference_people`` ``[P, K, 3]``, output pixels."""
+        maps = render_pose_sequence(people[0], body_format, size)
+        for person in people[1:]:
+            maps = np.stack(
+                [render_pose(b, body_format, size, canvas=m) for b, m in zip(person, maps, strict=True)]
+            )
         video = torch.from_numpy(maps).permute(3, 0, 1, 2).float() / 127.5 - 1.0
-        seen = torch.from_numpy((points[..., 2] > 0).any(-1).astype(np.float32))
-        valid = seen.view(1, -1, 1, 1).expand(1, len(points), size[1], size[0]).clone()
-        own = render_pose(reference_points, body_format, size)
+        frames = people.shape[1]
+        seen = torch.from_numpy((people[..., 2] > 0).any(-1).any(0).astype(np.float32))
+        valid = seen.view(1, -1, 1, 1).expand(1, frames, size[1], size[0]).clone()
+        own = render_pose(reference_people[0], body_format, size)
+        for person in reference_people[1:]:
+            own = render_pose(person, body_format, size, canvas=own)
         reference_map = torch.from_numpy(own).permute(2, 0, 1)[:, None].float() / 127.5 - 1.0
-        meta = {"keypoints": points, "reference_keypoints": reference_points, "body_format": body_format}
+        meta = {
+            "keypoints": people[0], "reference_keypoints": reference_people[0], "body_format": body_format,
+            "people_keypoints": people, "people_reference_keypoints": reference_people,
+        }  # fmt: skip
         return Condition(self.name, self.site, video=video, valid=valid, reference=reference_map, meta=meta)
 
     def _estimator(self):
@@ -108,21 +126,49 @@ class PoseConditioner(Conditioner):
 
     def augment(self, condition: Condition, generator: torch.Generator) -> Condition:
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        points, body_format = condition.meta["keypoints"], condition.meta["body_format"]
+        people, body_format = condition.meta["people_keypoints"], condition.meta["body_format"]
         size = (condition.video.shape[3], condition.video.shape[2])
-        jittered, _ = bone_length_jitter(points, body_format, rng)
-        jittered = box_jitter(jittered, size, rng)
-        fresh = self._condition(jittered, condition.meta["reference_keypoints"], body_format, size)
+        jittered = np.stack(
+            [box_jitter(bone_length_jitter(p, body_format, rng)[0], size, rng) for p in people]
+        )
+        fresh = self._condition(jittered, condition.meta["people_reference_keypoints"], body_format, size)
         return fresh.replace(reference=condition.reference)
 
 
-def _resample(sequence: KeypointSequence, spec: OutputSpec) -> np.ndarray:
-    """Keypoints at the output's frame times (nearest earlier frame), ``[spec.frames, K, 3]``;
+MAX_PEOPLE = 4
+
+
+def _people(sequence: KeypointSequence) -> np.ndarray:
+    """``[P, F, K, 3]``: every person the sequence holds (up to ``MAX_PEOPLE``), in file order."""
+    count = min(max((len(people) for people in sequence.frames), default=0), MAX_PEOPLE)
+    return np.stack([sequence.body_array(person) for person in range(max(count, 1))])
+
+
+def _resample_people(sequence: KeypointSequence, spec: OutputSpec) -> np.ndarray:
+    """Keypoints at the output's frame times (nearest earlier frame), ``[P, spec.frames, K, 3]``;
     a sequence shorter than the output holds its last frame."""
-    body = sequence.body_array()
+    people = _people(sequence)
     times = np.arange(spec.frames) / spec.fps
-    index = np.minimum(np.floor(times * sequence.header.fps + 1e-6).astype(int), len(body) - 1)
-    return body[index]
+    index = np.minimum(np.floor(times * sequence.header.fps + 1e-6).astype(int), people.shape[1] - 1)
+    return people[:, index]
+
+
+def _first_x(points: np.ndarray) -> float:
+    """Mean x of the first frame a person is seen in (``[F, K, 3]`` or ``[K, 3]``)."""
+    frames = points.reshape(-1, *points.shape[-2:])
+    for frame in frames:
+        seen = frame[:, 2] > 0
+        if seen.any():
+            return float(frame[seen, 0].mean())
+    return float("inf")
+
+
+def _pair_left_to_right(drive: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort both by position; keep as many pairs as the smaller side has people."""
+    drive = drive[np.argsort([_first_x(p) for p in drive], kind="stable")]
+    reference = reference[np.argsort([_first_x(p) for p in reference], kind="stable")]
+    pairs = min(len(drive), len(reference))
+    return drive[:pairs], reference[:pairs]
 
 
 def _to_output(
