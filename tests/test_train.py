@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from charanim.cli.app import app
@@ -158,3 +159,30 @@ def test_checkpoints_are_safetensors_and_pickles_are_refused(tmp_path, world):
     (last / "evil.pt").write_bytes(b"not allowed")
     with pytest.raises(CharanimError, match="pickle"):
         load_checkpoint(last)
+
+
+def test_export_writes_the_latest_checkpoints_ema_weights_without_touching_the_run(tmp_path, world):
+    from charanim.training.trainer import export_latest
+
+    recipe = resolve(Recipe, _recipe(tmp_path, world, "validation: {samples: 0}\n"), ["training.steps=4"])
+    train(recipe, tmp_path / "run")
+    shutil.rmtree(tmp_path / "run" / "model")
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    summary = runner.invoke(app, ["train", str(tmp_path / "recipe.yaml"), "training.steps=4", "-o", str(tmp_path / "run"), "--export", "--json"])  # fmt: skip
+    assert summary.exit_code == 0, summary.output
+    assert json.loads(summary.stdout)["steps"] == 4 and json.loads(summary.stdout)["ema"] is True
+    assert (tmp_path / "run" / "log.jsonl").read_text() == log  # the run is left as it was
+    from charanim.models.weights import load_safetensors
+    from charanim.training import checkpoint as ckpt
+
+    ema = load_safetensors(ckpt.list_checkpoints(tmp_path / "run")[-1] / "ema.safetensors")
+    exported = load_safetensors(
+        tmp_path / "run" / "model" / "transformer" / "diffusion_pytorch_model.safetensors"
+    )
+    name = next(k for k in exported if k.endswith("proj_out.weight"))
+    assert torch.equal(exported[name], ema[name])
+    other = resolve(Recipe, _recipe(tmp_path, world, "optim: {lr: 0.5}\n"))
+    with pytest.raises(CharanimError, match="another recipe"):
+        export_latest(other, tmp_path / "run")
+    with pytest.raises(CharanimError, match="no checkpoint"):
+        export_latest(recipe, tmp_path / "empty")

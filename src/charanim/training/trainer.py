@@ -252,6 +252,48 @@ class DenoiserTrainer:
             return export_model(self.backbone, self.recipe, self.run_dir / "model", self.step)
 
 
+def export_latest(recipe: Recipe, run: Path) -> dict:
+    """Export RUN's newest checkpoint (its EMA weights when it has them) to RUN/model,
+    without touching the run: safe while training goes on in another process."""
+    found = ckpt.list_checkpoints(run)
+    if not found:
+        raise CharanimError(f"'{run}' has no checkpoint to export.")
+    latest = found[-1]
+    restored = ckpt.load_checkpoint(latest)
+    state = restored["state"]
+    if state.get("recipe_hash") != recipe_hash(recipe):
+        raise CharanimError(
+            f"'{run}' was trained with another recipe (hash {state.get('recipe_hash')}, this one is {recipe_hash(recipe)})."
+        )
+    weights = {k: v for k, v in (restored["ema"] or restored["weights"]).items() if not k.startswith("__")}
+    if recipe.training.task == "autoencoder":
+        from charanim.training.autoencoder import _export, build_vae
+
+        vae = build_vae(recipe)
+        vae.load_state_dict(weights)
+        model = _export(vae, ManifestData(recipe.data, frames=1), run / "model")
+    else:
+        from charanim.training.export import export_model
+
+        backbone = build_backbone(recipe, torch.device("cpu"))
+        if recipe.lora is not None:
+            from charanim.training.lora import add_lora
+
+            add_lora(backbone.transformer, recipe.lora)
+        parameters = dict(backbone.transformer.named_parameters())
+        missing = set(weights) - set(parameters)
+        if missing:
+            raise CharanimError(
+                f"Checkpoint '{latest}' holds weights this recipe's model lacks: {sorted(missing)[:3]}"
+            )
+        with torch.no_grad():
+            for name, value in weights.items():
+                parameters[name].copy_(value)
+        model = export_model(backbone, recipe, run / "model", state["step"])
+    return {"run": str(run), "model": str(model), "steps": state["step"], "checkpoint": str(latest),
+            "ema": restored["ema"] is not None}  # fmt: skip
+
+
 def _autocast(precision: str, device: torch.device):
     import contextlib
 
