@@ -46,6 +46,7 @@ def _setup(work: Path, args):
         "training.gradient_accumulation=1", "training.threads=0", "training.ema=0", "training.steps=1000000",
         "checkpoint.every=1000000", "validation.samples=0",
     ]  # fmt: skip
+    overrides += args.set or []
     if args.lora:
         overrides += ["lora.rank=16", "lora.alpha=16", "lora.name=bench", "lora.targets=[ffn]"]
     recipe = resolve(Recipe, args.recipe, overrides)
@@ -121,6 +122,7 @@ def _peak_rss(work: Path, which: str, args) -> float:
     command = [sys.executable, __file__, "--only", which, "--work", str(work), "--steps", str(args.steps),
                "--batch", str(args.batch), "--recipe", str(args.recipe), "--threads", str(args.threads)]  # fmt: skip
     command += ["--lora"] if args.lora else []
+    command += [f"--set={item}" for item in args.set or []]
     return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
 
 
@@ -135,6 +137,7 @@ def main() -> None:
         "--lora", action="store_true", help="train a rank-16 FFN LoRA instead of the full model"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--only", choices=("charanim", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)

@@ -45,6 +45,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
                 f"model.init was trained with the {backbone.config.layout} layout, the recipe asks for {spec.layout}."
             )
         backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
+        backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
         return backbone
     autoencoder = load_autoencoder(spec.autoencoder) if spec.autoencoder else PixelSpace()
     shape = spec.transformer
