@@ -6,7 +6,8 @@ a world manifest, conditioner rendering and augmentation, autoencoder latents (c
 after the first epoch), condition dropout, flow-matching loss, clipping, AdamW. The bare
 step is what a hand-written diffusers + peft script does with tensors already in
 memory: forward, MSE, backward, clip, AdamW. Steps alternate so machine noise hits both
-alike; medians are reported, with the ratio and how much of charanim's step is data.
+alike; medians are reported, with the ratio and the time charanim spends building a
+batch (in a background thread, overlapped with the step, unless --no-prefetch).
 Peak memory (max RSS) is measured in two fresh subprocesses, one per loop.
 
     python benchmarks/train_step_overhead.py [--recipe recipes/tiny/stage1-pose.yaml] [--lora] [--steps 12] [--batch 8] [--json]
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -47,6 +47,8 @@ def _setup(work: Path, args):
         "checkpoint.every=1000000", "validation.samples=0",
     ]  # fmt: skip
     overrides += args.set or []
+    if args.no_prefetch:
+        overrides.append("training.prefetch=false")
     if args.lora:
         overrides += ["lora.rank=16", "lora.alpha=16", "lora.name=bench", "lora.targets=[ffn]"]
     recipe = resolve(Recipe, args.recipe, overrides)
@@ -55,28 +57,48 @@ def _setup(work: Path, args):
 
 class BareLoop:
     """The hand-written reference: a fresh copy of the same transformer, peft LoRA on the
-    same modules, the captured input shapes, nothing else."""
+    same modules, the captured input shapes, nothing else. Built from files in WORK/bare,
+    so the memory probe can build it without charanim's trainer in the process."""
 
-    def __init__(self, trainer, recipe, captured: dict):
+    def __init__(self, folder: Path):
         from diffusers import WanTransformer3DModel
         from peft import LoraConfig
+        from safetensors.torch import load_file
 
         from charanim.training.lora import TARGETS
 
-        source = trainer.backbone.transformer
-        self.model = WanTransformer3DModel.from_config(source.config)
-        if recipe.lora is not None:
+        settings = json.loads((folder / "settings.json").read_text())
+        self.model = WanTransformer3DModel.from_config(settings["transformer"])
+        lora = settings["lora"]
+        if lora is not None:
             self.model.requires_grad_(False)
-            modules = [name for group in recipe.lora.targets for name in TARGETS[group]]
-            config = LoraConfig(r=recipe.lora.rank, lora_alpha=recipe.lora.alpha, target_modules=modules)
-            self.model.add_adapter(config)
+            modules = [name for group in lora["targets"] for name in TARGETS[group]]
+            self.model.add_adapter(
+                LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"], target_modules=modules)
+            )
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
-            self.parameters, lr=recipe.optim.lr, weight_decay=recipe.optim.weight_decay
+            self.parameters, lr=settings["lr"], weight_decay=settings["weight_decay"]
         )
-        self.inputs = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in captured.items()}
-        self.inputs["timestep"] = captured["timestep"].clone()
+        captured = load_file(folder / "inputs.safetensors")
+        self.inputs = {k: torch.randn_like(v) if k != "timestep" else v for k, v in captured.items()}
         self.model.train()
+
+    @staticmethod
+    def save(folder: Path, trainer, recipe, captured: dict) -> Path:
+        import dataclasses
+
+        from safetensors.torch import save_file
+
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "transformer": dict(trainer.backbone.transformer.config),
+            "lora": dataclasses.asdict(recipe.lora) if recipe.lora is not None else None,
+            "lr": recipe.optim.lr, "weight_decay": recipe.optim.weight_decay,
+        }  # fmt: skip
+        (folder / "settings.json").write_text(json.dumps(settings, default=list))
+        save_file({k: v.contiguous() for k, v in captured.items()}, folder / "inputs.safetensors")
+        return folder
 
     def step(self) -> float:
         self.optimizer.zero_grad(set_to_none=True)
@@ -86,6 +108,14 @@ class BareLoop:
         torch.nn.utils.clip_grad_norm_(self.parameters, 1.0)
         self.optimizer.step()
         return loss.item()
+
+
+def _step(trainer) -> float:
+    """One real training step, advancing the step counter as the run loop does (the next
+    batch is prefetched for the next step)."""
+    loss = trainer._train_step()
+    trainer.step += 1
+    return loss
 
 
 def _capture_inputs(trainer) -> dict:
@@ -98,7 +128,7 @@ def _capture_inputs(trainer) -> dict:
             captured.update({k: v.detach().clone() for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
 
     handle = trainer.backbone.transformer.register_forward_pre_hook(hook, with_kwargs=True)
-    trainer._train_step()
+    _step(trainer)
     handle.remove()
     return captured
 
@@ -122,6 +152,7 @@ def _peak_rss(work: Path, which: str, args) -> float:
     command = [sys.executable, __file__, "--only", which, "--work", str(work), "--steps", str(args.steps),
                "--batch", str(args.batch), "--recipe", str(args.recipe), "--threads", str(args.threads)]  # fmt: skip
     command += ["--lora"] if args.lora else []
+    command += ["--no-prefetch"] if args.no_prefetch else []
     command += [f"--set={item}" for item in args.set or []]
     return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
 
@@ -137,32 +168,41 @@ def main() -> None:
         "--lora", action="store_true", help="train a rank-16 FFN LoRA instead of the full model"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--no-prefetch", action="store_true", help="build each batch in the step (as before 0.1)"
+    )
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--only", choices=("charanim", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    from charanim.bench.speed import peak_rss_mb
+
     work = args.work or Path(tempfile.mkdtemp(prefix="charanim-train-bench-"))
+    if args.only == "bare":  # memory probe: the bare loop alone in a fresh process
+        bare = BareLoop(work / "bare")
+        for _ in range(args.steps + 2):
+            bare.step()
+        print(peak_rss_mb())
+        return
     trainer, recipe = _setup(work, args)
     captured = _capture_inputs(trainer)
-    bare = BareLoop(trainer, recipe, captured)
-    for _ in range(2):  # warm-up: fills the latent cache (one epoch) and allocator pools
-        trainer._train_step()
-        bare.step()
-
-    if args.only:  # memory probe in a fresh process: run one loop only, print max RSS in MiB
-        step = trainer._train_step if args.only == "charanim" else bare.step
-        for _ in range(args.steps):
-            step()
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if args.only == "charanim":  # memory probe: charanim's trainer alone
+        for _ in range(args.steps + 2):
+            _step(trainer)
+        print(peak_rss_mb())
         return
+    bare = BareLoop(BareLoop.save(work / "bare", trainer, recipe, captured))
+    for _ in range(2):  # warm-up: fills the latent cache (one epoch) and allocator pools
+        _step(trainer)
+        bare.step()
 
     data_seconds = _timed_builder(trainer)
     ours, theirs = [], []
     for _ in range(args.steps):
         tic = time.perf_counter()
-        trainer._train_step()
+        _step(trainer)
         ours.append(time.perf_counter() - tic)
         tic = time.perf_counter()
         bare.step()
@@ -175,7 +215,7 @@ def main() -> None:
         "bare_step_s": round(statistics.median(theirs), 4),
         "ratio": round(statistics.median(ours) / statistics.median(theirs), 3),
         "charanim_data_s": round(statistics.median(data_seconds), 4),
-        "ratio_without_data": round((statistics.median(ours) - statistics.median(data_seconds)) / statistics.median(theirs), 3),
+        "prefetch": recipe.training.prefetch,
         "peak_rss_mib": {"charanim": round(_peak_rss(work, "charanim", args)), "bare": round(_peak_rss(work, "bare", args))},
     }  # fmt: skip
     if args.json:

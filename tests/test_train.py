@@ -186,3 +186,16 @@ def test_export_writes_the_latest_checkpoints_ema_weights_without_touching_the_r
         export_latest(other, tmp_path / "run")
     with pytest.raises(CharanimError, match="no checkpoint"):
         export_latest(recipe, tmp_path / "empty")
+
+
+def test_prefetching_batches_in_a_thread_changes_nothing_but_speed(tmp_path, world):
+    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
+    train(resolve(Recipe, base, ["training.steps=3"]), tmp_path / "ahead")
+    train(resolve(Recipe, base, ["training.steps=3", "training.prefetch=false"]), tmp_path / "inline")
+    assert _losses(tmp_path / "ahead") == _losses(tmp_path / "inline")
+    # and a run may switch it on resume (same recipe hash)
+    from charanim.training.trainer import recipe_hash
+
+    assert recipe_hash(resolve(Recipe, base)) == recipe_hash(
+        resolve(Recipe, base, ["training.prefetch=false"])
+    )

@@ -10,6 +10,20 @@ import sys
 import time
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux: VmHWM, the high-water mark of the
+    process's own address space (``ru_maxrss`` would report the parent's peak too when
+    the parent was bigger at fork time); elsewhere ``ru_maxrss``."""
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
 def probe(model: str, size: int, frames: int, steps: int | None, device: str) -> dict:
     """Run in the child: animate a synthetic clip, report seconds and peak memory."""
     import numpy as np
@@ -49,7 +63,7 @@ def probe(model: str, size: int, frames: int, steps: int | None, device: str) ->
     result = {
         "size": size, "frames": frames, "seconds": round(seconds, 3), "seconds_per_frame": round(seconds / frames, 4),
         "fps": round(frames / seconds, 3), "load_seconds": round(loaded - started, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "parameters": pipeline.backbone.parameter_count(),
         "bare_seconds": round(bare, 3), "bare_ratio": round(seconds / bare, 3),
     }  # fmt: skip

@@ -104,6 +104,9 @@ class TrainingSpec:
     gradient_accumulation: int = 1
     gradient_checkpointing: bool = False
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    #: build the next batch (data, conditioner, autoencoder) in a background thread while
+    #: the current step runs; results are identical either way
+    prefetch: bool = True
     #: autoencoder task: weight of the KL term
     kl_weight: float = 1e-6
     #: autoencoder task: decode a sample of the posterior instead of its mean

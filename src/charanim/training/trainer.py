@@ -37,6 +37,7 @@ def recipe_hash(recipe: Recipe) -> str:
     """What a resumed run must share with the original: everything but schedule and length."""
     data = dataclasses.asdict(recipe)
     data["training"].pop("steps", None)
+    data["training"].pop("prefetch", None)  # changes speed, not results
     for key in RESUMABLE_CHANGES:
         data.pop(key, None)
     return config_hash(data)
@@ -131,6 +132,7 @@ class DenoiserTrainer:
             self.step = restored["state"]["step"]
             _truncate_log(run / "log.jsonl", self.step)
         self.validation = _validation_set(recipe, model.frames)
+        self._pool, self._queued = None, {}
 
     def _trainable(self) -> dict[str, torch.nn.Parameter]:
         transformer = self.backbone.transformer
@@ -169,6 +171,8 @@ class DenoiserTrainer:
                 self.step % recipe.validation.every == 0 or self.step == training.steps
             ):
                 self.validate()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self.backbone.transformer.eval()
         model_dir = self.export()
         return {
@@ -177,19 +181,41 @@ class DenoiserTrainer:
             "parameters": sum(p.numel() for p in self.parameters.values()),
         }  # fmt: skip
 
+    def _batch(self, step: int, part: int):
+        """Micro-batch ``part`` of ``step``: a pure function of (seed, step, slot), so it can
+        be built ahead of time, in another thread, with the same result."""
+        training = self.recipe.training
+        micro = training.batch_size // training.gradient_accumulation
+        indices = batch_indices(len(self.data), training.batch_size, step, training.seed)
+        slots = range(part * micro, (part + 1) * micro)
+        samples = [self.data.sample(indices[i], sample_rng(training.seed, step, i)) for i in slots]
+        rngs = [sample_rng(training.seed, step, i, AUGMENT) for i in slots]
+        return self.builder.build(samples, rngs, augment=training.augment)
+
+    def _next_batch(self, step: int, part: int):
+        """The batch, from the prefetch thread when it is on; then queue the one after it."""
+        training = self.recipe.training
+        if not training.prefetch:
+            return self._batch(step, part)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charanim-batch")
+        key = (step, part)
+        future = self._queued.pop(key, None) or self._pool.submit(self._batch, step, part)
+        following = (step, part + 1) if part + 1 < training.gradient_accumulation else (step + 1, 0)
+        if following[0] < training.steps:
+            self._queued = {following: self._pool.submit(self._batch, *following)}
+        return future.result()
+
     def _train_step(self) -> float:
         recipe, training = self.recipe, self.recipe.training
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(recipe, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        micro = training.batch_size // training.gradient_accumulation
-        indices = batch_indices(len(self.data), training.batch_size, self.step, training.seed)
         for part in range(training.gradient_accumulation):
-            slots = range(part * micro, (part + 1) * micro)
-            samples = [self.data.sample(indices[i], sample_rng(training.seed, self.step, i)) for i in slots]
-            rngs = [sample_rng(training.seed, self.step, i, AUGMENT) for i in slots]
-            batch = self.builder.build(samples, rngs, augment=training.augment)
+            batch = self._next_batch(self.step, part)
             generator = torch.Generator().manual_seed(
                 int(sample_rng(training.seed, self.step, part, NOISE).integers(2**62))
             )
