@@ -190,3 +190,42 @@ def test_wan_i2v_backbone_runs_with_text_and_clip(tiny_wan_i2v, media):
     cat, robot = run("a cartoon cat walks"), run("a red robot dances")
     assert cat.shape == (9, 32, 32, 3)
     assert not np.array_equal(cat, robot)  # the UMT5 embedding reaches the model
+
+
+def test_colour_correction_removes_a_window_colour_shift_and_keeps_real_changes():
+    from charanim.engine.windows import match_overlap_colours
+
+    rng = np.random.default_rng(0)
+    previous = rng.integers(40, 200, (2, 16, 16, 3)).astype(np.uint8)
+    later = rng.integers(40, 200, (6, 16, 16, 3)).astype(np.uint8)
+    true_window = np.concatenate([previous, later])
+    drifted = np.clip(true_window.astype(int) * [1.1, 1.0, 0.9] + [12, -5, 3], 0, 255).astype(np.uint8)
+    fixed = match_overlap_colours(drifted, previous)
+    assert (
+        np.abs(fixed.astype(int) - true_window).mean()
+        < 1.0
+        < np.abs(drifted.astype(int) - true_window).mean()
+    )
+    # a window that already agrees over the overlap is left (almost) as it is
+    assert np.abs(match_overlap_colours(true_window, previous).astype(int) - true_window).max() <= 1
+
+
+def test_colour_correction_is_an_option_and_off_means_the_plain_crossfade(pipeline, tiny_vae_model, media):
+    # a latent model: the overlap goes through the autoencoder again, so it can shift
+    latent = load_pipeline(tiny_vae_model, "rgb", device="cpu")
+    on = _run(latent, media, seed=5, frames=12, window=9, overlap=5, steps=2)
+    off = _run(latent, media, seed=5, frames=12, window=9, overlap=5, steps=2, colour_correction="none")
+    assert len(on.windows) == 2 and np.array_equal(on.frames[:4], off.frames[:4])  # window 0 untouched
+    assert not np.array_equal(on.frames, off.frames)
+    # in pixel space the overlap comes back exactly, and there is nothing to correct
+    exact = _run(pipeline, media, seed=5, frames=20, window=8, overlap=2, steps=2)
+    assert np.array_equal(
+        exact.frames,
+        _run(
+            pipeline, media, seed=5, frames=20, window=8, overlap=2, steps=2, colour_correction="none"
+        ).frames,
+    )
+    from charanim.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="colour correction"):
+        _run(pipeline, media, frames=8, steps=1, colour_correction="auto")

@@ -114,6 +114,12 @@ def animate(
     overlap: int | None = typer.Option(
         None, "--overlap", min=0, help="Frames shared by consecutive windows. Default: the model's."
     ),
+    colour_correction: str = typer.Option(
+        "overlap",
+        "--colour-correction",
+        help="overlap: match each window's colours to the previous window's where they overlap "
+        "(keeps long clips from drifting); none: leave them.",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16."),
     json_output: bool = options.JSON,
@@ -182,6 +188,7 @@ def animate(
             fit=fit,
             window=window,
             overlap=overlap,
+            colour_correction=colour_correction,
             pose=pose,
             reference_pose=reference_pose,
         )

@@ -17,7 +17,13 @@ from charanim.conditioning import Condition, Conditioner, InjectionSite, OutputS
 from charanim.engine import sampler as flow
 from charanim.engine.injection import InjectionInput
 from charanim.engine.layout import Packed, reference_token_mask
-from charanim.engine.windows import Window, colour_drift, crossfade_weights, plan_windows
+from charanim.engine.windows import (
+    Window,
+    colour_drift,
+    crossfade_weights,
+    match_overlap_colours,
+    plan_windows,
+)
 from charanim.errors import IncompatibleError, InvalidOptionError
 from charanim.models.backbones import Backbone
 
@@ -35,6 +41,8 @@ class SamplingSettings:
     flow_shift: float | None = None
     window: int | None = None
     overlap: int | None = None
+    #: "overlap": match each window's colours to the previous window's over their overlap
+    colour_correction: str = "overlap"
 
     def resolved(self, backbone: Backbone) -> SamplingSettings:
         defaults, config = backbone.config.sampler, backbone.config
@@ -48,6 +56,7 @@ class SamplingSettings:
             flow_shift=defaults.flow_shift if self.flow_shift is None else self.flow_shift,
             window=self.window or config.window_frames,
             overlap=config.window_overlap if self.overlap is None else self.overlap,
+            colour_correction=self.colour_correction,
         )
 
 
@@ -132,6 +141,8 @@ class AnimatePipeline:
                 callback,
             )
             frames = _to_uint8(autoencoder.decode(latents))
+            if window.context and settings.colour_correction == "overlap":
+                frames = match_overlap_colours(frames, output[window.start : window.start + window.context])
             _blend_into(output, frames, window)
         seconds["total"] = time.perf_counter() - started
 
@@ -160,6 +171,10 @@ class AnimatePipeline:
         if settings.sampler not in flow.SAMPLERS:
             raise InvalidOptionError(
                 f"Unknown sampler '{settings.sampler}'; choose from {', '.join(flow.SAMPLERS)}."
+            )
+        if settings.colour_correction not in ("overlap", "none"):
+            raise InvalidOptionError(
+                f"Unknown colour correction '{settings.colour_correction}'; use overlap or none."
             )
         if settings.steps < 1:
             raise InvalidOptionError("--steps must be at least 1.")

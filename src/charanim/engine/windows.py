@@ -63,6 +63,26 @@ def crossfade_weights(context: int) -> np.ndarray:
     return np.arange(1, context + 1, dtype=np.float32) / (context + 1)
 
 
+#: how far one window's colour correction may scale a channel (beyond: a real change, leave it)
+MAX_GAIN = 1.25
+
+
+def match_overlap_colours(frames: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Correct a window's colours so that its overlap frames match what the previous window
+    made there (per-channel gain and offset: means and spreads equal over the overlap).
+
+    The overlap is the one place two windows show the same moment, so any difference
+    there is drift; anchoring each window to the corrected one before it keeps the drift
+    from piling up along a long clip. ``frames`` ``uint8 [F, H, W, 3]`` (the window, overlap
+    first), ``previous`` ``uint8 [C, H, W, 3]`` (the output over the overlap)."""
+    context = len(previous)
+    new = frames[:context].reshape(-1, 3).astype(np.float32)
+    old = previous.reshape(-1, 3).astype(np.float32)
+    gain = np.clip(old.std(0) / np.maximum(new.std(0), 1.0), 1 / MAX_GAIN, MAX_GAIN)
+    offset = old.mean(0) - gain * new.mean(0)
+    return np.clip(np.round(frames.astype(np.float32) * gain + offset), 0, 255).astype(np.uint8)
+
+
 def colour_drift(frames: np.ndarray, windows: list[Window]) -> float:
     """Largest distance (0-255 RGB units) between the mean colour of any window's own
     frames and that of the first window. 0 for a single window."""
