@@ -107,6 +107,12 @@ BAD_INPUTS = [
     (["{ref}", "{drive}", "--window", "4", "--overlap", "4"], "overlap must be between"),
     (["{ref}", "{drive}", "--fit", "squash"], "Unknown fit mode"),
     (["{ref}", "{drive}", "--dtype", "int8"], "Unknown dtype"),
+    (
+        ["{ref}", "{drive}", "--conditioner", "pose", "--driving-background", "remove"],
+        "applies to conditioners",
+    ),
+    (["{ref}", "{drive}", "--driving-background", "blur"], "Unknown driving background"),
+    (["{ref}", "{drive}", "--colour-correction", "auto"], "Unknown colour correction"),
 ]
 
 

@@ -155,8 +155,10 @@ def animate(
     output_size = parse_size(size)
     console.silence_model_libraries()
     started = time.perf_counter()
+    names = split_conditioner_names(conditioner) if conditioner else None
+    if driving_background != "keep" and names:
+        _check_background_option(names)
     with _status("Loading model..."):
-        names = split_conditioner_names(conditioner) if conditioner else None
         pipeline = load_pipeline(
             model,
             names,
@@ -165,6 +167,8 @@ def animate(
             conditioner_options={"transfer": transfer, "background": driving_background},
             loras=lora or [],
         )
+    if driving_background != "keep":
+        _check_background_option([c.name for c in pipeline.conditioners])
     load_seconds = time.perf_counter() - started
     with _StepProgress() as progress:
         summary = run_animate(
@@ -263,6 +267,19 @@ class _StepProgress:
 
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
+
+
+def _check_background_option(names: list[str]) -> None:
+    """--driving-background means something only to conditioners constructed with it."""
+    import inspect
+
+    from charanim.plugins import get_plugins
+
+    registry = get_plugins().conditioners
+    if not any("background" in inspect.signature(registry.get(n).__init__).parameters for n in names):
+        raise InvalidOptionError(
+            f"--driving-background applies to conditioners that read the driving frames (rgb); this run uses {'+'.join(names)}."
+        )
 
 
 def _status(message: str):

@@ -171,7 +171,7 @@ def make_duet(config: WorldConfig, motion_seed: int, target_seed: int) -> WorldS
         caption = motion_caption(specs[i], plans[i])
         people.append({
             "motion": {"name": specs[i].name, "side": specs[i].side, "speed": round(specs[i].speed, 3),
-                       "amplitude": round(specs[i].amplitude, 3), "caption": motion_caption(specs[i], plans[i])},
+                       "amplitude": round(specs[i].amplitude, 3), "caption": caption},
             "driving": {"plan": plans[i], "keypoint_format": drivers[i].plan.format.name, "appearance": drivers[i].describe(),
                         "framing": "full", "background": background_kind_a},
             "reference": {"plan": plans[i], "keypoint_format": targets[i].plan.format.name, "appearance": targets[i].describe(),
