@@ -97,8 +97,8 @@ def bare_replay(transformer, inputs: list[tuple[tuple, dict]]) -> float:
         for args, kwargs in inputs:
             out = transformer(*args, **kwargs)
             velocity = out[0] if isinstance(out, tuple) else out.sample
-            latents = torch.zeros_like(velocity)
-            latents = latents - velocity / max(len(inputs), 1)  # the Euler update
+            sample = torch.zeros_like(velocity)
+            sample.sub_(velocity, alpha=1 / len(inputs))  # the Euler update
     return time.perf_counter() - begin
 
 

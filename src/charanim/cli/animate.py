@@ -271,12 +271,11 @@ class _StepProgress:
 
 def _check_background_option(names: list[str]) -> None:
     """--driving-background means something only to conditioners constructed with it."""
-    import inspect
-
+    from charanim.api import _accepted
     from charanim.plugins import get_plugins
 
     registry = get_plugins().conditioners
-    if not any("background" in inspect.signature(registry.get(n).__init__).parameters for n in names):
+    if not any(_accepted(registry.get(n), {"background": "remove"}) for n in names):
         raise InvalidOptionError(
             f"--driving-background applies to conditioners that read the driving frames (rgb); this run uses {'+'.join(names)}."
         )
