@@ -48,6 +48,13 @@ def tiny_wan_i2v(tmp_path_factory) -> Path:
     return make_tiny_wan_i2v(tmp_path_factory.mktemp("models") / "wan-i2v")
 
 
+@pytest.fixture(scope="session")
+def tiny_wan_animate(tmp_path_factory) -> Path:
+    from charanim.testing.tiny_models import make_tiny_wan_animate
+
+    return make_tiny_wan_animate(tmp_path_factory.mktemp("models") / "wan-animate")
+
+
 @pytest.fixture
 def fresh_plugins():
     """Reload plugins around a test that changes the environment or entry points."""

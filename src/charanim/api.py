@@ -24,6 +24,13 @@ from charanim.io.image import LoadedImage, read_image
 from charanim.io.resize import FIT_MODES, fit_frames
 from charanim.io.video import read_video, write_video
 from charanim.models.backbones import Backbone, load_backbone
+from charanim.models.memory import (
+    MemorySettings,
+    apply_memory,
+    check_attention,
+    component_bytes,
+    plan_memory,
+)
 
 #: driving frames are decoded no larger than this (estimators and the RGB path downscale anyway)
 DRIVING_MAX_SIDE = 1024
@@ -57,6 +64,10 @@ class AnimateOptions:
     #: per-conditioner constructor options, e.g. {"transfer": "upper"}; each conditioner
     #: receives the ones its constructor accepts
     conditioner_options: dict = field(default_factory=dict)
+    #: "animate", or "replace" (the character takes the driver's place; Wan-Animate)
+    mode: str = "animate"
+    #: replace mode: a mask video, white where the character goes (default: person segmentation)
+    mask: Path | None = None
 
 
 def load_pipeline(
@@ -66,18 +77,48 @@ def load_pipeline(
     dtype: str = "auto",
     conditioner_options: dict | None = None,
     loras: list[str] | None = None,
+    memory: MemorySettings | None = None,
 ) -> AnimatePipeline:
     """Load a model (plus LoRAs, ``"path"`` or ``"path@scale"``) and the conditioners to drive
-    it (default: the model's own)."""
+    it (default: the model's own), with ``memory`` settings (offloading, attention, VAE
+    tiling; see :mod:`charanim.models.memory`)."""
+    memory = memory or MemorySettings()
+    memory.validate()
     torch_device = resolve_device(device)
-    backbone = load_backbone(model, torch_device, resolve_dtype(dtype, torch_device))
+    check_attention(memory.attention, torch_device)
+    backbone = _load_with_memory(model, torch_device, resolve_dtype(dtype, torch_device), memory)
     for spec in loras or []:
         path, _, scale = spec.partition("@")
         try:
             backbone.load_lora(Path(path), scale=float(scale) if scale else 1.0)
         except ValueError:
             raise InvalidOptionError(f"--lora '{spec}': the scale after @ must be a number.") from None
-    return AnimatePipeline(backbone, _conditioners(backbone, conditioners, conditioner_options or {}))
+    return backbone.pipeline_class(backbone, _conditioners(backbone, conditioners, conditioner_options or {}))
+
+
+def _load_with_memory(model, device: torch.device, dtype: torch.dtype, memory: MemorySettings) -> Backbone:
+    """Offloading starts from weights in RAM: such a model is loaded on the CPU and its
+    hooks move each part to the GPU when it runs."""
+    plans = memory.offloads or memory.max_vram_gb is not None
+    if memory.max_vram_gb is not None and device.type == "cpu":
+        raise InvalidOptionError("--max-vram plans GPU memory; this run is on the CPU (use --device cuda).")
+    if not plans or device.type == "cpu":
+        backbone = load_backbone(model, device, dtype)
+        apply_memory(backbone, memory, device)
+        return backbone
+    backbone = load_backbone(model, torch.device("cpu"), dtype)
+    pipe = getattr(backbone, "pipe", None)
+    if memory.max_vram_gb is not None:
+        if pipe is None:
+            raise InvalidOptionError(
+                f"--max-vram applies to diffusers pipelines (Wan models), not {backbone.family}."
+            )
+        memory = plan_memory(component_bytes(pipe), memory.max_vram_gb, memory)
+    if not memory.offloads:
+        pipe.to(device)
+        backbone.place(device)
+    apply_memory(backbone, memory, device)
+    return backbone
 
 
 def animate(
@@ -113,6 +154,7 @@ def animate(
         c.prepare(inputs, Reference(image, keypoints=opts.reference_pose), spec)
         for c in pipeline.conditioners
     ]
+    conditions += backbone.family_conditions(inputs, conditions, spec, opts.mode, opts.mask)
 
     generator = torch.Generator().manual_seed(opts.seed)
     result = pipeline(
@@ -225,6 +267,7 @@ def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, 
         "guidance": result.settings.guidance,
         "motion_guidance": result.settings.motion_guidance,
         "windows": len(result.windows),
+        "mode": opts.mode,
         "colour_drift": round(result.colour_drift, 3),
         "seed": opts.seed,
         "device": str(backbone.device),

@@ -6,10 +6,12 @@ from charanim.hookspecs import hookimpl
 @hookimpl
 def charanim_register_backbones(register):
     from charanim.models.tiny import TinyFamily
+    from charanim.models.wan_animate import WanAnimateFamily
     from charanim.models.wan_i2v import WanI2VFamily
 
     register(TinyFamily)
     register(WanI2VFamily)
+    register(WanAnimateFamily)
 
 
 @hookimpl

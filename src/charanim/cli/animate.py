@@ -31,6 +31,12 @@ EPILOG = """[bold]Examples[/]
 
   charanim animate cat.png street-dog.mp4 -o cat.mp4 --conditioner rgb --driving-background remove
 
+  charanim animate ref.png dance.mp4 -o out.mp4 --model ~/models/Wan2.2-Animate-14B-Diffusers \
+      --size 832x480 --max-vram 24 --device cuda
+
+  charanim animate ref.png street.mp4 -o swapped.mp4 --model ~/models/Wan2.2-Animate-14B-Diffusers \
+      --mode replace --overlap 5 --offload model --device cuda
+
   charanim animate ref.png drive.mp4 -o out.mp4 --json | jq .seconds
 """
 
@@ -120,8 +126,36 @@ def animate(
         help="overlap: match each window's colours to the previous window's where they overlap "
         "(keeps long clips from drifting); none: leave them.",
     ),
+    mode: str = typer.Option(
+        "animate",
+        "--mode",
+        help="animate: the character performs the motion; replace: it takes the driving person's "
+        "place in the driving video (Wan-Animate models).",
+    ),
+    mask: Path | None = typer.Option(
+        None,
+        "--mask",
+        help="--mode replace: a mask video, white where the character goes. Default: person segmentation.",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16."),
+    offload: str = typer.Option(
+        "none",
+        "--offload",
+        help="GPU memory: none; model (each model on the GPU only while it runs); group (blocks of "
+        "layers, less memory); sequential (layer by layer, least memory, slowest).",
+    ),
+    attention: str = typer.Option(
+        "auto",
+        "--attention",
+        help="Attention kernel: auto, sdpa, xformers (pip install 'charanim[gpu]') or flash.",
+    ),
+    vae_tiling: bool = typer.Option(
+        False, "--vae-tiling", help="Encode/decode in tiles and slices: less GPU memory for large frames."
+    ),
+    max_vram: float | None = typer.Option(
+        None, "--max-vram", help="GiB of GPU memory to stay within: picks --offload and --vae-tiling for you."
+    ),
     json_output: bool = options.JSON,
     quiet: bool = options.QUIET,
     verbose: bool = options.VERBOSE,
@@ -129,6 +163,7 @@ def animate(
 ) -> None:
     from charanim.api import animate as run_animate
     from charanim.api import load_pipeline, split_conditioner_names
+    from charanim.models.memory import MemorySettings
 
     console.apply(quiet, verbose, debug)
     _check_output(output)
@@ -166,6 +201,7 @@ def animate(
             dtype,
             conditioner_options={"transfer": transfer, "background": driving_background},
             loras=lora or [],
+            memory=MemorySettings(offload, attention, vae_tiling, max_vram),
         )
     if driving_background != "keep":
         _check_background_option([c.name for c in pipeline.conditioners])
@@ -195,6 +231,8 @@ def animate(
             colour_correction=colour_correction,
             pose=pose,
             reference_pose=reference_pose,
+            mode=mode,
+            mask=mask,
         )
     summary.pop("result")
     summary["load_seconds"] = round(load_seconds, 3)

@@ -55,6 +55,14 @@ class Backbone(ABC):
         self.adapters: dict[str, tuple[InjectionSite, torch.nn.Module]] = {}
         self._injector: Injector | None = None
         self.loras: dict[str, float] = {}
+        #: set when offloading hooks manage where the weights live
+        self.offloaded = False
+
+    def place(self, device: torch.device) -> None:
+        """Compute on ``device`` while offloading hooks decide where the weights live."""
+        self.device = device
+        if hasattr(self.text, "device"):
+            self.text.device = device
 
     # ---------------------------------------------------------------- geometry
 
@@ -74,6 +82,33 @@ class Backbone(ABC):
 
     def valid_frames(self, frames: int) -> int:
         return self.autoencoder.valid_frames(frames)
+
+    @property
+    def pipeline_class(self):
+        """What denoises with this backbone: charanim's in-context pipeline unless the
+        family brings its own (Wan-Animate)."""
+        from charanim.engine.pipeline import AnimatePipeline
+
+        return AnimatePipeline
+
+    def modes(self) -> tuple[str, ...]:
+        """Generation modes (``--mode``): ``animate``, and ``replace`` where supported."""
+        return ("animate",)
+
+    def family_conditions(self, driving, conditions, spec, mode: str, mask) -> list:
+        """Inputs this family needs beyond the conditioners' (face crops, a background);
+        none for in-context backbones."""
+        self.check_mode(mode, mask)
+        return []
+
+    def check_mode(self, mode: str, mask) -> None:
+        if mode not in self.modes():
+            raise IncompatibleError(
+                f"--mode {mode} is not supported by {self.family} models (modes: {', '.join(self.modes())}); "
+                "replace mode needs a Wan-Animate model."
+            )
+        if mask is not None and mode != "replace":
+            raise IncompatibleError("--mask is used only with --mode replace.")
 
     # ---------------------------------------------------------------- inputs
 
@@ -240,10 +275,8 @@ def resolve_model(spec: str | os.PathLike[str], families) -> tuple[type[Backbone
         for entry in families:
             if entry.obj.can_load(path):
                 return entry.obj, path
-        raise ModelLoadError(
-            f"'{path}' is not a model directory charanim recognises: expected a charanim model "
-            "(charanim.json) or a Wan image-to-video diffusers directory (model_index.json)."
-        )
+        kinds = "; ".join(f"{entry.obj.name}: {entry.obj.description}" for entry in families)
+        raise ModelLoadError(f"'{path}' is {_what_is(path)}, not a model directory charanim loads ({kinds}).")
     named: dict[str, tuple[type[BackboneFamily], Path]] = {}
     for entry in families:
         for name, directory in entry.obj.named_models().items():
@@ -269,3 +302,17 @@ def load_backbone(
         families = get_plugins().backbones
     family, path = resolve_model(spec, families)
     return family.load(path, device, dtype)
+
+
+def _what_is(path: Path) -> str:
+    """A few words on what an unrecognised directory holds, for the error message."""
+    import json
+
+    index = path / "model_index.json"
+    if index.is_file():
+        try:
+            name = json.loads(index.read_text()).get("_class_name")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            return "a diffusers directory with an unreadable model_index.json"
+        return f"a diffusers {name} directory"
+    return "a directory without charanim.json or model_index.json"

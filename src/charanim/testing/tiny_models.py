@@ -131,24 +131,12 @@ def _tiny_tokenizer(directory: Path):
     return fast
 
 
-def make_tiny_wan_i2v(directory: Path, seed: int = 0, image_encoder: bool = True) -> Path:
-    """Save a complete tiny ``WanImageToVideoPipeline`` (UMT5, CLIP vision, VAE, transformer)."""
-    from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        CLIPVisionModel,
-        UMT5Config,
-        UMT5EncoderModel,
-    )
+def _tiny_umt5(vocab_size: int):
+    from transformers import UMT5Config, UMT5EncoderModel
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tiny_tokenizer(directory / "_tokenizer")
-    torch.manual_seed(seed)
-    text_encoder = UMT5EncoderModel(
+    return UMT5EncoderModel(
         UMT5Config(
-            vocab_size=len(tokenizer),
+            vocab_size=vocab_size,
             d_model=16,
             d_kv=4,
             d_ff=32,
@@ -160,23 +148,47 @@ def make_tiny_wan_i2v(directory: Path, seed: int = 0, image_encoder: bool = True
             decoder_start_token_id=0,
         )
     ).eval()
-    vae = tiny_vae(seed)
-    vision = processor = None
-    if image_encoder:
-        vision = CLIPVisionModel(
-            CLIPVisionConfig(
-                hidden_size=16,
-                intermediate_size=32,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                image_size=32,
-                patch_size=8,
-                projection_dim=16,
-            )
-        ).eval()
-        processor = CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, do_center_crop=True
+
+
+def _tiny_clip_vision():
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    vision = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+            projection_dim=16,
         )
+    ).eval()
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, do_center_crop=True
+    )
+    return vision, processor
+
+
+def _save_pipeline(pipe, directory: Path) -> Path:
+    import shutil
+
+    pipe.save_pretrained(directory, safe_serialization=True)
+    shutil.rmtree(directory / "_tokenizer")
+    return directory
+
+
+def make_tiny_wan_i2v(directory: Path, seed: int = 0, image_encoder: bool = True) -> Path:
+    """Save a complete tiny ``WanImageToVideoPipeline`` (UMT5, CLIP vision, VAE, transformer)."""
+    from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tiny_tokenizer(directory / "_tokenizer")
+    torch.manual_seed(seed)
+    text_encoder = _tiny_umt5(len(tokenizer))
+    vae = tiny_vae(seed)
+    vision, processor = _tiny_clip_vision() if image_encoder else (None, None)
     torch.manual_seed(seed)
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2),
@@ -203,8 +215,55 @@ def make_tiny_wan_i2v(directory: Path, seed: int = 0, image_encoder: bool = True
         image_encoder=vision,
         transformer=transformer,
     )
-    pipe.save_pretrained(directory, safe_serialization=True)
-    import shutil
+    return _save_pipeline(pipe, directory)
 
-    shutil.rmtree(directory / "_tokenizer")
-    return directory
+
+def make_tiny_wan_animate(directory: Path, seed: int = 0) -> Path:
+    """Save a complete tiny ``WanAnimatePipeline``: the Wan2.2-Animate architecture (pose
+    patch embedding, face motion encoder, face adapters) at test size, 16² face crops."""
+    from diffusers import UniPCMultistepScheduler, WanAnimatePipeline, WanAnimateTransformer3DModel
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tiny_tokenizer(directory / "_tokenizer")
+    torch.manual_seed(seed)
+    text_encoder = _tiny_umt5(len(tokenizer))
+    vae = tiny_vae(seed)
+    vision, processor = _tiny_clip_vision()
+    torch.manual_seed(seed)
+    transformer = WanAnimateTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=2 * 4 + 4,
+        latent_channels=4,
+        out_channels=4,
+        text_dim=16,
+        freq_dim=16,
+        ffn_dim=32,
+        num_layers=2,
+        image_dim=16,
+        rope_max_seq_len=64,
+        motion_encoder_channel_sizes={"16": 8, "8": 8, "4": 8},
+        motion_encoder_size=16,
+        motion_style_dim=8,
+        motion_dim=4,
+        motion_encoder_dim=8,
+        face_encoder_hidden_dim=8,
+        face_encoder_num_heads=2,
+        inject_face_latents_blocks=1,
+        motion_encoder_batch_size=4,
+    ).eval()
+    scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0
+    )
+    pipe = WanAnimatePipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=scheduler,
+        image_processor=processor,
+        image_encoder=vision,
+        transformer=transformer,
+    )
+    return _save_pipeline(pipe, directory)

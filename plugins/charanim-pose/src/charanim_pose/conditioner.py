@@ -57,9 +57,8 @@ class PoseConditioner(Conditioner):
                 "conditioner needs one body format for both (use --conditioner rgb across body plans)."
             )
         size = (spec.width, spec.height)
-        drive_people = _to_output(
-            _resample_people(motion, spec), (motion.header.width, motion.header.height), size, spec.fit
-        )
+        drive_source = _resample_people(motion, spec)
+        drive_people = _to_output(drive_source, (motion.header.width, motion.header.height), size, spec.fit)
         reference_people = _to_output(
             _people(still)[:, 0], (still.header.width, still.header.height), size, spec.fit
         )
@@ -67,7 +66,16 @@ class PoseConditioner(Conditioner):
         retargeted = np.stack([
             retarget(d, r, drive_format, self.transfer) for d, r in zip(drive_people, reference_people, strict=True)
         ])  # fmt: skip
-        return self._condition(retargeted, reference_people, drive_format, size)
+        condition = self._condition(retargeted, reference_people, drive_format, size)
+        # the driving skeleton before retargeting, for backbones that place the character
+        # where the driver stands (Wan-Animate's replace mode) or crop the driving face
+        condition.meta.update(
+            driving_keypoints=drive_people[0],
+            # the fit transform keeps left-to-right order: the same person as drive_people[0]
+            driving_source_keypoints=drive_source[np.argmin([_first_x(p) for p in drive_source])],
+            driving_source_size=(motion.header.width, motion.header.height),
+        )
+        return condition
 
     def _condition(
         self, people: np.ndarray, reference_people: np.ndarray, body_format: str, size
