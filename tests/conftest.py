@@ -55,6 +55,13 @@ def tiny_wan_animate(tmp_path_factory) -> Path:
     return make_tiny_wan_animate(tmp_path_factory.mktemp("models") / "wan-animate")
 
 
+@pytest.fixture(scope="session")
+def tiny_wan_animate2(tmp_path_factory) -> Path:
+    from charanim.testing.tiny_models import make_tiny_wan_animate2
+
+    return make_tiny_wan_animate2(tmp_path_factory.mktemp("models") / "wan-animate-2")
+
+
 @pytest.fixture
 def fresh_plugins():
     """Reload plugins around a test that changes the environment or entry points."""

@@ -191,6 +191,49 @@ def test_a_diffusers_directory_of_another_pipeline_is_named(tmp_path, media):
     assert "is a diffusers WanPipeline directory" in result.output and "wan-animate" in result.output
 
 
+def test_progress_reaches_the_step_callback_per_segment(tiny_wan_animate, tiny_wan_animate2):
+    from charanim.api import animate
+
+    for model, conditioner in ((tiny_wan_animate, "pose"), (tiny_wan_animate2, "rgb")):
+        seen = []
+        animate(
+            EXAMPLES / "reference.png", EXAMPLES / "driving.mp4", model=model, conditioners=conditioner,
+            size=(32, 32), fps=8.0, steps=2, window=9, overlap=1, device="cpu",
+            pose=EXAMPLES / "driving.keypoints.jsonl", reference_pose=EXAMPLES / "reference.keypoints.jsonl",
+            callback=lambda window, step, steps, latents, seen=seen: seen.append((window.index, step, steps)),
+        )  # fmt: skip
+        assert seen == [(0, 0, 2), (0, 1, 2), (1, 0, 2), (1, 1, 2)], model.name
+
+
+def test_wan_animate2_is_driven_by_the_rgb_video(tmp_path, tiny_wan_animate2):
+    out = tmp_path / "out.mp4"
+    args = ("animate", EXAMPLES / "reference.png", EXAMPLES / "driving.mp4", "-o", out, "--model", tiny_wan_animate2,
+            "--size", "32x32", "--fps", "8", "--steps", "2", "--window", "9")  # fmt: skip
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["backbone"], summary["conditioners"], summary["windows"]) == ("wan-animate-2", ["rgb"], 2)
+    for extra, message in (
+        (("--conditioner", "pose"), "cannot use conditioner 'pose'"),
+        (("--sampler", "unipc"), "its own scheduler"),
+        (("--overlap", "9"), "give 1 to 8 frames"),
+    ):
+        result = invoke(*args, *extra)
+        assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_wan_animate2_directory_without_a_component_is_refused(tmp_path, tiny_wan_animate2, media):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_wan_animate2, broken)
+    shutil.rmtree(broken / "image_encoder")
+    result = invoke(
+        "animate", media["reference"], media["drive"], "-o", tmp_path / "o.mp4", "--model", broken
+    )
+    assert result.exit_code != 0 and "lacks the component folder(s) image_encoder" in result.output
+
+
 # ---------------------------------------------------------------------------- memory
 
 

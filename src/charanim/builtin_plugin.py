@@ -7,11 +7,13 @@ from charanim.hookspecs import hookimpl
 def charanim_register_backbones(register):
     from charanim.models.tiny import TinyFamily
     from charanim.models.wan_animate import WanAnimateFamily
+    from charanim.models.wan_animate2 import WanAnimate2Family
     from charanim.models.wan_i2v import WanI2VFamily
 
     register(TinyFamily)
     register(WanI2VFamily)
     register(WanAnimateFamily)
+    register(WanAnimate2Family)
 
 
 @hookimpl

@@ -155,6 +155,6 @@ class _Progress:
     def __call__(self, pipe, step: int, timestep, tensors: dict) -> dict:
         if self.callback is not None:
             segment = self.segments[min(self.calls // self.steps, len(self.segments) - 1)]
-            self.callback(segment, step + 1, self.steps, tensors["latents"])
+            self.callback(segment, step, self.steps, tensors["latents"])
         self.calls += 1
         return {}

@@ -306,13 +306,12 @@ def load_backbone(
 
 def _what_is(path: Path) -> str:
     """A few words on what an unrecognised directory holds, for the error message."""
-    import json
+    from charanim.models.local_components import read_index
 
-    index = path / "model_index.json"
-    if index.is_file():
-        try:
-            name = json.loads(index.read_text()).get("_class_name")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            return "a diffusers directory with an unreadable model_index.json"
+    try:
+        name = read_index(path).get("_class_name")
+    except (ModelLoadError, AttributeError):
+        return "a diffusers directory with an unreadable model index"
+    if name:
         return f"a diffusers {name} directory"
-    return "a directory without charanim.json or model_index.json"
+    return "a directory without charanim.json or a diffusers model index"

@@ -173,7 +173,7 @@ def _tiny_clip_vision():
 def _save_pipeline(pipe, directory: Path) -> Path:
     import shutil
 
-    pipe.save_pretrained(directory, safe_serialization=True)
+    pipe.save_pretrained(str(directory), safe_serialization=True)
     shutil.rmtree(directory / "_tokenizer")
     return directory
 
@@ -266,4 +266,36 @@ def make_tiny_wan_animate(directory: Path, seed: int = 0) -> Path:
         image_encoder=vision,
         transformer=transformer,
     )
+    return _save_pipeline(pipe, directory)
+
+
+def make_tiny_wan_animate2(directory: Path, seed: int = 0, distilled: bool = False) -> Path:
+    """Save a tiny Wan-Animate-2 modular pipeline (its CLIP width is fixed at 1280 and
+    its input at 224², so the image encoder is the largest part, about 7 M parameters)."""
+    import diffusers.modular_pipelines as modular
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from diffusers.models.transformers.transformer_wan_animate_2 import WanAnimate2Transformer3DModel
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tiny_tokenizer(directory / "_tokenizer")
+    torch.manual_seed(seed)
+    text_encoder = _tiny_umt5(len(tokenizer))
+    vision = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=1280, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+            image_size=224, patch_size=32, projection_dim=16,
+        )
+    ).eval()  # fmt: skip
+    transformer = WanAnimate2Transformer3DModel(
+        patch_size=(1, 2, 2), text_len=16, in_dim=2 * 4 + 4, dim=24, ffn_dim=32, freq_dim=16,
+        text_dim=16, out_dim=4, num_heads=2, num_layers=2,
+    ).eval()  # fmt: skip
+    blocks = modular.WanAnimate2DistilledBlocks() if distilled else modular.WanAnimate2Blocks()
+    pipe = blocks.init_pipeline()
+    pipe.update_components(
+        text_encoder=text_encoder, tokenizer=tokenizer, vae=tiny_vae(seed), image_encoder=vision,
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
+    )  # fmt: skip
     return _save_pipeline(pipe, directory)
