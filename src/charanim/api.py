@@ -31,6 +31,7 @@ from charanim.models.memory import (
     component_bytes,
     plan_memory,
 )
+from charanim.models.speed import SpeedSettings, apply_speed
 
 #: driving frames are decoded no larger than this (estimators and the RGB path downscale anyway)
 DRIVING_MAX_SIDE = 1024
@@ -78,15 +79,18 @@ def load_pipeline(
     conditioner_options: dict | None = None,
     loras: list[str] | None = None,
     memory: MemorySettings | None = None,
+    speed: SpeedSettings | None = None,
 ) -> AnimatePipeline:
     """Load a model (plus LoRAs, ``"path"`` or ``"path@scale"``) and the conditioners to drive
     it (default: the model's own), with ``memory`` settings (offloading, attention, VAE
-    tiling; see :mod:`charanim.models.memory`)."""
+    tiling; see :mod:`charanim.models.memory`) and ``speed`` settings (caching,
+    compilation; :mod:`charanim.models.speed`)."""
     memory = memory or MemorySettings()
     memory.validate()
     torch_device = resolve_device(device)
     check_attention(memory.attention, torch_device)
     backbone = _load_with_memory(model, torch_device, resolve_dtype(dtype, torch_device), memory)
+    apply_speed(backbone, speed or SpeedSettings())
     for spec in loras or []:
         path, _, scale = spec.partition("@")
         try:

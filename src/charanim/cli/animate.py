@@ -156,6 +156,18 @@ def animate(
     max_vram: float | None = typer.Option(
         None, "--max-vram", help="GiB of GPU memory to stay within: picks --offload and --vae-tiling for you."
     ),
+    cache: str = typer.Option(
+        "none",
+        "--cache",
+        help="first-block: skip the rest of the transformer on steps whose first block barely changed "
+        "(faster, slightly different frames); none.",
+    ),
+    cache_threshold: float = typer.Option(
+        0.05, "--cache-threshold", help="--cache first-block: relative change below which a step is reused."
+    ),
+    compile_blocks: bool = typer.Option(
+        False, "--compile", help="torch.compile the transformer's repeated blocks (GPU; pays off on long clips)."
+    ),
     json_output: bool = options.JSON,
     quiet: bool = options.QUIET,
     verbose: bool = options.VERBOSE,
@@ -164,6 +176,7 @@ def animate(
     from charanim.api import animate as run_animate
     from charanim.api import load_pipeline, split_conditioner_names
     from charanim.models.memory import MemorySettings
+    from charanim.models.speed import SpeedSettings
 
     console.apply(quiet, verbose, debug)
     _check_output(output)
@@ -202,6 +215,7 @@ def animate(
             conditioner_options={"transfer": transfer, "background": driving_background},
             loras=lora or [],
             memory=MemorySettings(offload, attention, vae_tiling, max_vram),
+            speed=SpeedSettings(cache, cache_threshold, compile_blocks),
         )
     if driving_background != "keep":
         _check_background_option([c.name for c in pipeline.conditioners])

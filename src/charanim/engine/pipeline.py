@@ -26,6 +26,7 @@ from charanim.engine.windows import (
 )
 from charanim.errors import IncompatibleError, InvalidOptionError
 from charanim.models.backbones import Backbone
+from charanim.models.speed import cache_context, reset_cache
 
 StepCallback = Callable[[Window, int, int, torch.Tensor], None]
 
@@ -212,11 +213,14 @@ class AnimatePipeline:
             else:
                 timestep = t.float().expand(1)
             outputs = []
-            for guidance_pass in passes:
+            for index, guidance_pass in enumerate(passes):
                 base = packed if guidance_pass.motion else null_packed
                 hidden = backbone.assemble(replace(base, latents=x))
                 feeding = injection if guidance_pass.motion and self.injector else {}
-                with self.injector.feeding(feeding) if self.injector else _nothing():
+                with (
+                    self.injector.feeding(feeding) if self.injector else _nothing(),
+                    cache_context(backbone, f"pass{index}"),
+                ):
                     v = backbone.velocity(
                         hidden, timestep, text if guidance_pass.text else null_text, image_embeds
                     )
@@ -233,6 +237,7 @@ class AnimatePipeline:
             return x
 
         scheduler = flow.make_scheduler(settings.sampler, settings.flow_shift)
+        reset_cache(backbone)
         on_step = None
         if callback is not None:
             on_step = lambda i, x: callback(window, i, settings.steps, x)  # noqa: E731
