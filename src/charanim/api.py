@@ -22,7 +22,7 @@ from charanim.engine.pipeline import AnimatePipeline, AnimateResult, SamplingSet
 from charanim.errors import ConditionerInputError, InvalidOptionError
 from charanim.io.image import LoadedImage, read_image
 from charanim.io.resize import FIT_MODES, fit_frames
-from charanim.io.video import read_video, write_video
+from charanim.io.video import Video, read_video, write_video
 from charanim.models.backbones import Backbone, load_backbone
 from charanim.models.memory import (
     MemorySettings,
@@ -247,6 +247,9 @@ def _output_spec(backbone: Backbone, opts: AnimateOptions, driving) -> tuple[Out
     fps = opts.fps or config.fps
     if driving is None:
         raise ConditionerInputError("A driving video is required.")
+    if isinstance(driving, Video):  # already decoded (Python API): used at its own frame rate
+        video = driving if opts.max_frames is None else driving.head(opts.max_frames)
+        return OutputSpec(width, height, len(video), video.fps, opts.fit), video
     video = read_video(driving, fps=fps, max_frames=opts.max_frames, max_side=DRIVING_MAX_SIDE)
     return OutputSpec(width, height, len(video), fps, opts.fit), video
 

@@ -166,7 +166,9 @@ def animate(
         0.05, "--cache-threshold", help="--cache first-block: relative change below which a step is reused."
     ),
     compile_blocks: bool = typer.Option(
-        False, "--compile", help="torch.compile the transformer's repeated blocks (GPU; pays off on long clips)."
+        False,
+        "--compile",
+        help="torch.compile the transformer's repeated blocks (GPU; pays off on long clips).",
     ),
     json_output: bool = options.JSON,
     quiet: bool = options.QUIET,

@@ -9,6 +9,7 @@ renamed on success, so an interrupted write never leaves a half video behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import re
@@ -64,6 +65,12 @@ class Video:
     def size(self) -> tuple[int, int]:
         """(width, height) of the decoded frames."""
         return int(self.frames.shape[2]), int(self.frames.shape[1])
+
+    def head(self, frames: int) -> Video:
+        """The first ``frames`` frames."""
+        return dataclasses.replace(
+            self, frames=self.frames[:frames], source_indices=self.source_indices[:frames]
+        )
 
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:

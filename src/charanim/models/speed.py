@@ -39,14 +39,18 @@ def apply_speed(backbone, settings: SpeedSettings) -> list[str]:
 
         for transformer in transformers:
             if not hasattr(transformer, "enable_cache"):
-                raise IncompatibleError(f"--cache first-block: {backbone.family} models do not support diffusers' caches.")
+                raise IncompatibleError(
+                    f"--cache first-block: {backbone.family} models do not support diffusers' caches."
+                )
             transformer.enable_cache(FirstBlockCacheConfig(threshold=settings.cache_threshold))
         backbone.cache_enabled = True
         done.append(f"cache=first-block@{settings.cache_threshold:g}")
     if settings.compile:
         for transformer in transformers:
             if not getattr(transformer, "_repeated_blocks", None):
-                raise IncompatibleError(f"--compile: {backbone.family} models name no repeated blocks to compile.")
+                raise IncompatibleError(
+                    f"--compile: {backbone.family} models name no repeated blocks to compile."
+                )
             transformer.compile_repeated_blocks(dynamic=True)
         done.append("compile=repeated-blocks")
     return done

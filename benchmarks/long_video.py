@@ -1,0 +1,155 @@
+"""Long videos: colour drift across windows (with and without the overlap colour
+correction) and peak memory of a clip 10x longer, in one run.
+
+The bundled example's driving motion (16 frames at 8 fps, with its keypoints) is
+played back and forth to the wanted length (a ping-pong loop has no jump at the
+seams), and animated with a pose model (default: the warm-start weights of
+charanim-tiny). Drift is ``colour_drift`` of the result: the largest distance, in RGB
+units 0-255, between the mean colour of any window's own frames and the first
+window's, and the same measured on (output - true target), which leaves out the colour
+changes the motion itself makes. Memory is the peak RSS (VmHWM) of a fresh process per length. Run:
+
+    python benchmarks/long_video.py [--model DIR] [--frames 64] [--window 16] [--overlap 4] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def looped_inputs(frames: int):
+    """The example's driving video frames and keypoints, ping-ponged to ``frames``."""
+    import numpy as np
+
+    from charanim.io.video import Video, read_video
+    from charanim.pose.estimate import keypoints_from
+    from charanim.pose.keypoints import KeypointSequence
+
+    video = read_video(EXAMPLES / "driving.mp4")
+    target = read_video(EXAMPLES / "target.mp4")
+    keypoints = keypoints_from(EXAMPLES / "driving.keypoints.jsonl")
+    cycle = list(range(len(video))) + list(range(len(video) - 2, 0, -1))
+    order = [cycle[i % len(cycle)] for i in range(frames)]
+    looped = Video(video.frames[order], video.fps, video.fps, video.source_size, np.arange(frames))
+    sequence = KeypointSequence(keypoints.header, [keypoints.frames[i] for i in order])
+    return looped, sequence, target.frames[order]
+
+
+def drift_against_truth(frames, truth, windows) -> float:
+    """Largest change, from the first window, of (output mean colour - true mean colour)
+    over a window's own frames: the drift the model adds, with the motion's own colour
+    changes (a limb crossing the frame) taken out."""
+    import numpy as np
+
+    errors = []
+    for window in windows:
+        own = slice(window.start + window.context, window.start + window.frames)
+        if len(frames[own]):
+            errors.append(frames[own].reshape(-1, 3).mean(0) - truth[own].reshape(-1, 3).mean(0))
+    return float(max(np.linalg.norm(e - errors[0]) for e in errors))
+
+
+def run_once(model: str, frames: int, window: int, overlap: int, correction: str, steps: int) -> dict:
+    from charanim.api import animate, load_pipeline
+    from charanim.bench.speed import peak_rss_mb
+
+    video, sequence, truth = looped_inputs(frames)
+    summary = animate(
+        EXAMPLES / "reference.png", video, pipeline=load_pipeline(model, "pose", "cpu"),
+        pose=sequence, reference_pose=EXAMPLES / "reference.keypoints.jsonl",
+        window=window, overlap=overlap, colour_correction=correction, steps=steps,
+    )  # fmt: skip
+    return {
+        "frames": frames,
+        "windows": summary["windows"],
+        "colour_drift": summary["colour_drift"],
+        "drift_vs_truth": round(
+            drift_against_truth(summary["result"].frames, truth, summary["result"].windows), 3
+        ),
+        "seconds": summary["seconds"],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def in_child(args: list[str]) -> dict:
+    command = [sys.executable, __file__, "--child", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"child failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default=str(ROOT / "recipes/tiny/warm-start/stage1"))
+    parser.add_argument(
+        "--frames", type=int, default=64, help="the drift clip; memory compares 1x and 10x of --short"
+    )
+    parser.add_argument("--short", type=int, default=32)
+    parser.add_argument("--window", type=int, default=16)
+    parser.add_argument("--overlap", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.child:
+        frames, window, overlap, correction, steps = args.child
+        print(
+            json.dumps(run_once(args.model, int(frames), int(window), int(overlap), correction, int(steps)))
+        )
+        return
+
+    common = [str(args.window), str(args.overlap)]
+    drift = {
+        correction: in_child([str(args.frames), *common, correction, str(args.steps)])
+        for correction in ("none", "overlap")
+    }
+    short = in_child([str(args.short), *common, "overlap", str(args.steps)])
+    long = in_child([str(args.short * 10), *common, "overlap", str(args.steps)])
+    report = {
+        "model": args.model,
+        "drift": {
+            "frames": args.frames,
+            "windows": drift["none"]["windows"],
+            "without_correction": drift["none"]["colour_drift"],
+            "with_correction": drift["overlap"]["colour_drift"],
+            "vs_truth_without_correction": drift["none"]["drift_vs_truth"],
+            "vs_truth_with_correction": drift["overlap"]["drift_vs_truth"],
+        },
+        "memory": {
+            "short_frames": short["frames"],
+            "long_frames": long["frames"],
+            "short_peak_rss_mb": short["peak_rss_mb"],
+            "long_peak_rss_mb": long["peak_rss_mb"],
+            "ratio": round(long["peak_rss_mb"] / short["peak_rss_mb"], 3),
+            "long_seconds": long["seconds"],
+        },
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    d, m = report["drift"], report["memory"]
+    print(f"colour drift over {d['frames']} frames ({d['windows']} windows): "
+          f"{d['without_correction']:.2f} without correction, {d['with_correction']:.2f} with (RGB units); "
+          f"against the true target: {d['vs_truth_without_correction']:.2f} without, "
+          f"{d['vs_truth_with_correction']:.2f} with")  # fmt: skip
+    print(f"peak RSS: {m['short_peak_rss_mb']:.0f} MB for {m['short_frames']} frames, "
+          f"{m['long_peak_rss_mb']:.0f} MB for {m['long_frames']} frames (ratio {m['ratio']:.2f})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
