@@ -245,8 +245,15 @@ def _output_spec(backbone: Backbone, opts: AnimateOptions, driving) -> tuple[Out
             f"positive multiples of {multiple}."
         )
     fps = opts.fps or config.fps
+    if driving is None and opts.audio is not None:  # a talking character: as long as the audio
+        from charanim.io.audio import read_audio
+
+        frames = max(1, int(read_audio(opts.audio).duration * fps))
+        if opts.max_frames is not None:
+            frames = min(frames, opts.max_frames)
+        return OutputSpec(width, height, frames, fps, opts.fit), None
     if driving is None:
-        raise ConditionerInputError("A driving video is required.")
+        raise ConditionerInputError("A driving video is required (or --audio for a talking character).")
     if isinstance(driving, Video):  # already decoded (Python API): used at its own frame rate
         video = driving if opts.max_frames is None else driving.head(opts.max_frames)
         return OutputSpec(width, height, len(video), video.fps, opts.fit), video

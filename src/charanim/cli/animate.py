@@ -37,6 +37,10 @@ EPILOG = """[bold]Examples[/]
   charanim animate ref.png street.mp4 -o swapped.mp4 --model ~/models/Wan2.2-Animate-14B-Diffusers \
       --mode replace --overlap 5 --offload model --device cuda
 
+  charanim animate ref.png drive.mp4 -o out.mp4 --conditioner pose+audio-face --audio speech.wav
+
+  charanim animate ref.png -o talking.mp4 --conditioner audio-face --audio speech.wav
+
   charanim animate ref.png drive.mp4 -o out.mp4 --json | jq .seconds
 """
 
@@ -45,7 +49,11 @@ def animate(
     reference: Path = typer.Argument(
         ..., help="Image of the character (PNG, JPEG, WebP...; transparency is kept as its mask)."
     ),
-    driving: Path = typer.Argument(..., help="Driving video (MP4, WebM, MOV, GIF, or a folder of frames)."),
+    driving: Path | None = typer.Argument(
+        None,
+        help="Driving video (MP4, WebM, MOV, GIF, or a folder of frames). May be left out with --audio "
+        "and an audio conditioner: the character then talks to the audio.",
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Output video: .mp4, .webm, .mov, .mkv or .gif."),
     model: str = typer.Option("charanim-tiny", "--model", "-m", help="Model name or local model directory."),
     lora: list[str] = typer.Option(
@@ -66,6 +74,12 @@ def animate(
         None,
         "--reference-pose",
         help="Keypoints of the reference (a cartoon or animal the estimator cannot read).",
+    ),
+    audio: Path | None = typer.Option(
+        None,
+        "--audio",
+        help="Speech for the audio-face conditioner: a WAV/MP3 or a video's audio track (default: the "
+        "driving video's own). Shorter audio is padded with silence, longer audio is cut at the video's end.",
     ),
     driving_background: str = typer.Option(
         "keep",
@@ -182,9 +196,13 @@ def animate(
 
     console.apply(quiet, verbose, debug)
     _check_output(output)
+    if driving is None and audio is None:
+        raise InvalidOptionError("Give a driving video, or --audio FILE to make the character talk.")
     text = _read_prompt(prompt, prompt_file)
     if caption_mode not in ("none", "auto"):
         raise InvalidOptionError(f"--caption must be none or auto, got '{caption_mode}'.")
+    if caption_mode == "auto" and driving is None:
+        raise InvalidOptionError("--caption auto describes the driving video; there is none.")
     if caption_mode == "auto" and not text:
         from charanim.captioning.run import get_captioner
         from charanim.cli.caption import _caption_one
@@ -247,6 +265,7 @@ def animate(
             colour_correction=colour_correction,
             pose=pose,
             reference_pose=reference_pose,
+            audio=audio,
             mode=mode,
             mask=mask,
         )
