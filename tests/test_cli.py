@@ -186,7 +186,12 @@ def test_plugins_json_lists_versions_and_registrations():
     result = invoke("plugins", "--json")
     assert result.exit_code == 0
     plugins = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
-    assert plugins["charanim"]["registered"]["backbone"] == ["tiny", "wan-animate", "wan-animate-2", "wan-i2v"]
+    assert plugins["charanim"]["registered"]["backbone"] == [
+        "tiny",
+        "wan-animate",
+        "wan-animate-2",
+        "wan-i2v",
+    ]
     # our three conditioners, each its own distribution with its version
     for name, conditioner in (("rgb", "rgb"), ("pose", "pose"), ("audio_face", "audio-face")):
         assert plugins[name]["version"] == "0.1.0"

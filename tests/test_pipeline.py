@@ -7,7 +7,7 @@ import torch
 from charanim.api import _fit_reference, load_pipeline
 from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
 from charanim.engine.pipeline import AnimatePipeline, SamplingSettings
-from charanim.errors import IncompatibleError
+from charanim.errors import IncompatibleError, InvalidOptionError
 from charanim.io import read_image, read_video
 from charanim.testing import make_tiny_model
 from charanim.testing.bare_loop import bare_spatial_denoise
@@ -229,3 +229,34 @@ def test_colour_correction_is_an_option_and_off_means_the_plain_crossfade(pipeli
 
     with pytest.raises(InvalidOptionError, match="colour correction"):
         _run(pipeline, media, frames=8, steps=1, colour_correction="auto")
+
+
+def test_each_conditioner_of_a_combination_can_have_its_own_guidance(tmp_path, media):
+    from charanim.plugins import get_plugins
+
+    directory = make_tiny_model(tmp_path / "m", adapter_conditioners={_Tokens.name: _Tokens})
+    backbone = load_pipeline(directory, "rgb", device="cpu").backbone
+    rgb = get_plugins().conditioners.get("rgb")()
+    pipeline = AnimatePipeline(backbone, [rgb, _Tokens()])
+    calls = []
+    hook = backbone.transformer.register_forward_hook(lambda *a: calls.append(1))
+
+    def run(**scales):
+        calls.clear()
+        reference, conditions, spec = _inputs(pipeline, media, frames=8)
+        settings = SamplingSettings(steps=2, conditioner_guidance=scales)
+        frames = pipeline(
+            reference, conditions, spec, settings=settings, generator=torch.Generator().manual_seed(0)
+        ).frames
+        return frames, len(calls)
+
+    plain, plain_calls = run()
+    same, same_calls = run(tokens=1.0)
+    tokens_up, tokens_calls = run(tokens=4.0)
+    rgb_up, _ = run(rgb=4.0)
+    hook.remove()
+    assert np.array_equal(plain, same) and plain_calls == same_calls == 2
+    assert tokens_calls == 4  # one extra pass per step, without the tokens conditioner
+    assert not np.array_equal(plain, tokens_up) and not np.array_equal(tokens_up, rgb_up)
+    with pytest.raises(InvalidOptionError, match="--conditioner-guidance names pose"):
+        run(pose=2.0)

@@ -45,7 +45,12 @@ def test_builtins_register_through_the_same_hooks():
     plugins = Plugins(entry_points=[])
     assert set(plugins.backbones.names()) >= {"tiny", "wan-i2v"}
     assert plugins.infos["charanim"].builtin
-    assert plugins.infos["charanim"].registered["backbone"] == ["tiny", "wan-i2v", "wan-animate", "wan-animate-2"]
+    assert plugins.infos["charanim"].registered["backbone"] == [
+        "tiny",
+        "wan-i2v",
+        "wan-animate",
+        "wan-animate-2",
+    ]
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_the_others_load(plugin_dir):
@@ -106,7 +111,10 @@ def test_name_conflicts_keep_the_first_registration(plugin_dir):
 
 def test_unknown_names_list_the_known_ones():
     plugins = Plugins(entry_points=[])
-    with pytest.raises(UnknownNameError, match="Unknown backbone 'nope'. Known backbones: tiny, wan-animate, wan-animate-2, wan-i2v."):
+    with pytest.raises(
+        UnknownNameError,
+        match="Unknown backbone 'nope'. Known backbones: tiny, wan-animate, wan-animate-2, wan-i2v.",
+    ):
         plugins.backbones.get("nope")
 
 

@@ -80,3 +80,19 @@ def test_guidance_passes_and_nested_combination():
     combined = flow.combine_guidance([full, motion_only, none], text_scale=2.0, motion_scale=3.0)
     assert combined.item() == pytest.approx(3.0 + 1.0 * 1.0 + 2.0 * 1.5)
     assert flow.combine_guidance([full, motion_only], 1.0, 1.0).item() == 3.0
+
+
+def test_per_conditioner_guidance_adds_one_pass_each_and_its_own_term():
+    from charanim.engine.sampler import combine_guidance, guidance_passes
+
+    passes = guidance_passes(2.0, 1.5, {"audio-face": 3.0, "pose": 1.0})
+    assert [(p.text, p.motion, sorted(p.drop)) for p in passes] == [
+        (True, True, []), (False, True, []), (False, False, []), (True, True, ["audio-face"]),
+    ]  # fmt: skip
+    full, no_text, nothing, no_audio = (torch.full((1,), v) for v in (1.0, 0.5, 0.25, 0.75))
+    guided = combine_guidance([full, no_text, nothing, no_audio], 2.0, 1.5, {"audio-face": 3.0, "pose": 1.0})
+    # 1 + (2-1)(1-0.5) + (1.5-1)(0.5-0.25) + (3-1)(1-0.75)
+    assert guided.item() == pytest.approx(1 + 0.5 + 0.125 + 0.5)
+    # alone, without text or motion scales
+    assert guidance_passes(1.0, 1.0, {"pose": 2.0})[1].drop == frozenset({"pose"})
+    assert combine_guidance([full, no_audio], 1.0, 1.0, {"pose": 2.0}).item() == pytest.approx(1.25)

@@ -111,6 +111,12 @@ def animate(
     motion_guidance: float | None = typer.Option(
         None, "--motion-guidance", help="Motion-condition guidance scale (1 = off). Default: the model's."
     ),
+    conditioner_guidance: list[str] = typer.Option(
+        [],
+        "--conditioner-guidance",
+        help="NAME=SCALE: a guidance scale for one conditioner of a combination (one extra model pass "
+        "per step), e.g. audio-face=2. Repeatable.",
+    ),
     sampler: str | None = typer.Option(None, "--sampler", help="euler or unipc. Default: the model's."),
     flow_shift: float | None = typer.Option(
         None, "--flow-shift", help="Shift of the noise schedule. Default: the model's."
@@ -253,6 +259,7 @@ def animate(
             steps=steps,
             guidance=guidance,
             motion_guidance=motion_guidance,
+            conditioner_guidance=_parse_scales(conditioner_guidance),
             sampler=sampler,
             flow_shift=flow_shift,
             seed=seed,
@@ -278,6 +285,19 @@ def animate(
             f"Wrote {summary['output']}: {summary['frames']} frames, {summary['width']}x{summary['height']} "
             f"at {summary['fps']:g} fps in {summary['seconds']:.1f} s"
         )
+
+
+def _parse_scales(items: list[str]) -> dict[str, float]:
+    scales = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            scales[name.strip()] = float(value)
+        except ValueError:
+            raise InvalidOptionError(
+                f"--conditioner-guidance '{item}': write NAME=SCALE, e.g. audio-face=2."
+            ) from None
+    return scales
 
 
 def _check_output(output: Path) -> None:

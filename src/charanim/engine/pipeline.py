@@ -44,6 +44,8 @@ class SamplingSettings:
     overlap: int | None = None
     #: "overlap": match each window's colours to the previous window's over their overlap
     colour_correction: str = "overlap"
+    #: guidance scale per conditioner name, on top of ``motion_guidance`` (combinations)
+    conditioner_guidance: dict[str, float] = field(default_factory=dict)
 
     def resolved(self, backbone: Backbone) -> SamplingSettings:
         defaults, config = backbone.config.sampler, backbone.config
@@ -58,6 +60,7 @@ class SamplingSettings:
             window=self.window or config.window_frames,
             overlap=config.window_overlap if self.overlap is None else self.overlap,
             colour_correction=self.colour_correction,
+            conditioner_guidance=dict(self.conditioner_guidance),
         )
 
 
@@ -109,7 +112,9 @@ class AnimatePipeline:
         self._check_inputs(reference, conditions, spec, settings)
 
         # 2. Encode the prompt (the null prompt is the negative one, as in Wan)
-        passes = flow.guidance_passes(settings.guidance, settings.motion_guidance)
+        passes = flow.guidance_passes(
+            settings.guidance, settings.motion_guidance, settings.conditioner_guidance
+        )
         text = backbone.text.encode([prompt])
         null_text = backbone.text.encode([negative_prompt]) if not all(p.text for p in passes) else None
         backbone.text.release()
@@ -179,6 +184,12 @@ class AnimatePipeline:
             )
         if settings.steps < 1:
             raise InvalidOptionError("--steps must be at least 1.")
+        unknown = sorted(set(settings.conditioner_guidance) - names)
+        if unknown:
+            raise InvalidOptionError(
+                f"--conditioner-guidance names {', '.join(unknown)}, which this run does not use "
+                f"(conditioners: {', '.join(sorted(names))})."
+            )
 
     def _denoise_window(
         self,
@@ -202,8 +213,11 @@ class AnimatePipeline:
         ).to(backbone.device)
 
         packed, null_packed = self._sequences(reference_latents, noise, sliced)
-        passes = flow.guidance_passes(settings.guidance, settings.motion_guidance)
+        passes = flow.guidance_passes(
+            settings.guidance, settings.motion_guidance, settings.conditioner_guidance
+        )
         injection = self._injection_inputs(sliced, packed, latent_frames)
+        in_context = next((c.conditioner for c in sliced if c.site is InjectionSite.IN_CONTEXT), None)
         tokens_of_reference = reference_token_mask(packed.reference_mask, backbone.patch_size)
         known_latents = autoencoder.encode(known) if known is not None else None
 
@@ -214,9 +228,12 @@ class AnimatePipeline:
                 timestep = t.float().expand(1)
             outputs = []
             for index, guidance_pass in enumerate(passes):
-                base = packed if guidance_pass.motion else null_packed
+                keeps_in_context = guidance_pass.motion and in_context not in guidance_pass.drop
+                base = packed if keeps_in_context else null_packed
                 hidden = backbone.assemble(replace(base, latents=x))
-                feeding = injection if guidance_pass.motion and self.injector else {}
+                feeding = {}
+                if guidance_pass.motion and self.injector:
+                    feeding = {k: v for k, v in injection.items() if k not in guidance_pass.drop}
                 with (
                     self.injector.feeding(feeding) if self.injector else _nothing(),
                     cache_context(backbone, f"pass{index}"),
@@ -225,7 +242,9 @@ class AnimatePipeline:
                         hidden, timestep, text if guidance_pass.text else null_text, image_embeds
                     )
                 outputs.append(v.float())
-            return flow.combine_guidance(outputs, settings.guidance, settings.motion_guidance)
+            return flow.combine_guidance(
+                outputs, settings.guidance, settings.motion_guidance, settings.conditioner_guidance
+            )
 
         def project(x: torch.Tensor, sigma: float) -> torch.Tensor:
             x = layout.impose_reference(x, reference_latents)

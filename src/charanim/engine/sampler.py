@@ -10,6 +10,9 @@ Classifier-free guidance has two separate scales, one for text and one for the
 motion condition, nested so that each costs a model pass only when it is not 1::
 
     v = v(m, t) + (s_text - 1)·(v(m, t) - v(m, ∅)) + (s_motion - 1)·(v(m, ∅) - v(∅, ∅))
+
+With several conditioners, each may also have its own scale (``--conditioner-guidance
+audio-face=2``): one more pass without that conditioner, ``+ (s_c - 1)·(v(all) - v(all but c))``.
 """
 
 from __future__ import annotations
@@ -96,30 +99,50 @@ def sample(
 
 @dataclass(frozen=True)
 class GuidancePass:
-    """One model evaluation: which conditions are kept."""
+    """One model evaluation: which conditions are kept (``drop``: conditioners left out
+    of an otherwise full pass, for per-conditioner guidance)."""
 
     text: bool
     motion: bool
+    drop: frozenset[str] = frozenset()
 
 
-def guidance_passes(text_scale: float, motion_scale: float) -> list[GuidancePass]:
+def guidance_passes(
+    text_scale: float, motion_scale: float, per_conditioner: dict[str, float] | None = None
+) -> list[GuidancePass]:
     """The passes the nested guidance formula needs: full first, then text dropped,
-    then both dropped. A scale of 1 switches its pass off."""
+    then both dropped, then one pass without each conditioner that has its own scale.
+    A scale of 1 switches its pass off."""
     passes = [GuidancePass(text=True, motion=True)]
     if text_scale != 1.0 or motion_scale != 1.0:
         passes.append(GuidancePass(text=False, motion=True))
     if motion_scale != 1.0:
         passes.append(GuidancePass(text=False, motion=False))
+    for name, scale in sorted((per_conditioner or {}).items()):
+        if scale != 1.0:
+            passes.append(GuidancePass(text=True, motion=True, drop=frozenset({name})))
     return passes
 
 
-def combine_guidance(outputs: list[torch.Tensor], text_scale: float, motion_scale: float) -> torch.Tensor:
-    """Combine the outputs of :func:`guidance_passes`, in that order."""
+def combine_guidance(
+    outputs: list[torch.Tensor],
+    text_scale: float,
+    motion_scale: float,
+    per_conditioner: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """Combine the outputs of :func:`guidance_passes`, in that order. Each conditioner
+    with its own scale ``s_c`` adds ``(s_c - 1)·(v(all) - v(all but c))``."""
     v = outputs[0]
-    if len(outputs) == 1:
-        return v
-    v_motion_only = outputs[1]
-    guided = v + (text_scale - 1.0) * (v - v_motion_only)
-    if motion_scale != 1.0:
-        guided = guided + (motion_scale - 1.0) * (v_motion_only - outputs[2])
+    guided = v
+    used = 1
+    if text_scale != 1.0 or motion_scale != 1.0:
+        v_motion_only = outputs[1]
+        guided = v + (text_scale - 1.0) * (v - v_motion_only)
+        used = 2
+        if motion_scale != 1.0:
+            guided = guided + (motion_scale - 1.0) * (v_motion_only - outputs[2])
+            used = 3
+    for scale in (s for _, s in sorted((per_conditioner or {}).items()) if s != 1.0):
+        guided = guided + (scale - 1.0) * (v - outputs[used])
+        used += 1
     return guided
