@@ -191,7 +191,31 @@ def test_combined_with_rgb_and_clear_errors(tmp_path, audio_model):
     )
     assert combined.exit_code == 0, combined.output
     assert json.loads(combined.output)["conditioners"] == ["rgb", "audio-face"]
+    guided = runner.invoke(
+        app,
+        [
+            *base,
+            "--model",
+            str(audio_model),
+            "--conditioner",
+            "rgb+audio-face",
+            "--conditioner-guidance",
+            "audio-face=2",
+        ],
+    )
+    assert guided.exit_code == 0, guided.output
     for args, message in (
+        (
+            [
+                "--model",
+                str(audio_model),
+                "--conditioner",
+                "rgb+audio-face",
+                "--conditioner-guidance",
+                "audio-face",
+            ],
+            "NAME=SCALE",
+        ),
         (
             ["--model", str(tiny_model), "--conditioner", "rgb+audio-face"],
             "no trained weights for conditioner 'audio-face'",
