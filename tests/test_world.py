@@ -196,3 +196,35 @@ def test_a_world_with_duets_stores_every_person_and_training_reads_them(tmp_path
     assert len(sample.reference_keypoints.frames[0]) == 2 and len(sample.driving_keypoints) == 4
     # duets change the settings; a world made without them keeps its old settings file
     assert "duets" not in WorldJob(tmp_path / "x", count=1).settings()
+
+
+def test_talking_drivers_have_a_voice_that_follows_the_mouth(tmp_path):
+    from typer.testing import CliRunner
+
+    from charanim.cli.app import app
+    from charanim.io.audio import read_audio
+    from charanim.synthetic.motions import motion_channels, sample_motion
+    from charanim.synthetic.voice import SAMPLE_RATE, to_float, voice
+
+    rng = np.random.default_rng(4)
+    spec = sample_motion(rng, ("talk",))
+    mouth = motion_channels(spec, 32, 8.0, 4)["mouth"]
+    sound = to_float(voice(mouth, 8.0, seed=4))
+    assert len(sound) == 4 * SAMPLE_RATE
+    loudness = np.sqrt([np.mean(sound[i * 2000 : (i + 1) * 2000] ** 2) for i in range(32)])
+    assert np.corrcoef(loudness, mouth)[0, 1] > 0.9
+
+    out = tmp_path / "world"
+    result = CliRunner().invoke(app, [
+        "synthesize", "world", "-o", str(out), "--count", "6", "--motions", "talk,wave", "--audio",
+        "--preview", "2", "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    for entry in entries:
+        arrays = load_shard_sample(out, entry)
+        assert arrays["driving_audio"].shape == (32000,) and arrays["driving_audio"].dtype == np.int16
+        talking = entry["motion"]["name"] == "talk"
+        assert entry["audio"]["voice"] == talking
+        assert (np.abs(arrays["driving_audio"]).max() > 1000) == talking
+    assert read_audio(out / "preview.mp4").duration == pytest.approx(4.0, abs=0.1)

@@ -66,6 +66,12 @@ def world(
         help="Probability that a sample shows two characters side by side, each with its own motion "
         "(several characters in one frame; their keypoints are stored per person).",
     ),
+    audio: bool = typer.Option(
+        False,
+        "--audio",
+        help="Give every driving clip a 16 kHz sound track: talking characters' voices follow their "
+        "mouths (for the audio-face conditioner); the others are silent.",
+    ),
     shard_size: int = typer.Option(50, "--shard-size", min=1, help="Samples per shard file."),
     shard: str = typer.Option("0/1", "--shard", help="Make only shards i, i+n, i+2n... of n (i/n)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes rendering in parallel."),
@@ -102,6 +108,7 @@ def world(
         cross_plan=cross_plan,
         motions=motion_names,
         duets=duets,
+        audio=audio,
     )
     job = WorldJob(out, count, seed, config, shard_size, (part, parts), workers, test_fraction, one_to_many)
     with console.progress("Rendering world") as progress:

@@ -19,6 +19,7 @@ from charanim.synthetic.scene import (
     render_group,
     sample_character,
 )
+from charanim.synthetic.voice import SAMPLE_RATE, voice
 
 MAX_KEYPOINTS = 17
 MOTION_NAMES = tuple(MOTIONS)
@@ -59,6 +60,8 @@ class WorldSample:
     #: the other people of a group sample: ``driving_keypoints`` ``[P-1, F, K, 3]``,
     #: ``reference_keypoints`` ``[P-1, K, 3]``, ``target_keypoints`` ``[P-1, F, K, 3]``
     others: dict[str, np.ndarray] | None = None
+    #: ``int16 [frames / fps * 16000]``: the driving clip's sound (``WorldConfig.audio``)
+    driving_audio: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class WorldConfig:
     motions: tuple[str, ...] | None = None
     #: probability that a sample shows two characters side by side, each with its own motion
     duets: float = 0.0
+    #: give every sample a sound track (16 kHz): talking drivers' voices follow their
+    #: mouths (:mod:`charanim.synthetic.voice`); everyone else is silent
+    audio: bool = False
 
 
 def _pad(keypoints: np.ndarray) -> np.ndarray:
@@ -118,11 +124,23 @@ def make_sample(config: WorldConfig, motion_seed: int, target_seed: int) -> Worl
                       "framing": framing_b, "background": background_kind_b},
         "caption": {"motion": caption_motion, "appearance": appearance, "prompt": f"{appearance} {caption_motion}"},
     }  # fmt: skip
+    audio = None
+    if config.audio:
+        audio = _sound(config, channels["mouth"] if spec.name == "talk" else None, motion_seed)
+        meta["audio"] = {"voice": spec.name == "talk", "sample_rate": SAMPLE_RATE}
     return WorldSample(
         driving=driving.frames, driving_mask=driving.masks, driving_keypoints=_pad(driving.keypoints),
         reference=reference.frames[0], reference_mask=reference.masks[0], reference_keypoints=_pad(reference.keypoints[0]),
         target=target.frames, target_mask=target.masks, target_keypoints=_pad(target.keypoints), meta=meta,
+        driving_audio=audio,
     )  # fmt: skip
+
+
+def _sound(config: WorldConfig, mouth: np.ndarray | None, seed: int) -> np.ndarray:
+    """The driving clip's sound: the talker's voice, or silence of the clip's length."""
+    if mouth is not None:
+        return voice(mouth, config.fps, seed)
+    return np.zeros(int(round(config.frames / config.fps * SAMPLE_RATE)), np.int16)
 
 
 def make_duet(config: WorldConfig, motion_seed: int, target_seed: int) -> WorldSample:
@@ -183,6 +201,11 @@ def make_duet(config: WorldConfig, motion_seed: int, target_seed: int) -> WorldS
         "people": 2, "motion": people[0]["motion"], "driving": people[0]["driving"], "reference": people[0]["reference"],
         "caption": {**people[0]["caption"], "prompt": prompt}, "others": people[1:],
     }  # fmt: skip
+    audio = None
+    if config.audio:  # the first talker's voice (two voices at once would teach nothing clear)
+        talker = next((i for i, spec in enumerate(specs) if spec.name == "talk"), None)
+        audio = _sound(config, None if talker is None else channels[talker]["mouth"], motion_seed)
+        meta["audio"] = {"voice": talker is not None, "sample_rate": SAMPLE_RATE, "speaker": talker}
     return WorldSample(
         driving=driving, driving_mask=driving_masks, driving_keypoints=_pad(driving_points[0]),
         reference=reference[0], reference_mask=reference_masks[0], reference_keypoints=_pad(reference_points[0][0]),
@@ -190,6 +213,7 @@ def make_duet(config: WorldConfig, motion_seed: int, target_seed: int) -> WorldS
         others={"driving_keypoints": np.stack([_pad(p) for p in driving_points[1:]]),
                 "reference_keypoints": np.stack([_pad(p[0]) for p in reference_points[1:]]),
                 "target_keypoints": np.stack([_pad(p) for p in target_points[1:]])},
+        driving_audio=audio,
     )  # fmt: skip
 
 

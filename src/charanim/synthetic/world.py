@@ -56,8 +56,9 @@ class WorldJob:
     def settings(self) -> dict:
         """What makes two runs produce the same samples (not count, workers or shard)."""
         config = asdict(self.config)
-        if not config["duets"]:  # worlds made before duets existed keep their settings
-            del config["duets"]
+        for added in ("duets", "audio"):  # worlds made before these existed keep their settings
+            if not config[added]:
+                del config[added]
         return {
             "generator": "charanim.synthetic", "version": 1, "seed": self.seed, "shard_size": self.shard_size,
             "test_fraction": self.test_fraction, "one_to_many": self.one_to_many, **config,
@@ -115,6 +116,8 @@ def _render_shard(job: WorldJob, shard_index: int) -> int:
             arrays = {key: np.stack([getattr(s, key) for s in samples]) for key in SHARD_ARRAYS}
             if job.config.duets > 0:
                 arrays.update(_other_arrays(samples, job.config.frames))
+            if job.config.audio:
+                arrays["driving_audio"] = np.stack([s.driving_audio for s in samples])
             np.savez_compressed(handle, **arrays)
     write_text_atomic(
         folder / f"{shard_name(shard_index)}.jsonl", "".join(json.dumps(e) + "\n" for e in entries)
@@ -234,7 +237,7 @@ def run_world(
 def load_shard_sample(root: Path, entry: dict) -> dict[str, np.ndarray]:
     """The arrays of one manifest entry (the whole shard is read; cache it for training)."""
     with np.load(root / entry["shard"], allow_pickle=False) as data:
-        keys = [*SHARD_ARRAYS, *(k for k in OTHER_ARRAYS if k in data.files)]
+        keys = [*SHARD_ARRAYS, *(k for k in (*OTHER_ARRAYS, "driving_audio") if k in data.files)]
         return {key: data[key][entry["position"]] for key in keys}
 
 
@@ -264,12 +267,23 @@ def write_preview(root: Path, count: int, fps: float) -> Path:
     from charanim.io.video import write_video
 
     entries = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()[:count]]
-    clips = []
+    clips, sounds = [], []
     for entry in entries:
         arrays = load_shard_sample(root, entry)
         reference = np.repeat(arrays["reference"][None], len(arrays["driving"]), axis=0)
         clips.append(np.concatenate([reference, arrays["driving"], arrays["target"]], axis=2))
+        sounds.append(arrays.get("driving_audio"))
     frames = np.concatenate(clips)
     scale = max(1, 256 // frames.shape[1])
     frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
-    return write_video(root / "preview.mp4", frames, fps)
+    preview = write_video(root / "preview.mp4", frames, fps)
+    if sounds and all(sound is not None for sound in sounds):  # hear the talkers too
+        import tempfile
+
+        from charanim.io.audio import add_audio, write_wav
+        from charanim.synthetic.voice import SAMPLE_RATE, to_float
+
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = write_wav(Path(tmp) / "preview.wav", to_float(np.concatenate(sounds)), SAMPLE_RATE)
+            add_audio(preview, wav, preview)
+    return preview
