@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from charanim.io.audio import Audio
 from charanim.io.image import LoadedImage
 from charanim.io.resize import FitMode
 from charanim.io.video import Video
@@ -49,11 +50,12 @@ class InjectionSite(str, enum.Enum):
 @dataclass
 class Driving:
     """What drives the motion. ``video`` frames are already sampled at the output fps
-    (source resolution); ``keypoints`` and ``audio`` are optional files the user gave."""
+    (source resolution); ``keypoints`` and ``audio`` are optional files the user gave
+    (or, from Python and in training, an in-memory ``KeypointSequence`` / ``Audio``)."""
 
     video: Video | None = None
     keypoints: Path | None = None
-    audio: Path | None = None
+    audio: Path | Audio | None = None
 
 
 @dataclass

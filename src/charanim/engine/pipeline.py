@@ -284,41 +284,59 @@ class AnimatePipeline:
 
     def _injection_inputs(self, conditions, packed: Packed, latent_frames: int) -> dict[str, InjectionInput]:
         """Adapter inputs on the packed grid for channel/token/residual conditions."""
-        backbone, autoencoder, layout = self.backbone, self.backbone.autoencoder, self.backbone.layout
-        inputs: dict[str, InjectionInput] = {}
-        pt, ph, pw = backbone.patch_size
-        grid = packed.reference_mask[:, :, ::pt, ::ph, ::pw]
-        target_tokens = 1.0 - grid
-        token_frames = _token_frames(grid, layout.name)
-        for condition in conditions:
-            if condition.site is InjectionSite.IN_CONTEXT:
-                continue
-            if condition.site is InjectionSite.CHANNELS:
-                video = condition.video[None].to(backbone.device, torch.float32)
-                if video.shape[1] == 3:
-                    latents = autoencoder.encode(video)
-                else:
-                    latents = _resize_to_latent_grid(video, autoencoder)
-                extra = backbone.layout.pack(torch.zeros_like(latents[:, :, :1]), latents).latents
-                inputs[condition.conditioner] = InjectionInput(extra=extra)
-            else:
-                per_latent = _features_per_latent_frame(
-                    condition.features.to(backbone.device), autoencoder, latent_frames
-                )
-                if condition.site is InjectionSite.RESIDUAL:
-                    if layout.name == "temporal":
-                        per_latent = torch.cat([torch.zeros_like(per_latent[:1]), per_latent])
-                    inputs[condition.conditioner] = InjectionInput(
-                        features=per_latent[None], token_mask=target_tokens
-                    )
-                else:
-                    feature_frames = _latent_frame_of(condition.features.shape[0], autoencoder)
-                    inputs[condition.conditioner] = InjectionInput(
-                        features=condition.features[None].to(backbone.device),
-                        feature_frames=feature_frames.to(backbone.device),
-                        token_frames=token_frames,
-                    )
-        return inputs
+        adapters = [c for c in conditions if c.site is not InjectionSite.IN_CONTEXT]
+        return adapter_inputs(
+            self.backbone,
+            {c.conditioner: c.site for c in adapters},
+            {c.conditioner: c.features[None] for c in adapters if c.features is not None},
+            {c.conditioner: c.video[None] for c in adapters if c.video is not None},
+            packed,
+            latent_frames,
+        )
+
+
+def adapter_inputs(
+    backbone: Backbone,
+    sites: dict[str, InjectionSite],
+    features: dict[str, torch.Tensor],
+    videos: dict[str, torch.Tensor],
+    packed: Packed,
+    latent_frames: int,
+) -> dict[str, InjectionInput]:
+    """What each adapter receives for a batch: ``features[name]`` ``[B, F, D]`` (one vector
+    per pixel frame) or ``videos[name]`` ``[B, C, F, H, W]`` (in [-1, 1] when C = 3), mapped
+    onto the packed latent grid. Shared by sampling (B = 1) and training."""
+    autoencoder, layout = backbone.autoencoder, backbone.layout
+    inputs: dict[str, InjectionInput] = {}
+    pt, ph, pw = backbone.patch_size
+    grid = packed.reference_mask[:, :, ::pt, ::ph, ::pw]
+    target_tokens = 1.0 - grid
+    token_frames = _token_frames(grid, layout.name)
+    for name, site in sites.items():
+        if site is InjectionSite.CHANNELS:
+            video = videos[name].to(backbone.device, torch.float32)
+            latents = (
+                autoencoder.encode(video)
+                if video.shape[1] == 3
+                else _resize_to_latent_grid(video, autoencoder)
+            )
+            extra = layout.pack(torch.zeros_like(latents[:, :, :1]), latents).latents
+            inputs[name] = InjectionInput(extra=extra)
+        elif site is InjectionSite.RESIDUAL:
+            per_latent = torch.stack([
+                _features_per_latent_frame(f.to(backbone.device), autoencoder, latent_frames) for f in features[name]
+            ])  # fmt: skip
+            if layout.name == "temporal":
+                per_latent = torch.cat([torch.zeros_like(per_latent[:, :1]), per_latent], dim=1)
+            inputs[name] = InjectionInput(features=per_latent, token_mask=target_tokens)
+        elif site is InjectionSite.TOKENS:
+            batched = features[name]
+            inputs[name] = InjectionInput(
+                features=batched.to(backbone.device),
+                feature_frames=_latent_frame_of(batched.shape[1], autoencoder).to(backbone.device),
+                token_frames=token_frames,
+            )
+    return inputs
 
 
 # ---------------------------------------------------------------------- helpers

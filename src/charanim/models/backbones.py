@@ -162,6 +162,11 @@ class Backbone(ABC):
             )
         return None
 
+    @property
+    def injector(self) -> Injector | None:
+        """The hooks feeding the attached adapters (None when none is attached)."""
+        return self._injector
+
     def attach(self, conditioners: list[type[Conditioner]]) -> Injector | None:
         """Load the adapters of the non-in-context conditioners and hook them into the
         transformer, replacing whatever a previous call attached (one pipeline per

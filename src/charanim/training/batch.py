@@ -28,14 +28,15 @@ class BatchBuilder:
         self, backbone: Backbone, conditioners: list[Conditioner], spec: OutputSpec, pose_source: str
     ):
         in_context = [c for c in conditioners if c.site is InjectionSite.IN_CONTEXT]
-        others = [c.name for c in conditioners if c.site is not InjectionSite.IN_CONTEXT]
-        if len(in_context) != 1 or others:
+        if len(in_context) != 1:
             raise IncompatibleError(
-                "Training takes exactly one in-context conditioner for now "
-                f"(got {', '.join(c.name for c in conditioners) or 'none'})."
+                "Training takes exactly one in-context conditioner (pose or rgb), plus any channel, token "
+                f"or residual ones (got {', '.join(c.name for c in conditioners) or 'none'})."
             )
         self.backbone = backbone
         self.conditioner = in_context[0]
+        #: the conditioners that feed adapters (audio-face...), trained beside the transformer
+        self.adapter_conditioners = [c for c in conditioners if c.site is not InjectionSite.IN_CONTEXT]
         self.spec = spec
         self.pose_source = pose_source
         # A frozen per-frame autoencoder gives the same latents for a frame wherever it is
@@ -68,7 +69,7 @@ class BatchBuilder:
             (sample.driving.shape[2], sample.driving.shape[1]),
             np.arange(len(sample.driving)),
         )
-        return Driving(video=video, keypoints=keypoints), Reference(
+        return Driving(video=video, keypoints=keypoints, audio=sample.driving_audio), Reference(
             image_from_array(sample.reference), keypoints=sample.reference_keypoints
         )
 
@@ -79,12 +80,18 @@ class BatchBuilder:
         backbone, autoencoder = self.backbone, self.backbone.autoencoder
         device = backbone.device
         motions, valids, references = [], [], []
+        extras: dict[str, list] = {c.name: [] for c in self.adapter_conditioners}
         for sample, rng in zip(samples, rngs, strict=True):
             driving, reference = self.condition_inputs(sample, rng)
             condition = self.conditioner.prepare(driving, reference, self.spec)
             if augment:
                 generator = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
                 condition = self.conditioner.augment(condition, generator)
+            for conditioner in self.adapter_conditioners:
+                extra = conditioner.prepare(driving, reference, self.spec)
+                if augment:
+                    extra = conditioner.augment(extra, generator)
+                extras[conditioner.name].append(extra)
             motions.append(condition.video)
             valids.append(
                 condition.valid if condition.valid is not None else torch.ones_like(condition.video[:1])
@@ -111,7 +118,16 @@ class BatchBuilder:
             reference_motion=None if reference_motion is None else autoencoder.encode(reference_motion),
             text=backbone.text.encode(prompts),
             null_text=backbone.text.encode([""] * len(samples)),
-        )
+            adapter_sites={c.name: c.site for c in self.adapter_conditioners},
+            adapter_features={
+                name: torch.stack([c.features for c in made]).to(device)
+                for name, made in extras.items() if made[0].features is not None
+            },
+            adapter_videos={
+                name: torch.stack([c.video for c in made]).to(device)
+                for name, made in extras.items() if made[0].video is not None
+            },
+        )  # fmt: skip
 
     def _clip_latents(self, samples: list[TrainSample]) -> tuple[torch.Tensor, torch.Tensor]:
         """Target and reference latents, from the cache when the autoencoder allows it."""

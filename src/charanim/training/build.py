@@ -97,3 +97,41 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         device,
         torch.float32,
     )
+
+
+def attach_adapters(backbone: Backbone, conditioners, init: str | None) -> dict[str, torch.nn.Module]:
+    """New (zero-initialised) adapters for the conditioners that need one, or the trained
+    ones of a warm start (``init/conditioners/NAME.safetensors``), hooked into the
+    transformer. Returns them by conditioner name."""
+    from charanim.conditioning import InjectionSite
+    from charanim.engine.injection import build_adapter
+    from charanim.models.weights import load_safetensors
+
+    adapters = {}
+    for conditioner in conditioners:
+        if conditioner.site is InjectionSite.IN_CONTEXT:
+            continue
+        adapter = build_adapter(
+            conditioner.site,
+            backbone.dims,
+            channels=backbone.autoencoder.channels if conditioner.channels == 3 else conditioner.channels,
+            feature_dim=conditioner.feature_dim or 0,
+        )
+        trained = Path(init) / "conditioners" / f"{conditioner.name}.safetensors" if init else None
+        if trained is not None and trained.is_file():
+            adapter.load_state_dict(load_safetensors(trained))
+        adapter.to(backbone.device)
+        backbone.adapters[conditioner.name] = (conditioner.site, adapter)
+        adapters[conditioner.name] = adapter
+    if adapters:
+        backbone.attach([type(c) for c in conditioners])
+    return adapters
+
+
+def adapter_parameters(adapters: dict[str, torch.nn.Module]) -> dict[str, torch.nn.Parameter]:
+    """Their parameters, named as checkpoints store them (``conditioners.NAME.…``)."""
+    return {
+        f"conditioners.{name}.{key}": parameter
+        for name, adapter in adapters.items()
+        for key, parameter in adapter.named_parameters()
+    }

@@ -37,6 +37,8 @@ class TrainSample:
     #: are cached per clip and sliced)
     start: int = 0
     target_clip: np.ndarray | None = None
+    #: the driving crop's sound (``synthesize world --audio``), as an in-memory Audio
+    driving_audio: object | None = None
 
 
 class ManifestData:
@@ -100,7 +102,7 @@ class ManifestData:
         if shard not in self._shards:
             try:
                 with np.load(self.root / shard, allow_pickle=False) as data:
-                    keys = [*SHARD_ARRAYS, *(k for k in OTHER_ARRAYS if k in data.files)]
+                    keys = [*SHARD_ARRAYS, *(k for k in (*OTHER_ARRAYS, "driving_audio") if k in data.files)]
                     self._shards[shard] = {key: data[key] for key in keys}
             except (OSError, ValueError, KeyError) as exc:
                 raise InputFileError(f"Shard '{self.root / shard}' is unreadable ({exc}).") from None
@@ -128,7 +130,21 @@ class ManifestData:
             entry=entry,
             start=start,
             target_clip=arrays["target"],
+            driving_audio=_audio_crop(arrays.get("driving_audio"), entry, window),
         )
+
+
+def _audio_crop(samples: np.ndarray | None, entry: dict, window: slice):
+    """The sound of the frames in ``window`` (int16 at the sample rate the entry records)."""
+    if samples is None:
+        return None
+    from charanim.io.audio import Audio
+    from charanim.synthetic.voice import to_float
+
+    rate = int(entry.get("audio", {}).get("sample_rate", 16000))
+    per_frame = rate / entry["fps"]
+    part = samples[int(round(window.start * per_frame)) : int(round(window.stop * per_frame))]
+    return Audio(to_float(part), rate)
 
 
 def batch_indices(count: int, batch_size: int, step: int, seed: int) -> list[int]:

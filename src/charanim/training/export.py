@@ -46,6 +46,13 @@ def export_model(backbone, recipe: Recipe, directory: Path, step: int) -> Path:
         source = _autoencoder_folder(recipe)
         if source is not None:
             shutil.copytree(source, scratch / "vae")
+    if backbone.adapters:  # trained adapters of channel/token/residual conditioners
+        from charanim.models.backbones import ADAPTER_FOLDER
+        from charanim.models.weights import save_safetensors
+
+        (scratch / ADAPTER_FOLDER).mkdir()
+        for name, (_, adapter) in backbone.adapters.items():
+            save_safetensors(adapter.state_dict(), scratch / ADAPTER_FOLDER / f"{name}.safetensors")
     write_model_config(scratch, config)
     (scratch / "training_recipe.yaml").write_text(to_yaml(recipe))
     if directory.exists():

@@ -10,7 +10,8 @@ condition zeroed for the samples chosen for condition dropout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,10 @@ class EncodedBatch:
     text: torch.Tensor  # [B, L, D]
     null_text: torch.Tensor  # [B, L, D]
     image_embeds: torch.Tensor | None = None  # Wan2.1's CLIP tokens of the references
+    #: conditioners feeding adapters: their sites, features ``[B, F, D]``, videos ``[B, C, F, H, W]``
+    adapter_sites: dict = field(default_factory=dict)
+    adapter_features: dict = field(default_factory=dict)
+    adapter_videos: dict = field(default_factory=dict)
 
 
 def logit_normal(batch: int, generator: torch.Generator, mean: float, std: float) -> torch.Tensor:
@@ -68,6 +73,25 @@ def flow_matching_loss(
         reference_tokens = reference_token_mask(packed.reference_mask, backbone.patch_size)
         timestep = timestep[:, None] * (~reference_tokens).float()
     text = torch.where(keep_text.view(-1, 1, 1), batch.text, batch.null_text)
-    prediction = backbone.velocity(backbone.assemble(packed), timestep, text, batch.image_embeds)
+    feeding = _adapter_feeding(backbone, batch, packed, x0.shape[2], generator, drop_motion)
+    with backbone.injector.feeding(feeding) if backbone.injector is not None else contextlib.nullcontext():
+        prediction = backbone.velocity(backbone.assemble(packed), timestep, text, batch.image_embeds)
     predicted = backbone.layout.unpack(prediction.float(), x0.shape[2])
     return F.mse_loss(predicted, noise - x0)
+
+
+def _adapter_feeding(
+    backbone, batch: EncodedBatch, packed, latent_frames: int, generator, drop: float
+) -> dict:
+    """Adapter inputs for the batch. Each adapter conditioner is dropped for the whole
+    micro-batch with probability ``drop`` (at sampling, "without it" means not fed at all,
+    which a per-sample zero would not match)."""
+    if not batch.adapter_sites:
+        return {}
+    from charanim.engine.pipeline import adapter_inputs
+
+    kept = {
+        name: site for name, site in sorted(batch.adapter_sites.items())
+        if float(torch.rand((), generator=generator)) >= drop
+    }  # fmt: skip
+    return adapter_inputs(backbone, kept, batch.adapter_features, batch.adapter_videos, packed, latent_frames)

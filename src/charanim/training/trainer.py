@@ -24,7 +24,7 @@ from charanim.errors import CharanimError, IncompatibleError
 from charanim.io.atomic import write_text_atomic
 from charanim.training import checkpoint as ckpt
 from charanim.training.batch import BatchBuilder
-from charanim.training.build import build_backbone
+from charanim.training.build import adapter_parameters, attach_adapters, build_backbone
 from charanim.training.data import AUGMENT, NOISE, ManifestData, batch_indices, open_data, sample_rng
 from charanim.training.ema import EMA
 from charanim.training.objective import flow_matching_loss
@@ -113,6 +113,7 @@ class DenoiserTrainer:
                 f"{autoencoder.valid_frames(model.frames)}."
             )
         self.builder = BatchBuilder(self.backbone, self.conditioners, self.spec, recipe.data.pose_source)
+        self.adapters = attach_adapters(self.backbone, self.conditioners, model.init)
         self.parameters = self._trainable()
         self.optimizer = torch.optim.AdamW(
             self.parameters.values(),
@@ -136,14 +137,17 @@ class DenoiserTrainer:
 
     def _trainable(self) -> dict[str, torch.nn.Parameter]:
         transformer = self.backbone.transformer
+        adapters = adapter_parameters(self.adapters)
+        for parameter in adapters.values():
+            parameter.requires_grad_(True)
         if self.recipe.lora is not None:
             from charanim.training.lora import add_lora
 
-            return add_lora(transformer, self.recipe.lora)
+            return {**add_lora(transformer, self.recipe.lora), **adapters}
         transformer.requires_grad_(True)
         if self.recipe.training.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
-        return dict(transformer.named_parameters())
+        return {**dict(transformer.named_parameters()), **adapters}
 
     # ------------------------------------------------------------------ loop
 
@@ -299,14 +303,19 @@ def export_latest(recipe: Recipe, run: Path) -> dict:
         vae.load_state_dict(weights)
         model = _export(vae, ManifestData(recipe.data, frames=1), run / "model")
     else:
+        from charanim.plugins import get_plugins
         from charanim.training.export import export_model
 
         backbone = build_backbone(recipe, torch.device("cpu"))
+        registry = get_plugins().conditioners
+        adapters = attach_adapters(
+            backbone, [registry.get(n)() for n in recipe.conditioners], recipe.model.init
+        )
         if recipe.lora is not None:
             from charanim.training.lora import add_lora
 
             add_lora(backbone.transformer, recipe.lora)
-        parameters = dict(backbone.transformer.named_parameters())
+        parameters = {**dict(backbone.transformer.named_parameters()), **adapter_parameters(adapters)}
         missing = set(weights) - set(parameters)
         if missing:
             raise CharanimError(

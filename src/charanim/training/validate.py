@@ -27,9 +27,10 @@ def validate(backbone, conditioners, builder, data: ManifestData, recipe, run, s
             sample, np.random.default_rng(index), pose_source="retarget"
         )
         condition = builder.conditioner.prepare(driving, reference, builder.spec)
+        extras = [c.prepare(driving, reference, builder.spec) for c in builder.adapter_conditioners]
         result = pipeline(
             to_pixels(builder._fit(sample.reference)),
-            [condition],
+            [condition, *extras],
             builder.spec,
             prompt=sample.prompt,
             settings=SamplingSettings(steps=recipe.validation.steps),

@@ -23,6 +23,7 @@ import torch
 
 from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
 from charanim.errors import CharanimError, ConditionerInputError
+from charanim.io.audio import Audio
 from charanim_audio_face import audio_features as audio_feats
 from charanim_audio_face import face_features as face_feats
 
@@ -76,7 +77,9 @@ class AudioFaceConditioner(Conditioner):
         from charanim.io.audio import fit_length, read_audio
 
         empty = np.zeros((spec.frames, audio_feats.DIM), np.float32)
-        if driving.audio is not None:
+        if isinstance(driving.audio, Audio):  # in memory (training, Python API): silence is data too
+            audio = _resampled(driving.audio, audio_feats.SAMPLE_RATE)
+        elif driving.audio is not None:
             audio = read_audio(driving.audio, audio_feats.SAMPLE_RATE)
             if audio.silent:
                 raise ConditionerInputError(
@@ -112,3 +115,13 @@ class AudioFaceConditioner(Conditioner):
         face.copy_(torch.where(face_seen, face * gain + face_noise, face))
         speech.copy_(torch.where(speech_seen, (speech + offset + speech_noise).clamp(0, 1), speech))
         return condition.replace(features=features)
+
+
+def _resampled(audio: Audio, rate: int) -> Audio:
+    """Linear resampling (in-memory audio comes at the world's 16 kHz; others are rare)."""
+    if audio.sample_rate == rate:
+        return audio
+    count = int(round(len(audio.samples) * rate / audio.sample_rate))
+    times = np.arange(count) / rate
+    source = np.arange(len(audio.samples)) / audio.sample_rate
+    return Audio(np.interp(times, source, audio.samples).astype(np.float32), rate)
