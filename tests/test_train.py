@@ -199,3 +199,33 @@ def test_prefetching_batches_in_a_thread_changes_nothing_but_speed(tmp_path, wor
     assert recipe_hash(resolve(Recipe, base)) == recipe_hash(
         resolve(Recipe, base, ["training.prefetch=false"])
     )
+
+
+def test_two_processes_train_exactly_like_one(tmp_path, world):
+    """torchrun with 2 CPU processes (gloo): each takes half of every batch and the
+    gradients are averaged, so the loss curve is the single process's."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    recipe = _recipe(
+        tmp_path,
+        world,
+        "training: {steps: 4, batch_size: 4, ema: 0.9, threads: 1}\nvalidation: {every: 100, samples: 0}\n",
+    )
+    train(resolve(Recipe, recipe), tmp_path / "one")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               "-m", "charanim", "train", str(recipe), "-o", str(tmp_path / "two"), "--json"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=1e-4)
+    from charanim.models.weights import load_safetensors
+
+    a = load_safetensors(tmp_path / "one" / "model" / "transformer" / "diffusion_pytorch_model.safetensors")
+    b = load_safetensors(tmp_path / "two" / "model" / "transformer" / "diffusion_pytorch_model.safetensors")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4

@@ -50,14 +50,20 @@ def flow_matching_loss(
     logit_std: float = 1.0,
     drop_motion: float = 0.0,
     drop_text: float = 0.0,
+    rows: slice | None = None,
+    full_batch: int | None = None,
 ) -> torch.Tensor:
+    """``rows`` of a ``full_batch``: in data-parallel training each process holds some rows
+    of the batch and draws the same random numbers as one process would for the whole
+    batch, keeping its own rows (so N processes train exactly like one)."""
     x0 = batch.target
-    size = x0.shape[0]
+    size = full_batch or x0.shape[0]
+    rows = rows if rows is not None else slice(None)
     device = x0.device
-    noise = torch.randn(x0.shape, generator=generator).to(device)
-    sigma = logit_normal(size, generator, logit_mean, logit_std).to(device)
-    keep_motion = (torch.rand(size, generator=generator) >= drop_motion).float().to(device)
-    keep_text = (torch.rand(size, generator=generator) >= drop_text).to(device)
+    noise = torch.randn((size, *x0.shape[1:]), generator=generator)[rows].to(device)
+    sigma = logit_normal(size, generator, logit_mean, logit_std)[rows].to(device)
+    keep_motion = (torch.rand(size, generator=generator) >= drop_motion)[rows].float().to(device)
+    keep_text = (torch.rand(size, generator=generator) >= drop_text)[rows].to(device)
 
     s = sigma.view(-1, 1, 1, 1, 1)
     noisy = (1 - s) * x0 + s * noise

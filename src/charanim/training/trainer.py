@@ -23,6 +23,7 @@ from charanim.config import config_hash, to_yaml
 from charanim.errors import CharanimError, IncompatibleError
 from charanim.io.atomic import write_text_atomic
 from charanim.training import checkpoint as ckpt
+from charanim.training import distributed
 from charanim.training.batch import BatchBuilder
 from charanim.training.build import adapter_parameters, attach_adapters, build_backbone
 from charanim.training.data import AUGMENT, NOISE, ManifestData, batch_indices, open_data, sample_rng
@@ -97,8 +98,17 @@ class DenoiserTrainer:
         training = recipe.training
         if training.threads:
             torch.set_num_threads(training.threads)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        resume_from = prepare_run(run, recipe, resume, force)
+        self.group = distributed.join()
+        self.device = distributed.device_for(self.group)
+        if self.group.main:  # the first process creates the run folder, then the others look
+            resume_from = prepare_run(run, recipe, resume, force)
+        distributed.barrier(self.group)
+        if not self.group.main:
+            resume_from = ckpt.list_checkpoints(run)[-1] if resume and ckpt.list_checkpoints(run) else None
+        if training.batch_size // training.gradient_accumulation % self.group.world:
+            raise IncompatibleError(
+                f"training.batch_size / gradient_accumulation must be a multiple of the {self.group.world} processes."
+            )
         model = recipe.model
         self.spec = OutputSpec(model.width, model.height, model.frames, model.fps)
         self.data = open_data(recipe.data, model.frames, (model.width, model.height))
@@ -131,7 +141,8 @@ class DenoiserTrainer:
             if self.ema is not None and restored["ema"] is not None:
                 self.ema.load_state_dict(restored["ema"])
             self.step = restored["state"]["step"]
-            _truncate_log(run / "log.jsonl", self.step)
+            if self.group.main:
+                _truncate_log(run / "log.jsonl", self.step)
         self.validation = _validation_set(recipe, model.frames)
         self._pool, self._queued = None, {}
 
@@ -165,6 +176,8 @@ class DenoiserTrainer:
             seconds = time.perf_counter() - tic
             record = {"step": self.step, "loss": round(loss, 6), "loss_smooth": round(smoothed, 6),
                       "lr": learning_rate(recipe, self.step - 1), "seconds_per_step": round(seconds, 3), "time": round(time.time(), 1)}  # fmt: skip
+            if not self.group.main:  # the first process writes; the others only train
+                continue
             if self.step % recipe.log_every == 0 or self.step == training.steps:
                 _append_log(self.run_dir / "log.jsonl", record)
             if self.on_progress:
@@ -178,7 +191,8 @@ class DenoiserTrainer:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         self.backbone.transformer.eval()
-        model_dir = self.export()
+        model_dir = self.export() if self.group.main else self.run_dir / "model"
+        distributed.leave(self.group)
         return {
             "run": str(self.run_dir), "model": str(model_dir), "steps": self.step, "trained_steps": self.step - first_step,
             "seconds": round(time.perf_counter() - started, 1), "final_loss": smoothed,
@@ -191,7 +205,7 @@ class DenoiserTrainer:
         training = self.recipe.training
         micro = training.batch_size // training.gradient_accumulation
         indices = batch_indices(len(self.data), training.batch_size, step, training.seed)
-        slots = range(part * micro, (part + 1) * micro)
+        slots = range(part * micro + self.group.rank, (part + 1) * micro, self.group.world)
         samples = [self.data.sample(indices[i], sample_rng(training.seed, step, i)) for i in slots]
         rngs = [sample_rng(training.seed, step, i, AUGMENT) for i in slots]
         return self.builder.build(samples, rngs, augment=training.augment)
@@ -227,6 +241,8 @@ class DenoiserTrainer:
                 loss = flow_matching_loss(
                     self.backbone, batch, generator, training.logit_mean, training.logit_std,
                     training.dropout.motion, training.dropout.text,
+                    rows=slice(self.group.rank, None, self.group.world),
+                    full_batch=training.batch_size // training.gradient_accumulation,
                 )  # fmt: skip
             if not torch.isfinite(loss):
                 last = ckpt.list_checkpoints(self.run_dir)
@@ -236,6 +252,8 @@ class DenoiserTrainer:
                 )
             (loss / training.gradient_accumulation).backward()
             total += loss.item() / training.gradient_accumulation
+        distributed.average_gradients(self.parameters.values(), self.group)
+        total = distributed.mean(total, self.group)
         torch.nn.utils.clip_grad_norm_(self.parameters.values(), recipe.optim.grad_clip)
         self.optimizer.step()
         if self.ema is not None:
