@@ -245,6 +245,7 @@ def test_attention_and_vae_tiling_are_switched_in_diffusers(tiny_wan_animate):
     )
     pipe = pipeline.backbone.pipe
     assert pipe.vae.use_tiling and pipe.vae.use_slicing
+    assert pipeline.backbone.runtime_options == ["attention=sdpa", "vae_tiling"]
     backends = {
         str(getattr(m.processor, "_attention_backend", None))
         for m in pipe.transformer.modules()

@@ -90,7 +90,7 @@ def load_pipeline(
     torch_device = resolve_device(device)
     check_attention(memory.attention, torch_device)
     backbone = _load_with_memory(model, torch_device, resolve_dtype(dtype, torch_device), memory)
-    apply_speed(backbone, speed or SpeedSettings())
+    backbone.runtime_options += apply_speed(backbone, speed or SpeedSettings())
     for spec in loras or []:
         path, _, scale = spec.partition("@")
         try:
@@ -108,7 +108,7 @@ def _load_with_memory(model, device: torch.device, dtype: torch.dtype, memory: M
         raise InvalidOptionError("--max-vram plans GPU memory; this run is on the CPU (use --device cuda).")
     if not plans or device.type == "cpu":
         backbone = load_backbone(model, device, dtype)
-        apply_memory(backbone, memory, device)
+        backbone.runtime_options = apply_memory(backbone, memory, device)
         return backbone
     backbone = load_backbone(model, torch.device("cpu"), dtype)
     pipe = getattr(backbone, "pipe", None)
@@ -121,7 +121,9 @@ def _load_with_memory(model, device: torch.device, dtype: torch.dtype, memory: M
     if not memory.offloads:
         pipe.to(device)
         backbone.place(device)
-    apply_memory(backbone, memory, device)
+    backbone.runtime_options = apply_memory(backbone, memory, device)
+    if memory.max_vram_gb is not None:
+        backbone.runtime_options.insert(0, f"max_vram={memory.max_vram_gb:g}GiB")
     return backbone
 
 
@@ -282,6 +284,7 @@ def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, 
         "motion_guidance": result.settings.motion_guidance,
         "windows": len(result.windows),
         "mode": opts.mode,
+        "runtime_options": list(backbone.runtime_options),
         "colour_drift": round(result.colour_drift, 3),
         "seed": opts.seed,
         "device": str(backbone.device),

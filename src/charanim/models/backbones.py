@@ -57,6 +57,8 @@ class Backbone(ABC):
         self.loras: dict[str, float] = {}
         #: set when offloading hooks manage where the weights live
         self.offloaded = False
+        #: memory and speed settings applied at load (``--offload``, ``--cache``...), for summaries
+        self.runtime_options: list[str] = []
 
     def place(self, device: torch.device) -> None:
         """Compute on ``device`` while offloading hooks decide where the weights live."""
