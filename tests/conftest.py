@@ -13,6 +13,12 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory):
+    """Converted weights (FID's Inception) go to a temporary cache, not the user's."""
+    os.environ["CHARANIM_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory) -> dict[str, Path]:
     from charanim.testing import write_moving_figure_video, write_reference_image

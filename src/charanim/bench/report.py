@@ -44,16 +44,58 @@ def summarise(rows: list[dict], contenders: list, metrics: list) -> tuple[dict, 
     return summary, by_group
 
 
+def set_scores(out: Path, rows: list[dict], contenders: list, metrics: list) -> tuple[dict, dict]:
+    """Set metrics (FID) per contender over all cases, and per group: from the features
+    the runner cached for every scored case."""
+    from charanim.bench.runner import features_file
+
+    overall: dict = {c.name: {} for c in contenders}
+    grouped: dict = {}
+    for metric in (m for m in metrics if getattr(m, "set_level", False)):
+        for contender in contenders:
+            per_group: dict = {}
+            for row in rows:
+                if contender.name not in row["scores"]:
+                    continue
+                mine = features_file(out, contender.key, row["id"], metric.name)
+                truth = features_file(out, "target", row["id"], metric.name)
+                if mine.is_file() and truth.is_file():
+                    pair = per_group.setdefault(row["group"], ([], []))
+                    pair[0].append(np.load(mine, allow_pickle=False))
+                    pair[1].append(np.load(truth, allow_pickle=False))
+            if not per_group:
+                continue
+            everything = [np.concatenate(sum((p[i] for p in per_group.values()), [])) for i in (0, 1)]
+            overall[contender.name][metric.name] = round(metric.score(*everything), 4)
+            for group, (outputs, targets) in per_group.items():
+                score = metric.score(np.concatenate(outputs), np.concatenate(targets))
+                grouped.setdefault(group, {}).setdefault(contender.name, {})[metric.name] = round(score, 4)
+    return overall, grouped
+
+
 def write_results(
-    out: Path, suite: str, rows: list[dict], contenders: list, metrics: list, speed: dict | None
+    out: Path,
+    suite: str,
+    rows: list[dict],
+    contenders: list,
+    metrics: list,
+    speed: dict | None,
+    unavailable: dict | None = None,
 ) -> dict:
     summary, by_group = summarise(rows, contenders, metrics)
+    overall, grouped = set_scores(out, rows, contenders, metrics)
+    for name, scores in overall.items():
+        summary.setdefault(name, {}).update(scores)
+    for group, per_contender in grouped.items():
+        for name, scores in per_contender.items():
+            by_group.setdefault(group, {}).setdefault(name, {}).update(scores)
     results = {
         "schema": SCHEMA, "charanim": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "suite": suite,
         "contenders": [{"name": c.name, "kind": c.kind, "parameters": c.parameters, **(c.details or {})} for c in contenders],
         "metrics": [m.describe() for m in metrics],
         "cases": rows, "summary": summary, "by_group": by_group, "speed": speed or {},
         "failed_cases": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
+        "unavailable_metrics": unavailable or {},
     }  # fmt: skip
     write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
     return results
@@ -64,6 +106,8 @@ def text_summary(results: dict) -> str:
     lines = [f"{'contender':<16}" + "".join(f"{m[:14]:>15}" for m in metrics)]
     for name, scores in results["summary"].items():
         lines.append(f"{name[:16]:<16}" + "".join(f"{_fmt(scores.get(m)):>15}" for m in metrics))
+    for name, why in results.get("unavailable_metrics", {}).items():
+        lines.append(f"{name}: not computed ({why})")
     if results["failed_cases"]:
         lines.append(
             f"{len(results['failed_cases'])} case(s) failed to load: "

@@ -63,6 +63,23 @@ def choose_metrics(names: list[str]):
     return [registry.get(n)() for n in (names or registry.names())]
 
 
+def _runnable(metrics: list, explicit: bool) -> tuple[list, dict]:
+    """Metrics that can run here; the others are left out with the reason (an error if
+    the user asked for them by name)."""
+    kept, unavailable = [], {}
+    for metric in metrics:
+        why = metric.available() if hasattr(metric, "available") else None
+        if why is None:
+            kept.append(metric)
+        elif explicit:
+            from charanim.bench.inception import MetricUnavailable
+
+            raise MetricUnavailable(f"--metric {metric.name}: {why}")
+        else:
+            unavailable[metric.name] = why
+    return kept, unavailable
+
+
 def model_contenders(options: BenchOptions) -> list:
     """Every model x conditioner (pose vs RGB on one model, say), plus the ablated variants."""
     conditioners = options.conditioners or [None]
@@ -98,10 +115,11 @@ def run_bench(options: BenchOptions, on_progress=None) -> dict:
     unknown = set(options.ablations) - set(ABLATIONS)
     if unknown:
         raise UnknownNameError("ablation", sorted(unknown)[0], list(ABLATIONS))
+    metrics, unavailable = _runnable(metrics, explicit=bool(options.metrics))
     cases = load_cases(options)
     contenders = model_contenders(options) + baseline_contenders()
     rows = run_cases(cases, contenders, metrics, options.out, options.shard, on_progress)
-    results = report.write_results(options.out, options.suite, rows, contenders, metrics, None)
+    results = report.write_results(options.out, options.suite, rows, contenders, metrics, None, unavailable)
     strips = []
     for case in [c for c in cases if c.error is None][: options.strips]:
         outputs = {k.name: cached_output(options.out, k, case)[0] for k in contenders}

@@ -164,8 +164,12 @@ def run_cases(
                 row["scores"][contender.name] = {
                     m.name: _round(m.compute(case, frames))
                     for m in metrics
-                    if case.target is not None or not m.needs_target
+                    if (case.target is not None or not m.needs_target) and not getattr(m, "set_level", False)
                 }
+                if case.target is not None:
+                    for metric in (m for m in metrics if getattr(m, "set_level", False)):
+                        cached_features(out, contender.key, case.id, metric, frames)
+                        cached_features(out, "target", case.id, metric, case.target)
         rows.append(row)
         if on_progress:
             on_progress(number + 1, len(mine))
@@ -174,3 +178,20 @@ def run_cases(
 
 def _round(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+def features_file(out: Path, key: str, case_id: str, metric_name: str) -> Path:
+    return out / "cache" / key / f"{case_id}.{metric_name}.npy"
+
+
+def cached_features(out: Path, key: str, case_id: str, metric, frames: np.ndarray) -> np.ndarray:
+    """A set metric's features of one case's frames (of a contender, or of the target)."""
+    file = features_file(out, key, case_id, metric.name)
+    if file.is_file():
+        return np.load(file, allow_pickle=False)
+    features = metric.features(frames)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(file) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, features)
+    return features
