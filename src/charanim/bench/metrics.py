@@ -135,6 +135,30 @@ class Flicker(Metric):
         return flicker(frames)
 
 
+class ColourDrift(Metric):
+    name = "colour_drift"
+    description = (
+        "largest distance between the mean colour of any 8-frame stretch of the output and of its first 8 "
+        "frames, less the same measured on the driving video (the motion's own colour change); RGB units"
+    )
+    range = "0..441"
+    higher_is_better, needs_target = False, False
+    span = 8
+
+    def compute(self, case, frames):
+        return max(0.0, _drift(frames, self.span) - _drift(case.driving[: len(frames)], self.span))
+
+
+def _drift(frames: np.ndarray, span: int) -> float:
+    if len(frames) < 2 * span:
+        return 0.0
+    means = [
+        frames[i : i + span].reshape(-1, 3).astype(np.float64).mean(0)
+        for i in range(0, len(frames) - span + 1, span // 2)
+    ]
+    return float(max(np.linalg.norm(m - means[0]) for m in means))
+
+
 class Identity(Metric):
     name, description, range = (
         "identity",
@@ -264,6 +288,7 @@ BUILTIN_METRICS = (
     KeypointAgreement,
     TemporalError,
     Flicker,
+    ColourDrift,
     Identity,
     MotionFidelity,
     FID,
