@@ -116,7 +116,7 @@ def main() -> None:
     common = [str(args.window), str(args.overlap)]
     drift = {
         correction: in_child([str(args.frames), *common, correction, str(args.steps)])
-        for correction in ("none", "overlap")
+        for correction in ("none", "overlap", "mean")
     }
     short = in_child([str(args.short), *common, "overlap", str(args.steps)])
     long = in_child([str(args.short * 10), *common, "overlap", str(args.steps)])
@@ -129,6 +129,8 @@ def main() -> None:
             "with_correction": drift["overlap"]["colour_drift"],
             "vs_truth_without_correction": drift["none"]["drift_vs_truth"],
             "vs_truth_with_correction": drift["overlap"]["drift_vs_truth"],
+            "with_mean_correction": drift["mean"]["colour_drift"],
+            "vs_truth_with_mean_correction": drift["mean"]["drift_vs_truth"],
         },
         "memory": {
             "short_frames": short["frames"],
@@ -146,7 +148,8 @@ def main() -> None:
     print(f"colour drift over {d['frames']} frames ({d['windows']} windows): "
           f"{d['without_correction']:.2f} without correction, {d['with_correction']:.2f} with (RGB units); "
           f"against the true target: {d['vs_truth_without_correction']:.2f} without, "
-          f"{d['vs_truth_with_correction']:.2f} with")  # fmt: skip
+          f"{d['vs_truth_with_correction']:.2f} with; means only: {d['with_mean_correction']:.2f}, "
+          f"{d['vs_truth_with_mean_correction']:.2f} against the target")  # fmt: skip
     print(f"peak RSS: {m['short_peak_rss_mb']:.0f} MB for {m['short_frames']} frames, "
           f"{m['long_peak_rss_mb']:.0f} MB for {m['long_frames']} frames (ratio {m['ratio']:.2f})")  # fmt: skip
 

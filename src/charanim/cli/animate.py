@@ -143,8 +143,8 @@ def animate(
     colour_correction: str = typer.Option(
         "overlap",
         "--colour-correction",
-        help="overlap: match each window's colours to the previous window's where they overlap "
-        "(keeps long clips from drifting); none: leave them.",
+        help="overlap: match each window's colour means and spreads to the previous window's where they "
+        "overlap (keeps long clips from drifting); mean: the means only; none: leave them.",
     ),
     mode: str = typer.Option(
         "animate",

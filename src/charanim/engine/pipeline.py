@@ -29,6 +29,8 @@ from charanim.models.backbones import Backbone
 from charanim.models.speed import cache_context, reset_cache
 
 StepCallback = Callable[[Window, int, int, torch.Tensor], None]
+#: overlap: per-channel gain and offset matched over each window's overlap; mean: offset only
+COLOUR_CORRECTIONS = ("overlap", "mean", "none")
 
 
 @dataclass
@@ -147,8 +149,12 @@ class AnimatePipeline:
                 callback,
             )
             frames = _to_uint8(autoencoder.decode(latents))
-            if window.context and settings.colour_correction == "overlap":
-                frames = match_overlap_colours(frames, output[window.start : window.start + window.context])
+            if window.context and settings.colour_correction != "none":
+                frames = match_overlap_colours(
+                    frames,
+                    output[window.start : window.start + window.context],
+                    settings.colour_correction == "overlap",
+                )
             _blend_into(output, frames, window)
         seconds["total"] = time.perf_counter() - started
 
@@ -178,9 +184,9 @@ class AnimatePipeline:
             raise InvalidOptionError(
                 f"Unknown sampler '{settings.sampler}'; choose from {', '.join(flow.SAMPLERS)}."
             )
-        if settings.colour_correction not in ("overlap", "none"):
+        if settings.colour_correction not in COLOUR_CORRECTIONS:
             raise InvalidOptionError(
-                f"Unknown colour correction '{settings.colour_correction}'; use overlap or none."
+                f"Unknown colour correction '{settings.colour_correction}'; use {', '.join(COLOUR_CORRECTIONS)}."
             )
         if settings.steps < 1:
             raise InvalidOptionError("--steps must be at least 1.")

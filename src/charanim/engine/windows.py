@@ -67,9 +67,10 @@ def crossfade_weights(context: int) -> np.ndarray:
 MAX_GAIN = 1.25
 
 
-def match_overlap_colours(frames: np.ndarray, previous: np.ndarray) -> np.ndarray:
+def match_overlap_colours(frames: np.ndarray, previous: np.ndarray, gain: bool = True) -> np.ndarray:
     """Correct a window's colours so that its overlap frames match what the previous window
-    made there (per-channel gain and offset: means and spreads equal over the overlap).
+    made there (per-channel gain and offset: means and spreads equal over the overlap; with
+    ``gain=False`` the offset alone, means equal).
 
     The overlap is the one place two windows show the same moment, so any difference
     there is drift; anchoring each window to the corrected one before it keeps the drift
@@ -78,9 +79,9 @@ def match_overlap_colours(frames: np.ndarray, previous: np.ndarray) -> np.ndarra
     context = len(previous)
     new = frames[:context].reshape(-1, 3).astype(np.float32)
     old = previous.reshape(-1, 3).astype(np.float32)
-    gain = np.clip(old.std(0) / np.maximum(new.std(0), 1.0), 1 / MAX_GAIN, MAX_GAIN)
-    offset = old.mean(0) - gain * new.mean(0)
-    return np.clip(np.round(frames.astype(np.float32) * gain + offset), 0, 255).astype(np.uint8)
+    scale = np.clip(old.std(0) / np.maximum(new.std(0), 1.0), 1 / MAX_GAIN, MAX_GAIN) if gain else np.ones(3)
+    offset = old.mean(0) - scale * new.mean(0)
+    return np.clip(np.round(frames.astype(np.float32) * scale + offset), 0, 255).astype(np.uint8)
 
 
 def colour_drift(frames: np.ndarray, windows: list[Window]) -> float:
