@@ -260,3 +260,16 @@ def test_each_conditioner_of_a_combination_can_have_its_own_guidance(tmp_path, m
     assert not np.array_equal(plain, tokens_up) and not np.array_equal(tokens_up, rgb_up)
     with pytest.raises(InvalidOptionError, match="--conditioner-guidance names pose"):
         run(pose=2.0)
+
+
+def test_mean_colour_correction_removes_an_offset_and_keeps_contrast():
+    from charanim.engine.windows import match_overlap_colours
+
+    rng = np.random.default_rng(1)
+    window = rng.integers(40, 200, (6, 8, 8, 3)).astype(np.uint8)
+    shifted = (window.astype(int) + [10, -6, 4]).astype(np.uint8)
+    fixed = match_overlap_colours(shifted, window[:2], gain=False)
+    assert np.abs(fixed.astype(int) - window).max() <= 1
+    # a contrast difference is not touched by the offset-only correction
+    flat = (window.astype(float) * 0.8 + 24).round().astype(np.uint8)
+    assert np.abs(match_overlap_colours(flat, window[:2], gain=False).astype(float).std() - flat.std()) < 0.5
