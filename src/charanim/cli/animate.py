@@ -31,10 +31,10 @@ EPILOG = """[bold]Examples[/]
 
   charanim animate cat.png street-dog.mp4 -o cat.mp4 --conditioner rgb --driving-background remove
 
-  charanim animate ref.png dance.mp4 -o out.mp4 --model ~/models/Wan2.2-Animate-14B-Diffusers \
+  charanim animate ref.png dance.mp4 -o out.mp4 --model ~/models/Wan2.2-Animate-14B-Diffusers \\
       --size 832x480 --max-vram 24 --device cuda
 
-  charanim animate ref.png street.mp4 -o swapped.mp4 --model ~/models/Wan2.2-Animate-14B-Diffusers \
+  charanim animate ref.png street.mp4 -o swapped.mp4 --model ~/models/Wan2.2-Animate-14B-Diffusers \\
       --mode replace --overlap 5 --offload model --device cuda
 
   charanim animate ref.png drive.mp4 -o out.mp4 --conditioner pose+audio-face --audio speech.wav
@@ -168,7 +168,7 @@ def animate(
     attention: str = typer.Option(
         "auto",
         "--attention",
-        help="Attention kernel: auto, sdpa, xformers (pip install 'charanim[gpu]') or flash.",
+        help="Attention kernel: auto, sdpa, xformers (pip install 'charanim\\[gpu]') or flash.",
     ),
     vae_tiling: bool = typer.Option(
         False, "--vae-tiling", help="Encode/decode in tiles and slices: less GPU memory for large frames."
