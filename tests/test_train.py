@@ -229,3 +229,12 @@ def test_two_processes_train_exactly_like_one(tmp_path, world):
     a = load_safetensors(tmp_path / "one" / "model" / "transformer" / "diffusion_pytorch_model.safetensors")
     b = load_safetensors(tmp_path / "two" / "model" / "transformer" / "diffusion_pytorch_model.safetensors")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+
+
+@pytest.mark.slow
+def test_compiled_blocks_train_like_eager(tmp_path, world):
+    recipe = _recipe(tmp_path, world, "validation: {every: 100, samples: 0}\n")
+    train(resolve(Recipe, recipe), tmp_path / "eager")
+    compiled = resolve(Recipe, recipe, ["training.compile=true"])
+    train(compiled, tmp_path / "compiled")
+    np.testing.assert_allclose(_losses(tmp_path / "compiled"), _losses(tmp_path / "eager"), rtol=1e-3)

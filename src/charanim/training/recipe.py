@@ -107,6 +107,9 @@ class TrainingSpec:
     #: build the next batch (data, conditioner, autoencoder) in a background thread while
     #: the current step runs; results are identical either way
     prefetch: bool = True
+    #: torch.compile the transformer's repeated blocks (0.82x the step time of eager
+    #: PyTorch for charanim-tiny on 2 CPU cores; the first step pays ~30 s of compiling)
+    compile: bool = False
     #: autoencoder task: weight of the KL term
     kl_weight: float = 1e-6
     #: autoencoder task: decode a sample of the posterior instead of its mean

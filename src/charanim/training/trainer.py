@@ -39,6 +39,7 @@ def recipe_hash(recipe: Recipe) -> str:
     data = dataclasses.asdict(recipe)
     data["training"].pop("steps", None)
     data["training"].pop("prefetch", None)  # changes speed, not results
+    data["training"].pop("compile", None)  # (same numbers up to float rounding)
     for key in RESUMABLE_CHANGES:
         data.pop(key, None)
     return config_hash(data)
@@ -158,6 +159,8 @@ class DenoiserTrainer:
         transformer.requires_grad_(True)
         if self.recipe.training.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
+        if self.recipe.training.compile:
+            transformer.compile_repeated_blocks(dynamic=False)
         return {**dict(transformer.named_parameters()), **adapters}
 
     # ------------------------------------------------------------------ loop
