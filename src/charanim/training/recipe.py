@@ -107,8 +107,10 @@ class TrainingSpec:
     #: build the next batch (data, conditioner, autoencoder) in a background thread while
     #: the current step runs; results are identical either way
     prefetch: bool = True
-    #: torch.compile the transformer's repeated blocks (0.82x the step time of eager
-    #: PyTorch for charanim-tiny on 2 CPU cores; the first step pays ~30 s of compiling)
+    #: torch.compile the transformer's repeated blocks; the first step pays ~30 s of
+    #: compiling. For charanim-tiny on 2 CPU cores it measured 0.82x the eager step time at
+    #: batch 2 on one thread, but no gain at the recipe's batch 8 on two (3.38 vs 3.2 s per
+    #: step over 50 steps), so the tiny recipes leave it off; on GPUs it is worth trying
     compile: bool = False
     #: autoencoder task: weight of the KL term
     kl_weight: float = 1e-6
