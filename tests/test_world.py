@@ -228,3 +228,26 @@ def test_talking_drivers_have_a_voice_that_follows_the_mouth(tmp_path):
         assert entry["audio"]["voice"] == talking
         assert (np.abs(arrays["driving_audio"]).max() > 1000) == talking
     assert read_audio(out / "preview.mp4").duration == pytest.approx(4.0, abs=0.1)
+
+
+def test_mouth_openness_of_world_talkers_follows_their_voice():
+    """The lip-sync measure, checked on the truth: a talking target's mouth (measured in its
+    pixels) follows the driver's voice (the audio-face conditioner will be scored with it)."""
+    from charanim.metrics import lip_sync, mouth_openness
+    from charanim.synthetic.samples import WorldConfig, make_sample
+    from charanim.synthetic.voice import to_float
+
+    config = WorldConfig(size=(64, 64), frames=16, body_plans=("humanoid",), motions=("talk",), audio=True)
+    scores = []
+    for seed in range(12, 18):
+        sample = make_sample(config, seed, seed)
+        points = sample.target_keypoints
+        openness = mouth_openness(sample.target, points[:, 0, :2], points[:, 1:3, :2])
+        sound = to_float(sample.driving_audio)
+        loudness = np.sqrt([np.mean(sound[i * 2000 : (i + 1) * 2000] ** 2) for i in range(16)])
+        scores.append(lip_sync(openness, loudness))
+        # the static reference (one frame repeated) does not move its mouth at all
+        still = np.repeat(sample.reference[None], 16, axis=0)
+        head = np.repeat(sample.reference_keypoints[None], 16, axis=0)
+        assert np.isnan(lip_sync(mouth_openness(still, head[:, 0, :2], head[:, 1:3, :2]), loudness))
+    assert np.nanmedian(scores) > 0.6, scores

@@ -120,3 +120,33 @@ def skeleton_agreement(points: np.ndarray, body_format: str, masks: np.ndarray, 
     return skeleton_coverage(points, masks) * skeleton_precision(
         masks, skeleton_masks(points, body_format, size), grow
     )
+
+
+#: the world's mouth colour (an open mouth shows more of it)
+MOUTH_RGB = np.array([89.0, 13.0, 20.0])
+
+
+def mouth_openness(frames: np.ndarray, nose: np.ndarray, eyes: np.ndarray, tolerance: float = 60.0) -> np.ndarray:
+    """Per frame, how many pixels of mouth colour lie in the head box (centred on the nose,
+    1.5 eye distances each way), relative to the eye distance squared: 0 for a closed or
+    missing mouth, growing with the opening. ``nose`` ``[F, 2]``, ``eyes`` ``[F, 2, 2]``
+    (left, right) in pixels. For the procedural world, whose mouths have one colour."""
+    out = np.zeros(len(frames))
+    height, width = frames.shape[1:3]
+    for i, frame in enumerate(frames):
+        span = float(np.linalg.norm(eyes[i, 0] - eyes[i, 1]))
+        if span < 1:
+            continue
+        x0, x1 = (int(np.clip(nose[i, 0] + d * 1.5 * span, 0, width)) for d in (-1, 1))
+        y0, y1 = (int(np.clip(nose[i, 1] + d * 1.5 * span, 0, height)) for d in (-1, 1))
+        box = frame[y0:y1, x0:x1].reshape(-1, 3).astype(np.float64)
+        out[i] = (np.linalg.norm(box - MOUTH_RGB, axis=1) < tolerance).sum() / span**2 if len(box) else 0.0
+    return out
+
+
+def lip_sync(openness: np.ndarray, loudness: np.ndarray) -> float:
+    """Pearson correlation of a clip's per-frame mouth opening with its audio loudness
+    (NaN when either does not vary)."""
+    if openness.std() < 1e-9 or loudness.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(openness, loudness)[0, 1])
