@@ -252,3 +252,38 @@ def test_a_broken_installed_plugin_is_reported_and_animate_still_works(tmp_path,
         timeout=120,
     )
     assert "broken_plugin" not in disabled.stdout and "warning" not in disabled.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "target", "hint"),
+    [
+        ("train", "charanim.training.trainer.train", "training.gradient_checkpointing=true"),
+        ("animate", "charanim.api.animate", "--offload model"),
+    ],
+)
+def test_out_of_memory_is_one_line_with_the_commands_levers(
+    tmp_path, media, tiny_model, monkeypatch, command, target, hint
+):
+    import importlib
+
+    import torch
+
+    module, name = target.rsplit(".", 1)
+
+    def boom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(importlib.import_module(module), name, boom)
+    if command == "train":
+        recipe = tmp_path / "r.yaml"
+        recipe.write_text(
+            "model: {width: 32, height: 32}\nconditioners: [rgb]\ndata: {images: " + str(tmp_path) + "}\n"
+        )
+        result = invoke("train", recipe, "-o", tmp_path / "run")
+    else:
+        result = invoke(
+            "animate", media["reference"], media["drive"], "-o", tmp_path / "o.mp4", "--model", tiny_model
+        )
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Out of GPU memory" in lines[0] and hint in lines[0]

@@ -41,11 +41,11 @@ class CharanimGroup(TyperGroup):
             console.error("Interrupted.")
             ctx.exit(130)
         except MemoryError:
-            console.error(_out_of_memory("RAM"))
+            console.error(_out_of_memory("RAM", ctx.invoked_subcommand))
             ctx.exit(1)
         except Exception as exc:
             if _is_out_of_memory(exc):
-                console.error(_out_of_memory("GPU memory"))
+                console.error(_out_of_memory("GPU memory", ctx.invoked_subcommand))
                 ctx.exit(1)
             if console.state.debug:
                 raise
@@ -62,7 +62,18 @@ def _is_out_of_memory(exc: Exception) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _out_of_memory(what: str) -> str:
+def _out_of_memory(what: str, command: str | None = None) -> str:
+    """One line, with the levers of the command that ran out."""
+    if command == "train":
+        return (
+            f"Out of {what}. Lower training.batch_size (raise training.gradient_accumulation to keep the "
+            "batch), set training.gradient_checkpointing=true, or training.mixed_precision=bf16 on GPU."
+        )
+    if command == "animate" and what != "RAM":
+        return (
+            f"Out of {what}. Try --offload model (or group), --max-vram GIB, --vae-tiling, a smaller --size "
+            "or a shorter --window, or --dtype bfloat16."
+        )
     return (
         f"Out of {what}. Try a smaller --size, fewer --max-frames or a shorter --window, "
         "or --dtype bfloat16 on GPU."
