@@ -322,3 +322,20 @@ def test_wan_i2v_runs_end_to_end_over_several_windows(tmp_path, tiny_wan_i2v):
     assert "no charanim motion weights" in result.stderr  # a base checkpoint: the warning is one line
     summary = json.loads(result.stdout)
     assert summary["backbone"] == "wan-i2v" and summary["frames"] == 16 and summary["windows"] >= 3
+
+
+def test_a_reused_wan_animate_pipeline_does_not_carry_settings_over(tiny_wan_animate):
+    from charanim.api import animate, load_pipeline
+
+    pipeline = load_pipeline(tiny_wan_animate, device="cpu")
+    common = dict(
+        pipeline=pipeline, size=(32, 32), fps=8.0, steps=2, window=9, overlap=1,
+        reference_pose=EXAMPLES / "reference.keypoints.jsonl", pose=EXAMPLES / "driving.keypoints.jsonl",
+    )  # fmt: skip
+    run = lambda **extra: (
+        animate(EXAMPLES / "reference.png", EXAMPLES / "driving.mp4", **common, **extra)["result"].frames
+    )  # noqa: E731
+    first = run()
+    shifted = run(flow_shift=1.5)
+    assert not np.array_equal(first, shifted)
+    assert np.array_equal(run(), first)

@@ -126,7 +126,9 @@ def skeleton_agreement(points: np.ndarray, body_format: str, masks: np.ndarray, 
 MOUTH_RGB = np.array([89.0, 13.0, 20.0])
 
 
-def mouth_openness(frames: np.ndarray, nose: np.ndarray, eyes: np.ndarray, tolerance: float = 60.0) -> np.ndarray:
+def mouth_openness(
+    frames: np.ndarray, nose: np.ndarray, eyes: np.ndarray, tolerance: float = 60.0
+) -> np.ndarray:
     """Per frame, how many pixels of mouth colour lie in the head box (centred on the nose,
     1.5 eye distances each way), relative to the eye distance squared: 0 for a closed or
     missing mouth, growing with the opening. ``nose`` ``[F, 2]``, ``eyes`` ``[F, 2, 2]``

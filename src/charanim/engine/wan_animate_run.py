@@ -48,6 +48,7 @@ class WanAnimateRun:
         self.backbone = backbone
         self.conditioners = list(conditioners)
         self.injector = None
+        self._scheduler_config = dict(backbone.pipe.scheduler.config)
 
     @torch.no_grad()
     def __call__(
@@ -82,10 +83,10 @@ class WanAnimateRun:
                 "background_video": _images(background.video),
                 "mask_video": _images(background.valid * 2 - 1),
             }
-        if settings.flow_shift != backbone.config.sampler.flow_shift:
-            pipe.scheduler = type(pipe.scheduler).from_config(
-                pipe.scheduler.config, flow_shift=settings.flow_shift
-            )
+        # each run from the model's own scheduler, with this run's shift (no state carried over)
+        pipe.scheduler = type(pipe.scheduler).from_config(
+            self._scheduler_config, flow_shift=settings.flow_shift
+        )
         # the text encoder runs once, then leaves the GPU (UMT5-XXL is 11 GB in bf16)
         text = backbone.text.encode([prompt])
         null_text = backbone.text.encode([negative_prompt]) if settings.guidance > 1 else None

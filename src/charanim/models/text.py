@@ -48,6 +48,9 @@ class TransformersTextEncoder(TextEncoder):
     @torch.no_grad()
     def encode(self, prompts):
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
+        if missing and getattr(self, "_released", False):  # released after an earlier clip: back it comes
+            self.model.to(self.device)
+            self._released = False
         if missing:
             tokens = self.tokenizer(
                 missing,
@@ -67,6 +70,7 @@ class TransformersTextEncoder(TextEncoder):
     def release(self):
         if self.model is not None and self.device.type == "cuda":
             self.model.to("cpu")
+            self._released = True
 
 
 class WanPipelineTextEncoder(TextEncoder):
@@ -77,6 +81,9 @@ class WanPipelineTextEncoder(TextEncoder):
 
     @torch.no_grad()
     def encode(self, prompts):
+        if getattr(self, "_released", False):  # released after an earlier clip: back it comes
+            self.pipe.text_encoder.to(self.device)
+            self._released = False
         embeds, _ = self.pipe.encode_prompt(
             prompt=prompts,
             do_classifier_free_guidance=False,
@@ -88,3 +95,4 @@ class WanPipelineTextEncoder(TextEncoder):
     def release(self):
         if self.pipe.text_encoder is not None and self.device.type == "cuda":
             self.pipe.text_encoder.to("cpu")
+            self._released = True
