@@ -79,7 +79,8 @@ def run_once(model: str, frames: int, window: int, overlap: int, correction: str
 
 
 def in_child(args: list[str]) -> dict:
-    command = [sys.executable, __file__, "--child", *args]
+    """Run one measurement in a fresh process (``args``: --model and the --child values)."""
+    command = [sys.executable, __file__, *args]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"child failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -114,12 +115,13 @@ def main() -> None:
         return
 
     common = [str(args.window), str(args.overlap)]
+    model = ["--model", args.model, "--threads", str(args.threads)]
     drift = {
-        correction: in_child([str(args.frames), *common, correction, str(args.steps)])
+        correction: in_child([*model, "--child", str(args.frames), *common, correction, str(args.steps)])
         for correction in ("none", "overlap", "mean")
     }
-    short = in_child([str(args.short), *common, "overlap", str(args.steps)])
-    long = in_child([str(args.short * 10), *common, "overlap", str(args.steps)])
+    short = in_child([*model, "--child", str(args.short), *common, "overlap", str(args.steps)])
+    long = in_child([*model, "--child", str(args.short * 10), *common, "overlap", str(args.steps)])
     report = {
         "model": args.model,
         "drift": {
