@@ -332,9 +332,12 @@ def test_a_reused_wan_animate_pipeline_does_not_carry_settings_over(tiny_wan_ani
         pipeline=pipeline, size=(32, 32), fps=8.0, steps=2, window=9, overlap=1,
         reference_pose=EXAMPLES / "reference.keypoints.jsonl", pose=EXAMPLES / "driving.keypoints.jsonl",
     )  # fmt: skip
-    run = lambda **extra: (
-        animate(EXAMPLES / "reference.png", EXAMPLES / "driving.mp4", **common, **extra)["result"].frames
-    )  # noqa: E731
+
+    def run(**extra):
+        return animate(EXAMPLES / "reference.png", EXAMPLES / "driving.mp4", **common, **extra)[
+            "result"
+        ].frames
+
     first = run()
     shifted = run(flow_shift=1.5)
     assert not np.array_equal(first, shifted)

@@ -65,6 +65,9 @@ def test_audio_errors_are_clear(tmp_path):
         read_audio(silent_video)
     with pytest.raises(InputFileError, match="does not exist"):
         read_audio(tmp_path / "none.wav")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(InputFileError, match="is empty"):
+        read_audio(tmp_path / "empty.wav")
     (tmp_path / "junk.wav").write_bytes(b"not audio at all")
     with pytest.raises(InputFileError):
         read_audio(tmp_path / "junk.wav")

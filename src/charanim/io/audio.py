@@ -49,6 +49,8 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int = 16000) -> Audio:
     source = Path(path)
     if not source.is_file():
         raise InputFileError(f"Audio file '{source}' does not exist.")
+    if source.stat().st_size == 0:
+        raise InputFileError(f"Audio file '{source}' is empty (0 bytes).")
     command = [
         imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(source),
         "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-",

@@ -238,6 +238,33 @@ class Backbone(ABC):
         return sum(p.numel() for p in self.transformer.parameters())
 
 
+class PipelineBackbone(Backbone):
+    """A family that denoises with its own released diffusers pipeline (``self.pipe``),
+    driven by one conditioner (``driven_by``) and no in-context layout; its
+    ``pipeline_class`` is a thin run class with ``AnimatePipeline``'s call and result."""
+
+    title: ClassVar[str]
+    driven_by: ClassVar[str]
+
+    def __init__(self, *args, pipe, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pipe = pipe
+
+    def assemble(self, packed: Packed) -> torch.Tensor:
+        raise IncompatibleError(
+            f"{self.title} denoises with its own pipeline, not charanim's in-context layout; "
+            "train LoRAs on a Wan image-to-video model instead."
+        )
+
+    def check_conditioner(self, conditioner):
+        if conditioner.name != self.driven_by:
+            raise IncompatibleError(
+                f"{self.title} is driven by {self.driven_by}; it cannot use conditioner '{conditioner.name}' "
+                f"(use --conditioner {self.driven_by})."
+            )
+        return None
+
+
 class BackboneFamily(ABC):
     """A model family: recognises and loads model directories."""
 

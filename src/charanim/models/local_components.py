@@ -73,3 +73,27 @@ def _load_one(folder: Path, library: str, class_name: str, name: str, dtype: tor
         ) from None
     except (OSError, ValueError, TypeError) as exc:
         raise ModelLoadError(f"Could not load '{folder}': {str(exc).splitlines()[0]}") from None
+
+
+def index_class(path: Path) -> str | None:
+    """The ``_class_name`` of a directory's (modular) model index; None if it has none."""
+    try:
+        return read_index(path).get("_class_name")
+    except ModelLoadError:
+        return None
+
+
+def load_pipeline_directory(pipeline_class, path: Path, dtype: torch.dtype):
+    """A diffusers pipeline from local files only, the Wan VAE in fp32 whatever the
+    transformer's dtype (bf16 shows banding); one clear line when it cannot load."""
+    try:
+        pipe = pipeline_class.from_pretrained(
+            path, local_files_only=True, use_safetensors=True, dtype={"default": dtype, "vae": torch.float32}
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelLoadError(
+            f"Could not load the {pipeline_class.__name__} in '{path}': {str(exc).splitlines()[0]}"
+        ) from None
+    if pipe.transformer is None:
+        raise ModelLoadError(f"'{path}' has no transformer/ folder.")
+    return pipe

@@ -20,18 +20,17 @@ inputs charanim prepares instead of using the in-context layout:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from charanim.conditioning import Condition, Driving, InjectionSite, OutputSpec
-from charanim.engine.layout import Packed
-from charanim.errors import IncompatibleError, InvalidOptionError, ModelLoadError
+from charanim.errors import IncompatibleError, InvalidOptionError
 from charanim.models.autoencoder import WanAutoencoder
-from charanim.models.backbones import Backbone, BackboneFamily
+from charanim.models.backbones import BackboneFamily, PipelineBackbone
 from charanim.models.config import ModelConfig, SamplerDefaults, read_model_config
+from charanim.models.local_components import index_class, load_pipeline_directory
 from charanim.models.text import WanPipelineTextEncoder
 
 PIPELINE_CLASSES = ("WanAnimatePipeline",)
@@ -58,12 +57,10 @@ def default_config(pipe) -> ModelConfig:
     )
 
 
-class WanAnimateBackbone(Backbone):
+class WanAnimateBackbone(PipelineBackbone):
     family = "wan-animate"
-
-    def __init__(self, *args, pipe, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.pipe = pipe
+    title = "Wan-Animate"
+    driven_by = "pose"  # plus the face crops, made from the driving video
 
     @property
     def pipeline_class(self):
@@ -74,20 +71,6 @@ class WanAnimateBackbone(Backbone):
     @property
     def face_size(self) -> int:
         return int(self.transformer.config.motion_encoder_size)
-
-    def assemble(self, packed: Packed) -> torch.Tensor:
-        raise IncompatibleError(
-            "Wan-Animate denoises with its own pose/face pipeline, not charanim's in-context layout; "
-            "train LoRAs on a Wan image-to-video model instead."
-        )
-
-    def check_conditioner(self, conditioner):
-        if conditioner.name != "pose":
-            raise IncompatibleError(
-                f"Wan-Animate is driven by pose and face; it cannot use conditioner '{conditioner.name}' "
-                "(use --conditioner pose)."
-            )
-        return None
 
     def modes(self) -> tuple[str, ...]:
         return MODES
@@ -161,32 +144,13 @@ class WanAnimateFamily(BackboneFamily):
 
     @classmethod
     def can_load(cls, path: Path) -> bool:
-        index = path / "model_index.json"
-        if not index.is_file():
-            return False
-        try:
-            return json.loads(index.read_text()).get("_class_name") in PIPELINE_CLASSES
-        except (OSError, json.JSONDecodeError):
-            return False
+        return index_class(path) in PIPELINE_CLASSES
 
     @classmethod
     def load(cls, path: Path, device: torch.device, dtype: torch.dtype) -> WanAnimateBackbone:
         from diffusers import WanAnimatePipeline
 
-        try:
-            pipe = WanAnimatePipeline.from_pretrained(
-                # the Wan VAE stays in fp32 whatever the transformer's dtype (bf16 bands)
-                path,
-                local_files_only=True,
-                use_safetensors=True,
-                dtype={"default": dtype, "vae": torch.float32},
-            )
-        except (OSError, ValueError, TypeError) as exc:
-            raise ModelLoadError(
-                f"Could not load the Wan-Animate pipeline in '{path}': {str(exc).splitlines()[0]}"
-            ) from None
-        if pipe.transformer is None:
-            raise ModelLoadError(f"'{path}' has no transformer/ folder.")
+        pipe = load_pipeline_directory(WanAnimatePipeline, path, dtype)
         pipe.to(device)
         pipe.set_progress_bar_config(disable=True)  # charanim shows its own progress
         pipe.transformer.eval().requires_grad_(False)

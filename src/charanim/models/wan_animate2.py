@@ -15,12 +15,11 @@ from pathlib import Path
 
 import torch
 
-from charanim.engine.layout import Packed
-from charanim.errors import IncompatibleError, ModelLoadError
+from charanim.errors import ModelLoadError
 from charanim.models.autoencoder import WanAutoencoder
-from charanim.models.backbones import Backbone, BackboneFamily
+from charanim.models.backbones import BackboneFamily, PipelineBackbone
 from charanim.models.config import ModelConfig, SamplerDefaults, read_model_config
-from charanim.models.local_components import load_components, read_index
+from charanim.models.local_components import index_class, load_components, read_index
 from charanim.models.text import TransformersTextEncoder
 
 PIPELINES = {
@@ -51,32 +50,20 @@ def default_config(pipeline_class: str, scheduler) -> ModelConfig:
     )
 
 
-class WanAnimate2Backbone(Backbone):
+class WanAnimate2Backbone(PipelineBackbone):
     family = "wan-animate-2"
+    title = "Wan-Animate-2"
+    driven_by = "rgb"  # the driving video itself, encoded into its reference cache
 
-    def __init__(self, *args, pipe, distilled: bool, **kwargs):
+    def __init__(self, *args, distilled: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        self.pipe, self.distilled = pipe, distilled
+        self.distilled = distilled
 
     @property
     def pipeline_class(self):
         from charanim.engine.wan_animate2_run import WanAnimate2Run
 
         return WanAnimate2Run
-
-    def assemble(self, packed: Packed) -> torch.Tensor:
-        raise IncompatibleError(
-            "Wan-Animate-2 denoises with its own reference-cache pipeline, not charanim's in-context layout; "
-            "train LoRAs on a Wan image-to-video model instead."
-        )
-
-    def check_conditioner(self, conditioner):
-        if conditioner.name != "rgb":
-            raise IncompatibleError(
-                f"Wan-Animate-2 is driven by the RGB driving video; it cannot use conditioner '{conditioner.name}' "
-                "(use --conditioner rgb)."
-            )
-        return None
 
 
 class WanAnimate2Family(BackboneFamily):
@@ -85,10 +72,7 @@ class WanAnimate2Family(BackboneFamily):
 
     @classmethod
     def can_load(cls, path: Path) -> bool:
-        try:
-            return read_index(path).get("_class_name") in PIPELINES
-        except ModelLoadError:
-            return False
+        return index_class(path) in PIPELINES
 
     @classmethod
     def load(cls, path: Path, device: torch.device, dtype: torch.dtype) -> WanAnimate2Backbone:

@@ -15,7 +15,6 @@ trained by ``charanim train`` before the output follows the motion.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -25,6 +24,7 @@ from charanim.errors import ModelLoadError
 from charanim.models.autoencoder import WanAutoencoder
 from charanim.models.backbones import Backbone, BackboneFamily
 from charanim.models.config import ModelConfig, SamplerDefaults, read_model_config
+from charanim.models.local_components import index_class, load_pipeline_directory
 from charanim.models.text import WanPipelineTextEncoder
 
 PIPELINE_CLASSES = ("WanImageToVideoPipeline",)
@@ -103,32 +103,13 @@ class WanI2VFamily(BackboneFamily):
 
     @classmethod
     def can_load(cls, path: Path) -> bool:
-        index = path / "model_index.json"
-        if not index.is_file():
-            return False
-        try:
-            return json.loads(index.read_text()).get("_class_name") in PIPELINE_CLASSES
-        except (OSError, json.JSONDecodeError):
-            return False
+        return index_class(path) in PIPELINE_CLASSES
 
     @classmethod
     def load(cls, path: Path, device: torch.device, dtype: torch.dtype) -> WanI2VBackbone:
         from diffusers import WanImageToVideoPipeline
 
-        try:
-            pipe = WanImageToVideoPipeline.from_pretrained(
-                # Wan's VAE runs in fp32 whatever the transformer's dtype (bf16 shows banding)
-                path,
-                local_files_only=True,
-                use_safetensors=True,
-                dtype={"default": dtype, "vae": torch.float32},
-            )
-        except (OSError, ValueError, TypeError) as exc:
-            raise ModelLoadError(
-                f"Could not load the Wan pipeline in '{path}': {str(exc).splitlines()[0]}"
-            ) from None
-        if pipe.transformer is None:
-            raise ModelLoadError(f"'{path}' has no transformer/ folder.")
+        pipe = load_pipeline_directory(WanImageToVideoPipeline, path, dtype)
         if pipe.config.get("expand_timesteps"):
             raise ModelLoadError(
                 f"'{path}' is a Wan2.2 TI2V checkpoint (expand_timesteps); its 48-channel input has no "
