@@ -150,6 +150,21 @@ def _tiny_umt5(vocab_size: int):
     ).eval()
 
 
+def _tiny_text(directory: Path, seed: int):
+    """A tiny tokenizer (saved under ``directory``, removed again by ``_save_pipeline``) and UMT5."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tiny_tokenizer(directory / "_tokenizer")
+    torch.manual_seed(seed)
+    return tokenizer, _tiny_umt5(len(tokenizer))
+
+
+#: the transformer shape every tiny Wan pipeline shares (4 latent channels, as tiny_vae)
+TINY_WAN = dict(
+    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=2 * 4 + 4, out_channels=4,
+    text_dim=16, freq_dim=16, ffn_dim=32, num_layers=2, rope_max_seq_len=64,
+)  # fmt: skip
+
+
 def _tiny_clip_vision():
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
@@ -183,24 +198,12 @@ def make_tiny_wan_i2v(directory: Path, seed: int = 0, image_encoder: bool = True
     from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tiny_tokenizer(directory / "_tokenizer")
-    torch.manual_seed(seed)
-    text_encoder = _tiny_umt5(len(tokenizer))
+    tokenizer, text_encoder = _tiny_text(directory, seed)
     vae = tiny_vae(seed)
     vision, processor = _tiny_clip_vision() if image_encoder else (None, None)
     torch.manual_seed(seed)
     transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=2 * 4 + 4,
-        out_channels=4,
-        text_dim=16,
-        freq_dim=16,
-        ffn_dim=32,
-        num_layers=2,
-        rope_max_seq_len=64,
+        **TINY_WAN,
         image_dim=16 if image_encoder else None,
     ).eval()
     scheduler = UniPCMultistepScheduler(
@@ -224,26 +227,14 @@ def make_tiny_wan_animate(directory: Path, seed: int = 0) -> Path:
     from diffusers import UniPCMultistepScheduler, WanAnimatePipeline, WanAnimateTransformer3DModel
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tiny_tokenizer(directory / "_tokenizer")
-    torch.manual_seed(seed)
-    text_encoder = _tiny_umt5(len(tokenizer))
+    tokenizer, text_encoder = _tiny_text(directory, seed)
     vae = tiny_vae(seed)
     vision, processor = _tiny_clip_vision()
     torch.manual_seed(seed)
     transformer = WanAnimateTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=2 * 4 + 4,
+        **TINY_WAN,
         latent_channels=4,
-        out_channels=4,
-        text_dim=16,
-        freq_dim=16,
-        ffn_dim=32,
-        num_layers=2,
         image_dim=16,
-        rope_max_seq_len=64,
         motion_encoder_channel_sizes={"16": 8, "8": 8, "4": 8},
         motion_encoder_size=16,
         motion_style_dim=8,
@@ -278,10 +269,7 @@ def make_tiny_wan_animate2(directory: Path, seed: int = 0, distilled: bool = Fal
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tiny_tokenizer(directory / "_tokenizer")
-    torch.manual_seed(seed)
-    text_encoder = _tiny_umt5(len(tokenizer))
+    tokenizer, text_encoder = _tiny_text(directory, seed)
     vision = CLIPVisionModel(
         CLIPVisionConfig(
             hidden_size=1280, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
