@@ -143,6 +143,7 @@ def run_cases(
     """Scores of every (case, contender) this shard owns, case by case."""
     part, parts = shard
     mine = [c for i, c in enumerate(cases) if i % parts == part]
+    set_metrics = [m for m in metrics if getattr(m, "set_level", False)]
     rows = []
     for number, case in enumerate(mine):
         row = {
@@ -167,9 +168,11 @@ def run_cases(
                     if (case.target is not None or not m.needs_target) and not getattr(m, "set_level", False)
                 }
                 if case.target is not None:
-                    for metric in (m for m in metrics if getattr(m, "set_level", False)):
+                    for metric in set_metrics:
                         cached_features(out, contender.key, case.id, metric, frames)
-                        cached_features(out, "target", case.id, metric, case.target)
+            if case.target is not None:  # the truth's features once per case, not per contender
+                for metric in set_metrics:
+                    cached_features(out, "target", case.id, metric, case.target)
         rows.append(row)
         if on_progress:
             on_progress(number + 1, len(mine))
