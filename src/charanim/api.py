@@ -31,6 +31,7 @@ from charanim.models.memory import (
     component_bytes,
     plan_memory,
 )
+from charanim.models.parallel import apply_context_parallel, join_parallel, parallel_device
 from charanim.models.speed import SpeedSettings, apply_speed
 
 #: driving frames are decoded no larger than this (estimators and the RGB path downscale anyway)
@@ -80,24 +81,34 @@ def load_pipeline(
     loras: list[str] | None = None,
     memory: MemorySettings | None = None,
     speed: SpeedSettings | None = None,
+    parallel: str = "none",
 ) -> AnimatePipeline:
     """Load a model (plus LoRAs, ``"path"`` or ``"path@scale"``) and the conditioners to drive
     it (default: the model's own), with ``memory`` settings (offloading, attention, VAE
-    tiling; see :mod:`charanim.models.memory`) and ``speed`` settings (caching,
-    compilation; :mod:`charanim.models.speed`)."""
+    tiling; see :mod:`charanim.models.memory`), ``speed`` settings (caching,
+    compilation; :mod:`charanim.models.speed`) and ``parallel`` (context parallelism
+    across the processes of a ``torchrun`` launch; :mod:`charanim.models.parallel`)."""
     memory = memory or MemorySettings()
     memory.validate()
-    torch_device = resolve_device(device)
+    speed = speed or SpeedSettings()
+    if parallel != "none" and device == "cpu":
+        raise InvalidOptionError(f"--parallel {parallel} runs one process per GPU; drop --device cpu.")
+    group = join_parallel(parallel)
+    torch_device = parallel_device(group) if group.active else resolve_device(device)
     check_attention(memory.attention, torch_device)
     backbone = _load_with_memory(model, torch_device, resolve_dtype(dtype, torch_device), memory)
-    backbone.runtime_options += apply_speed(backbone, speed or SpeedSettings())
+    backbone.runtime_options += apply_speed(backbone, speed)
     for spec in loras or []:
         path, _, scale = spec.partition("@")
         try:
             backbone.load_lora(Path(path), scale=float(scale) if scale else 1.0)
         except ValueError:
             raise InvalidOptionError(f"--lora '{spec}': the scale after @ must be a number.") from None
-    return backbone.pipeline_class(backbone, _conditioners(backbone, conditioners, conditioner_options or {}))
+    pipeline = backbone.pipeline_class(
+        backbone, _conditioners(backbone, conditioners, conditioner_options or {})
+    )
+    backbone.runtime_options += apply_context_parallel(backbone, parallel, group, memory, speed.cache)
+    return pipeline
 
 
 def _load_with_memory(model, device: torch.device, dtype: torch.dtype, memory: MemorySettings) -> Backbone:

@@ -41,6 +41,9 @@ EPILOG = """[bold]Examples[/]
 
   charanim animate ref.png -o talking.mp4 --conditioner audio-face --audio speech.wav
 
+  torchrun --nproc_per_node 4 -m charanim animate ref.png drive.mp4 -o out.mp4 \\
+      --model ~/models/Wan2.1-I2V-14B-480P-Diffusers --parallel ulysses
+
   charanim animate ref.png drive.mp4 -o out.mp4 --json | jq .seconds
 """
 
@@ -190,6 +193,12 @@ def animate(
         "--compile",
         help="torch.compile the transformer's repeated blocks (GPU; pays off on long clips).",
     ),
+    parallel: str = typer.Option(
+        "none",
+        "--parallel",
+        help="Split each step across the GPUs of a torchrun launch (one process per GPU): ulysses, ring "
+        "(needs --attention flash) or none. Only the first process writes the video.",
+    ),
     json_output: bool = options.JSON,
     quiet: bool = options.QUIET,
     verbose: bool = options.VERBOSE,
@@ -198,9 +207,12 @@ def animate(
     from charanim.api import animate as run_animate
     from charanim.api import load_pipeline, split_conditioner_names
     from charanim.models.memory import MemorySettings
+    from charanim.models.parallel import check_parallel, is_main_process, leave_parallel
     from charanim.models.speed import SpeedSettings
 
-    console.apply(quiet, verbose, debug)
+    check_parallel(parallel)
+    main = is_main_process()
+    console.apply(quiet or not main, verbose, debug)
     _check_output(output)
     if driving is None and audio is None:
         raise InvalidOptionError("Give a driving video, or --audio FILE to make the character talk.")
@@ -242,6 +254,7 @@ def animate(
             loras=lora or [],
             memory=MemorySettings(offload, attention, vae_tiling, max_vram),
             speed=SpeedSettings(cache, cache_threshold, compile_blocks),
+            parallel=parallel,
         )
     if driving_background != "keep":
         _check_background_option([c.name for c in pipeline.conditioners])
@@ -250,7 +263,7 @@ def animate(
         summary = run_animate(
             reference,
             driving,
-            output=output,
+            output=output if main else None,
             pipeline=pipeline,
             callback=progress.update,
             model=model,
@@ -278,6 +291,9 @@ def animate(
         )
     summary.pop("result")
     summary["load_seconds"] = round(load_seconds, 3)
+    leave_parallel()
+    if not main:
+        return
     if json_output:
         console.print_json(summary)
     else:

@@ -108,7 +108,7 @@ def apply_memory(backbone, settings: MemorySettings, device: torch.device) -> li
     check_attention(settings.attention, device)
     pipe = getattr(backbone, "pipe", None)
     if settings.attention != "auto":
-        for module in _transformers(backbone):
+        for module in transformers_of(backbone):
             module.set_attention_backend(DIFFUSERS_BACKENDS[settings.attention])
         done.append(f"attention={settings.attention}")
     if settings.vae_tiling:
@@ -145,7 +145,7 @@ def apply_memory(backbone, settings: MemorySettings, device: torch.device) -> li
     return done
 
 
-def _transformers(backbone) -> list[torch.nn.Module]:
+def transformers_of(backbone) -> list[torch.nn.Module]:
     pipe = getattr(backbone, "pipe", None)
     second = getattr(pipe, "transformer_2", None) if pipe is not None else None
     return [backbone.transformer] + ([second] if second is not None else [])
