@@ -238,3 +238,37 @@ def test_compiled_blocks_train_like_eager(tmp_path, world):
     compiled = resolve(Recipe, recipe, ["training.compile=true"])
     train(compiled, tmp_path / "compiled")
     np.testing.assert_allclose(_losses(tmp_path / "compiled"), _losses(tmp_path / "eager"), rtol=1e-3)
+
+
+def test_foreground_weighting_keeps_the_scale_and_favours_the_character():
+    from charanim.training.objective import weighted_mse
+
+    target = torch.zeros(1, 2, 1, 2, 2)
+    mask = torch.tensor([[1.0, 0.0], [0.0, 0.0]]).view(1, 1, 1, 2, 2)
+    on_character = target.clone()
+    on_character[..., 0, 0] = 1.0  # all the error where the character is
+    on_background = target.clone()
+    on_background[..., 1, 1] = 1.0
+    plain = weighted_mse(on_character, target, mask, 1.0)
+    assert plain == weighted_mse(on_background, target, mask, 1.0) == pytest.approx(0.25)
+    # weight 4 on one latent of four: weights 4,1,1,1 -> errors there count 4/7 instead of 1/4
+    assert weighted_mse(on_character, target, mask, 4.0) == pytest.approx(4 / 7)
+    assert weighted_mse(on_background, target, mask, 4.0) == pytest.approx(1 / 7)
+    # a uniform error keeps the unweighted loss's value
+    assert weighted_mse(target + 0.5, target, mask, 4.0) == pytest.approx(0.25)
+
+
+def test_batches_carry_the_targets_character_mask_on_the_latent_grid(tmp_path, world):
+    from charanim.training.data import sample_rng
+    from charanim.training.trainer import DenoiserTrainer
+
+    recipe = resolve(Recipe, _recipe(tmp_path, world), ["training.foreground_weight=4"])
+    trainer = DenoiserTrainer(recipe, tmp_path / "run", resume=False, force=False, on_progress=None)
+    samples = [trainer.data.sample(i, np.random.default_rng(i)) for i in range(2)]
+    batch = trainer.builder.build(samples, [sample_rng(0, 0, i) for i in range(2)], augment=False)
+    factor = trainer.backbone.autoencoder.spatial_factor
+    assert batch.target_mask.shape == (2, 1, 4, 32 // factor, 32 // factor)
+    pixels = torch.from_numpy(np.stack([s.target_mask for s in samples]) > 0).float()
+    expected = torch.nn.functional.max_pool3d(pixels[:, None], (1, factor, factor))
+    assert torch.equal(batch.target_mask, expected)
+    assert 0 < batch.target_mask.mean() < 0.6  # some character, mostly background

@@ -118,6 +118,7 @@ class BatchBuilder:
             reference_motion=None if reference_motion is None else autoencoder.encode(reference_motion),
             text=backbone.text.encode(prompts),
             null_text=backbone.text.encode([""] * len(samples)),
+            target_mask=self._target_mask(samples),
             adapter_sites={c.name: c.site for c in self.adapter_conditioners},
             adapter_features={
                 name: torch.stack([c.features for c in made]).to(device)
@@ -128,6 +129,17 @@ class BatchBuilder:
                 for name, made in extras.items() if made[0].video is not None
             },
         )  # fmt: skip
+
+    def _target_mask(self, samples: list[TrainSample]) -> torch.Tensor:
+        """The targets' character masks on the latent grid ``[B, 1, F, h, w]`` (a latent is
+        foreground if any pixel under it is)."""
+        masks = []
+        for sample in samples:
+            mask = (sample.target_mask > 0).astype(np.uint8) * 255
+            fitted = self._fit(np.repeat(mask[..., None], 3, axis=-1))[..., 0]
+            masks.append(torch.from_numpy(np.ascontiguousarray(fitted > 127)).float()[None])
+        stacked = torch.stack(masks).to(self.backbone.device)
+        return self.backbone.autoencoder.downsample_mask(stacked)
 
     def _clip_latents(self, samples: list[TrainSample]) -> tuple[torch.Tensor, torch.Tensor]:
         """Target and reference latents, from the cache when the autoencoder allows it."""

@@ -31,6 +31,8 @@ class EncodedBatch:
     reference_motion: torch.Tensor | None  # [B, C, 1, h, w]
     text: torch.Tensor  # [B, L, D]
     null_text: torch.Tensor  # [B, L, D]
+    #: where the target's character is, on the latent grid (for ``foreground_weight``)
+    target_mask: torch.Tensor | None = None  # [B, 1, F, h, w]
     image_embeds: torch.Tensor | None = None  # Wan2.1's CLIP tokens of the references
     #: conditioners feeding adapters: their sites, features ``[B, F, D]``, videos ``[B, C, F, H, W]``
     adapter_sites: dict = field(default_factory=dict)
@@ -52,10 +54,15 @@ def flow_matching_loss(
     drop_text: float = 0.0,
     rows: slice | None = None,
     full_batch: int | None = None,
+    foreground_weight: float = 1.0,
 ) -> torch.Tensor:
     """``rows`` of a ``full_batch``: in data-parallel training each process holds some rows
     of the batch and draws the same random numbers as one process would for the whole
-    batch, keeping its own rows (so N processes train exactly like one)."""
+    batch, keeping its own rows (so N processes train exactly like one).
+
+    With ``foreground_weight`` w ≠ 1 the squared error is weighted 1 + (w - 1)·mask over
+    the target's character mask and divided by the mean weight, so the loss keeps the
+    unweighted loss's scale."""
     x0 = batch.target
     size = full_batch or x0.shape[0]
     rows = rows if rows is not None else slice(None)
@@ -83,7 +90,19 @@ def flow_matching_loss(
     with backbone.injector.feeding(feeding) if backbone.injector is not None else contextlib.nullcontext():
         prediction = backbone.velocity(backbone.assemble(packed), timestep, text, batch.image_embeds)
     predicted = backbone.layout.unpack(prediction.float(), x0.shape[2])
-    return F.mse_loss(predicted, noise - x0)
+    return weighted_mse(predicted, noise - x0, batch.target_mask, foreground_weight)
+
+
+def weighted_mse(
+    predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, foreground_weight: float
+) -> torch.Tensor:
+    """Mean squared error, weighted 1 + (w - 1)·mask and divided by the mean weight (so
+    the scale stays the unweighted loss's); ``mask`` broadcasts over channels."""
+    if foreground_weight == 1.0 or mask is None:
+        return F.mse_loss(predicted, target)
+    squared = (predicted - target) ** 2
+    weight = (1.0 + (foreground_weight - 1.0) * mask.to(predicted)).expand_as(squared)
+    return (weight * squared).sum() / weight.sum()
 
 
 def _adapter_feeding(

@@ -99,6 +99,10 @@ class TrainingSpec:
     #: logit-normal timesteps: σ = sigmoid(N(mean, std))
     logit_mean: float = 0.0
     logit_std: float = 1.0
+    #: loss weight of the latents that cover the character (its mask, max-pooled to the
+    #: latent grid) relative to the background's. World frames are ~89 % background, which
+    #: the reference already shows, so an unweighted loss barely sees the character
+    foreground_weight: float = 1.0
     augment: bool = True
     threads: int = 0
     gradient_accumulation: int = 1
