@@ -272,3 +272,75 @@ def test_batches_carry_the_targets_character_mask_on_the_latent_grid(tmp_path, w
     expected = torch.nn.functional.max_pool3d(pixels[:, None], (1, factor, factor))
     assert torch.equal(batch.target_mask, expected)
     assert 0 < batch.target_mask.mean() < 0.6  # some character, mostly background
+
+
+@pytest.mark.parametrize("signum", [2, 15])  # SIGINT (Ctrl-C), SIGTERM (kill, schedulers)
+def test_a_signal_stops_after_the_step_with_a_checkpoint_of_it(tmp_path, world, signum):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    recipe = _recipe(tmp_path, world, "training: {steps: 100000, batch_size: 2, ema: 0.9, threads: 1}\n"
+                     "checkpoint: {every: 1000, keep: 2}\nvalidation: {every: 100000, samples: 0}\n")  # fmt: skip
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "charanim", "train", str(recipe), "-o", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_losses(run) if (run / "log.jsonl").is_file() else []) < 3:
+        time.sleep(0.2)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, err
+    name = {2: "SIGINT", 15: "SIGTERM"}[signum]
+    last = err.strip().splitlines()[-1]  # progress lines above it
+    assert f"Stopped by {name} after step" in last and "Traceback" not in err
+    stopped_at = int(last.split("after step ")[1].split(";")[0])
+    assert stopped_at >= 3
+    from charanim.training.checkpoint import list_checkpoints
+
+    assert list_checkpoints(run)[-1].name == f"step-{stopped_at:07d}"  # not the periodic one: there is none
+    resumed = subprocess.run(command + ["--resume", f"training.steps={stopped_at + 2}", "--json"],
+                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["trained_steps"] == 2
+
+
+def test_autoencoder_training_stops_on_a_signal_and_resumes(tmp_path, world):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = tmp_path / "vae.yaml"
+    recipe.write_text(
+        textwrap.dedent(f"""
+        model:
+          width: 32
+          height: 32
+          vae: {{block_out_channels: [8, 16], layers_per_block: 1, latent_channels: 4, norm_num_groups: 4}}
+        data: {{manifest: {world}}}
+        training: {{task: autoencoder, steps: 100000, batch_size: 2, ema: 0.9, threads: 1}}
+        checkpoint: {{every: 1000}}
+        validation: {{every: 100000}}
+        log_every: 1
+    """)
+    )
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "charanim", "train", str(recipe), "-o", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_losses(run) if (run / "log.jsonl").is_file() else []) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    stopped_at = int(err.strip().splitlines()[-1].split("after step ")[1].split(";")[0])
+    resumed = subprocess.run(command + ["--resume", f"training.steps={stopped_at + 1}", "--json"],
+                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["trained_steps"] == 1 and (run / "model" / "config.json").is_file()

@@ -36,7 +36,7 @@ class CharanimGroup(TyperGroup):
             raise
         except CharanimError as exc:
             console.error(str(exc))
-            ctx.exit(1)
+            ctx.exit(getattr(exc, "exit_code", 1))  # a stopped run: 128 + the signal, as shells say
         except KeyboardInterrupt:
             console.error("Interrupted.")
             ctx.exit(130)

@@ -10,7 +10,7 @@ from charanim.cli import console, options
 
 HELP = """Train a model from a recipe (recipes/*.yaml); key=value arguments override recipe keys.
 
-The run folder gets recipe.yaml (resolved), log.jsonl, checkpoints/ (every checkpoint.every steps), samples/ (validation videos) and, at the end, model/: a model directory 'charanim animate --model' loads. A killed run continues exactly with --resume.
+The run folder gets recipe.yaml (resolved), log.jsonl, checkpoints/ (every checkpoint.every steps), samples/ (validation videos) and, at the end, model/: a model directory 'charanim animate --model' loads. A killed run continues exactly with --resume. Ctrl-C or SIGTERM stops cleanly: the step in progress finishes, a checkpoint of it is written, and the exit code is 130 (SIGINT) or 143 (SIGTERM); press Ctrl-C twice to stop at once.
 """
 
 EPILOG = """[bold]Examples[/]

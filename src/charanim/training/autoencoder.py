@@ -22,8 +22,10 @@ from charanim.metrics import psnr
 from charanim.pose.render import render_pose
 from charanim.training import checkpoint as ckpt
 from charanim.training.data import NOISE, ManifestData, batch_indices, sample_rng
+from charanim.training.distributed import Group
 from charanim.training.ema import EMA
 from charanim.training.recipe import Recipe
+from charanim.training.stopping import StopOnSignal
 
 POSE_SHARE = 0.3
 
@@ -101,59 +103,65 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
         held_out = None
     started, first = time.perf_counter(), step
     smoothed = None
-    while step < training.steps:
-        tic = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(recipe, step)
-        indices = batch_indices(len(data), training.batch_size, step, training.seed)
-        pixels = _pixels(
-            [_frame(data, index, sample_rng(training.seed, step, slot)) for slot, index in enumerate(indices)]
+
+    def save(at: int) -> Path:
+        state = {"recipe_hash": recipe_hash(recipe), "task": "autoencoder"}
+        weights = {k: p.detach() for k, p in parameters.items()}
+        return ckpt.save_checkpoint(
+            run, at, weights, ema.state_dict() if ema else None, optimizer, state, recipe.checkpoint.keep
         )
-        generator = torch.Generator().manual_seed(
-            int(sample_rng(training.seed, step, 0, NOISE).integers(2**62))
-        )
-        posterior = vae.encode(pixels).latent_dist
-        # Decoding the mean, not a sample: the diffusion model only ever sees the mean, and
-        # sampling with the untrained (unit) variance drowns the latents in noise early on.
-        latents = posterior.sample(generator) if training.sample_latents else posterior.mode()
-        reconstruction = vae.decode(latents).sample
-        loss = (
-            F.l1_loss(reconstruction, pixels)
-            + 0.5 * F.mse_loss(reconstruction, pixels)
-            + training.kl_weight * posterior.kl().mean()
-        )
-        if not torch.isfinite(loss):
-            raise CharanimError(f"The loss became {loss.item()} at step {step + 1}; lower optim.lr.")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters.values(), recipe.optim.grad_clip)
-        optimizer.step()
-        if ema is not None:
-            ema.update()
-        step += 1
-        value = loss.item()
-        smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
-        record = {"step": step, "loss": round(value, 6), "loss_smooth": round(smoothed, 6), "lr": learning_rate(recipe, step - 1),
-                  "seconds_per_step": round(time.perf_counter() - tic, 3), "time": round(time.time(), 1)}  # fmt: skip
-        if step % recipe.log_every == 0 or step == training.steps:
-            _append_log(run / "log.jsonl", record)
-        if on_progress:
-            on_progress(step, training.steps, record)
-        if step % recipe.checkpoint.every == 0 or step == training.steps:
-            state = {"recipe_hash": recipe_hash(recipe), "task": "autoencoder"}
-            ckpt.save_checkpoint(
-                run,
-                step,
-                {k: p.detach() for k, p in parameters.items()},
-                ema.state_dict() if ema else None,
-                optimizer,
-                state,
-                recipe.checkpoint.keep,
+
+    with StopOnSignal() as stop:
+        while step < training.steps:
+            tic = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(recipe, step)
+            indices = batch_indices(len(data), training.batch_size, step, training.seed)
+            pixels = _pixels(
+                [
+                    _frame(data, index, sample_rng(training.seed, step, slot))
+                    for slot, index in enumerate(indices)
+                ]
             )
-        if held_out is not None and (step % recipe.validation.every == 0 or step == training.steps):
-            with ema.applied() if ema else _nothing():
-                score = _validate(vae, held_out, run, step)
-            _append_log(run / "log.jsonl", {"step": step, "validation": score})
+            generator = torch.Generator().manual_seed(
+                int(sample_rng(training.seed, step, 0, NOISE).integers(2**62))
+            )
+            posterior = vae.encode(pixels).latent_dist
+            # Decoding the mean, not a sample: the diffusion model only ever sees the mean, and
+            # sampling with the untrained (unit) variance drowns the latents in noise early on.
+            latents = posterior.sample(generator) if training.sample_latents else posterior.mode()
+            reconstruction = vae.decode(latents).sample
+            loss = (
+                F.l1_loss(reconstruction, pixels)
+                + 0.5 * F.mse_loss(reconstruction, pixels)
+                + training.kl_weight * posterior.kl().mean()
+            )
+            if not torch.isfinite(loss):
+                raise CharanimError(f"The loss became {loss.item()} at step {step + 1}; lower optim.lr.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters.values(), recipe.optim.grad_clip)
+            optimizer.step()
+            if ema is not None:
+                ema.update()
+            step += 1
+            value = loss.item()
+            smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
+            record = {"step": step, "loss": round(value, 6), "loss_smooth": round(smoothed, 6), "lr": learning_rate(recipe, step - 1),
+                      "seconds_per_step": round(time.perf_counter() - tic, 3), "time": round(time.time(), 1)}  # fmt: skip
+            if step % recipe.log_every == 0 or step == training.steps:
+                _append_log(run / "log.jsonl", record)
+            if on_progress:
+                on_progress(step, training.steps, record)
+            saved = step % recipe.checkpoint.every == 0 or step == training.steps
+            if saved:
+                last = save(step)
+            if held_out is not None and (step % recipe.validation.every == 0 or step == training.steps):
+                with ema.applied() if ema else _nothing():
+                    score = _validate(vae, held_out, run, step)
+                _append_log(run / "log.jsonl", {"step": step, "validation": score})
+            if stop.should_stop(Group()):
+                raise stop.stopped(step, last if saved else save(step))
     with ema.applied() if ema else _nothing():
         model = _export(vae, data, run / "model")
     return {"run": str(run), "model": str(model), "steps": step, "trained_steps": step - first,

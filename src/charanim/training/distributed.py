@@ -81,6 +81,17 @@ def mean(value: float, group: Group) -> float:
     return float(tensor.item()) / group.world
 
 
+def any_true(flag: bool, group: Group) -> bool:
+    """True in every process if it is true in any."""
+    if not group.active:
+        return flag
+    import torch.distributed as dist
+
+    tensor = torch.tensor([float(flag)], device=device_for(group))
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
 def barrier(group: Group) -> None:
     if group.active:
         import torch.distributed as dist

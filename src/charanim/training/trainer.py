@@ -30,6 +30,7 @@ from charanim.training.data import AUGMENT, NOISE, ManifestData, batch_indices, 
 from charanim.training.ema import EMA
 from charanim.training.objective import flow_matching_loss
 from charanim.training.recipe import RESUMABLE_CHANGES, Recipe
+from charanim.training.stopping import StopOnSignal
 
 ProgressCallback = Callable[[int, int, dict], None]
 
@@ -166,31 +167,16 @@ class DenoiserTrainer:
     # ------------------------------------------------------------------ loop
 
     def run(self) -> dict:
-        recipe, training = self.recipe, self.recipe.training
+        training = self.recipe.training
         started = time.perf_counter()
         first_step = self.step
         self.backbone.transformer.train()
         smoothed = None
-        while self.step < training.steps:
-            tic = time.perf_counter()
-            loss = self._train_step()
-            smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
-            self.step += 1
-            seconds = time.perf_counter() - tic
-            record = {"step": self.step, "loss": round(loss, 6), "loss_smooth": round(smoothed, 6),
-                      "lr": learning_rate(recipe, self.step - 1), "seconds_per_step": round(seconds, 3), "time": round(time.time(), 1)}  # fmt: skip
-            if not self.group.main:  # the first process writes; the others only train
-                continue
-            if self.step % recipe.log_every == 0 or self.step == training.steps:
-                _append_log(self.run_dir / "log.jsonl", record)
-            if self.on_progress:
-                self.on_progress(self.step, training.steps, record)
-            if self.step % recipe.checkpoint.every == 0 or self.step == training.steps:
-                self.save()
-            if self.validation is not None and (
-                self.step % recipe.validation.every == 0 or self.step == training.steps
-            ):
-                self.validate()
+        with StopOnSignal() as stop:
+            while self.step < training.steps:
+                smoothed = self._loop_step(smoothed)
+                if stop.should_stop(self.group):
+                    raise self._stopped(stop)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         self.backbone.transformer.eval()
@@ -201,6 +187,40 @@ class DenoiserTrainer:
             "seconds": round(time.perf_counter() - started, 1), "final_loss": smoothed,
             "parameters": sum(p.numel() for p in self.parameters.values()),
         }  # fmt: skip
+
+    def _loop_step(self, smoothed: float | None) -> float:
+        """One step, then its log line, progress, checkpoint and validation when due."""
+        recipe, training = self.recipe, self.recipe.training
+        tic = time.perf_counter()
+        loss = self._train_step()
+        smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
+        self.step += 1
+        seconds = time.perf_counter() - tic
+        record = {"step": self.step, "loss": round(loss, 6), "loss_smooth": round(smoothed, 6),
+                  "lr": learning_rate(recipe, self.step - 1), "seconds_per_step": round(seconds, 3), "time": round(time.time(), 1)}  # fmt: skip
+        if not self.group.main:  # the first process writes; the others only train
+            return smoothed
+        if self.step % recipe.log_every == 0 or self.step == training.steps:
+            _append_log(self.run_dir / "log.jsonl", record)
+        if self.on_progress:
+            self.on_progress(self.step, training.steps, record)
+        if self.step % recipe.checkpoint.every == 0 or self.step == training.steps:
+            self.save()
+        if self.validation is not None and (
+            self.step % recipe.validation.every == 0 or self.step == training.steps
+        ):
+            self.validate()
+        return smoothed
+
+    def _stopped(self, stop: StopOnSignal) -> Exception:
+        """Checkpoint the step just finished (unless it was one already), then stop."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        latest = ckpt.list_checkpoints(self.run_dir)
+        if self.group.main and not (latest and latest[-1].name == f"{ckpt.PREFIX}{self.step:07d}"):
+            latest = [self.save()]
+        distributed.leave(self.group)
+        return stop.stopped(self.step, latest[-1] if latest else self.run_dir)
 
     def _batch(self, step: int, part: int):
         """Micro-batch ``part`` of ``step``: a pure function of (seed, step, slot), so it can
