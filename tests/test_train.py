@@ -1,7 +1,10 @@
 """charanim train on a tiny world: recipes, exact resume, export, bad input."""
 
 import json
+import os
 import shutil
+import signal
+import sys
 import textwrap
 from pathlib import Path
 
@@ -274,46 +277,53 @@ def test_batches_carry_the_targets_character_mask_on_the_latent_grid(tmp_path, w
     assert 0 < batch.target_mask.mean() < 0.6  # some character, mostly background
 
 
-@pytest.mark.parametrize("signum", [2, 15])  # SIGINT (Ctrl-C), SIGTERM (kill, schedulers)
-def test_a_signal_stops_after_the_step_with_a_checkpoint_of_it(tmp_path, world, signum):
-    import os
+def _stop_by_signal(command: list[str], run: Path, signum: int, after_steps: int) -> int:
+    """Start ``command``, send ``signum`` once ``after_steps`` steps are logged; check the
+    exit code and the one-line message, return the step it stopped after."""
     import subprocess
-    import sys
     import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while (
+        time.monotonic() < deadline
+        and len(_losses(run) if (run / "log.jsonl").is_file() else []) < after_steps
+    ):
+        time.sleep(0.2)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, err
+    last = err.strip().splitlines()[-1]  # progress lines above it
+    assert f"Stopped by {signal.Signals(signum).name} after step" in last and "Traceback" not in err
+    return int(last.split("after step ")[1].split(";")[0])
+
+
+def _resume(command: list[str], steps: int) -> dict:
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command + ["--resume", f"training.steps={steps}", "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; kill and job schedulers
+def test_a_signal_stops_after_the_step_with_a_checkpoint_of_it(tmp_path, world, signum):
+    from charanim.training.checkpoint import list_checkpoints
 
     recipe = _recipe(tmp_path, world, "training: {steps: 100000, batch_size: 2, ema: 0.9, threads: 1}\n"
                      "checkpoint: {every: 1000, keep: 2}\nvalidation: {every: 100000, samples: 0}\n")  # fmt: skip
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "charanim", "train", str(recipe), "-o", str(run)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_losses(run) if (run / "log.jsonl").is_file() else []) < 3:
-        time.sleep(0.2)
-    process.send_signal(signum)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signum, err
-    name = {2: "SIGINT", 15: "SIGTERM"}[signum]
-    last = err.strip().splitlines()[-1]  # progress lines above it
-    assert f"Stopped by {name} after step" in last and "Traceback" not in err
-    stopped_at = int(last.split("after step ")[1].split(";")[0])
+    stopped_at = _stop_by_signal(command, run, signum, after_steps=3)
     assert stopped_at >= 3
-    from charanim.training.checkpoint import list_checkpoints
-
     assert list_checkpoints(run)[-1].name == f"step-{stopped_at:07d}"  # not the periodic one: there is none
-    resumed = subprocess.run(command + ["--resume", f"training.steps={stopped_at + 2}", "--json"],
-                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout)["trained_steps"] == 2
+    assert _resume(command, stopped_at + 2)["trained_steps"] == 2
 
 
 def test_autoencoder_training_stops_on_a_signal_and_resumes(tmp_path, world):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     recipe = tmp_path / "vae.yaml"
     recipe.write_text(
         textwrap.dedent(f"""
@@ -329,18 +339,7 @@ def test_autoencoder_training_stops_on_a_signal_and_resumes(tmp_path, world):
     """)
     )
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "charanim", "train", str(recipe), "-o", str(run)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_losses(run) if (run / "log.jsonl").is_file() else []) < 2:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, err
-    stopped_at = int(err.strip().splitlines()[-1].split("after step ")[1].split(";")[0])
-    resumed = subprocess.run(command + ["--resume", f"training.steps={stopped_at + 1}", "--json"],
-                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    summary = json.loads(resumed.stdout)
+    stopped_at = _stop_by_signal(command, run, signal.SIGTERM, after_steps=2)
+    summary = _resume(command, stopped_at + 1)
     assert summary["trained_steps"] == 1 and (run / "model" / "config.json").is_file()
