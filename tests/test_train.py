@@ -343,3 +343,18 @@ def test_autoencoder_training_stops_on_a_signal_and_resumes(tmp_path, world):
     stopped_at = _stop_by_signal(command, run, signal.SIGTERM, after_steps=2)
     summary = _resume(command, stopped_at + 1)
     assert summary["trained_steps"] == 1 and (run / "model" / "config.json").is_file()
+
+
+def test_signals_the_process_ignores_stay_ignored():
+    """A background job started by a non-interactive shell ignores SIGINT: training there
+    must not start answering it (only SIGTERM, which it does not ignore)."""
+    from charanim.training.stopping import StopOnSignal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopOnSignal():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)

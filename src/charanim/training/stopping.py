@@ -35,6 +35,8 @@ class StopOnSignal:
     def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():  # handlers live there only
             for sig in SIGNALS:
+                if signal.getsignal(sig) is signal.SIG_IGN:  # e.g. SIGINT of a background job: keep ignoring
+                    continue
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
