@@ -1,7 +1,7 @@
 """Recipes: YAML files mapped onto dataclasses, torchtune-style.
 
 Unknown keys and wrong types are errors that name the key and the file line; command
-line overrides (``training.lr=3e-4 data.manifest=other.jsonl``) use dotted paths and are
+line overrides (``optim.lr=3e-4 data.manifest=other.jsonl``) use dotted paths and are
 checked the same way. ``resolve`` returns the dataclass; ``to_yaml`` prints what a run
 will actually use (``--dry-run``).
 """
@@ -70,7 +70,7 @@ def parse_overrides(items: list[str]) -> dict:
     out: dict = {}
     for item in items:
         if "=" not in item:
-            raise RecipeError(f"Override '{item}' is not key=value (e.g. training.lr=3e-4).")
+            raise RecipeError(f"Override '{item}' is not key=value (e.g. optim.lr=3e-4).")
         key, _, raw = item.partition("=")
         try:
             value = yaml.safe_load(raw) if raw != "" else ""

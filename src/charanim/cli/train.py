@@ -29,7 +29,7 @@ EPILOG = """[bold]Examples[/]
 
 def train(
     recipe_file: Path = typer.Argument(..., help="Recipe YAML file."),
-    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. training.lr=3e-4."),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. optim.lr=3e-4."),
     out: Path = typer.Option(..., "--output", "-o", help="Run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's latest checkpoint."),
     force: bool = typer.Option(False, "--force", help="Resume even if the recipe changed."),
