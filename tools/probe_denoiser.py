@@ -52,12 +52,12 @@ def main() -> None:
 @torch.no_grad()
 def probe(model: Path, manifest: str | None, pairs: int) -> dict:
     from charanim.config import resolve
-    from charanim.engine.layout import reference_token_mask
     from charanim.metrics import psnr
     from charanim.plugins import get_plugins
     from charanim.training.batch import BatchBuilder
     from charanim.training.build import build_backbone
     from charanim.training.data import ManifestData, sample_rng
+    from charanim.training.objective import model_timesteps
     from charanim.training.recipe import Recipe
 
     overrides = [f"model.init={model}"] + ([f"data.manifest={manifest}"] if manifest else [])
@@ -98,10 +98,7 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
         packed = backbone.pack(
             batch.reference, noisy, kept(batch.motion), kept(batch.motion_valid), kept(batch.reference_motion)
         )
-        timestep = torch.full((len(samples),), sigma * 1000.0)
-        if backbone.config.reference_timestep_zero:
-            reference_tokens = reference_token_mask(packed.reference_mask, backbone.patch_size)
-            timestep = timestep[:, None] * (~reference_tokens).float()
+        timestep = model_timesteps(backbone, packed, torch.full((len(samples),), sigma))
         out = backbone.velocity(backbone.assemble(packed), timestep, batch.text, batch.image_embeds)
         return backbone.layout.unpack(out.float(), batch.target.shape[2])
 

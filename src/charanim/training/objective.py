@@ -81,16 +81,23 @@ def flow_matching_loss(
     packed = backbone.pack(
         batch.reference, noisy, kept(batch.motion), kept(batch.motion_valid), kept(batch.reference_motion)
     )
-    timestep = sigma * 1000.0
-    if backbone.config.reference_timestep_zero:
-        reference_tokens = reference_token_mask(packed.reference_mask, backbone.patch_size)
-        timestep = timestep[:, None] * (~reference_tokens).float()
+    timestep = model_timesteps(backbone, packed, sigma)
     text = torch.where(keep_text.view(-1, 1, 1), batch.text, batch.null_text)
     feeding = _adapter_feeding(backbone, batch, packed, x0.shape[2], generator, drop_motion)
     with backbone.injector.feeding(feeding) if backbone.injector is not None else contextlib.nullcontext():
         prediction = backbone.velocity(backbone.assemble(packed), timestep, text, batch.image_embeds)
     predicted = backbone.layout.unpack(prediction.float(), x0.shape[2])
     return weighted_mse(predicted, noise - x0, batch.target_mask, foreground_weight)
+
+
+def model_timesteps(backbone: Backbone, packed, sigma: torch.Tensor) -> torch.Tensor:
+    """The transformer's timestep input for noise levels ``sigma`` ``[B]``: σ·1000, per token
+    (0 on the clean reference's tokens) when the model was trained that way."""
+    timestep = sigma * 1000.0
+    if backbone.config.reference_timestep_zero:
+        reference_tokens = reference_token_mask(packed.reference_mask, backbone.patch_size)
+        timestep = timestep[:, None] * (~reference_tokens).float()
+    return timestep
 
 
 def weighted_mse(
