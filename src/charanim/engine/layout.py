@@ -71,6 +71,12 @@ class InContextLayout(ABC):
     def packed_size(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """(T, H, W) of the packed sequence for a target of ``frames x height x width``."""
 
+    @abstractmethod
+    def reference_everywhere(self, latents: torch.Tensor) -> torch.Tensor:
+        """A tensor shaped like the packed ``latents`` that holds the reference at every
+        place: channels a model may take beside the sequence so each target token sees
+        the reference at its own position (the Wan I2V way), not only through attention."""
+
 
 class SpatialLayout(InContextLayout):
     """``[ reference | target ]`` side by side in every frame (DreamActor-M2)."""
@@ -98,6 +104,10 @@ class SpatialLayout(InContextLayout):
 
     def packed_size(self, frames, height, width):
         return frames, height, 2 * width
+
+    def reference_everywhere(self, latents):
+        reference = latents[..., : latents.shape[-1] // 2]
+        return torch.cat([reference, reference], dim=-1)
 
 
 class TemporalLayout(InContextLayout):
@@ -127,6 +137,9 @@ class TemporalLayout(InContextLayout):
 
     def packed_size(self, frames, height, width):
         return frames + 1, height, width
+
+    def reference_everywhere(self, latents):
+        return latents[:, :, :1].expand(-1, -1, latents.shape[2], -1, -1)
 
 
 LAYOUTS: dict[str, InContextLayout] = {layout.name: layout for layout in (SpatialLayout(), TemporalLayout())}

@@ -32,7 +32,10 @@ class ModelConfig:
     ``conditioners`` lists the conditioners the model was trained with (the first is the
     default); ``window_frames`` is how many frames one denoising pass covers (longer
     clips are cut into overlapping windows); ``reference_timestep_zero`` gives reference
-    tokens timestep 0 through the per-token timestep input.
+    tokens timestep 0 through the per-token timestep input; ``reference_channels``: the
+    transformer also takes the reference latents at every token's own position (extra
+    input channels, after the masks), so copying the reference's background and colours
+    need not go through attention.
     """
 
     backbone: str
@@ -44,6 +47,7 @@ class ModelConfig:
     window_frames: int = 16
     window_overlap: int = 4
     reference_timestep_zero: bool = True
+    reference_channels: bool = False
     sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
     text_encoder: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)

@@ -10,7 +10,8 @@ small ``AutoencoderKLWan``), stored as a charanim model directory::
       text_encoder/, tokenizer/     optional transformers encoder for prompts
       conditioners/<name>.safetensors   adapters of non-in-context conditioners
 
-The transformer's input channels are ``[latents, condition, M_r, M_m]`` (2C + 2).
+The transformer's input channels are ``[latents, condition, M_r, M_m]`` (2C + 2), and
+with ``reference_channels`` also the reference latents at every position (3C + 2).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def tiny_transformer_config(
     text_dim: int = 32,
     freq_dim: int = 64,
     rope_max_seq_len: int = 256,
+    reference_channels: bool = False,
 ) -> dict:
     """The ``WanTransformer3DModel`` config of a tiny in-context model.
 
@@ -51,7 +53,7 @@ def tiny_transformer_config(
         patch_size=tuple(patch_size),
         num_attention_heads=num_attention_heads,
         attention_head_dim=attention_head_dim,
-        in_channels=2 * latent_channels + 2,
+        in_channels=input_channels(latent_channels, reference_channels),
         out_channels=latent_channels,
         text_dim=text_dim,
         freq_dim=freq_dim,
@@ -61,11 +63,33 @@ def tiny_transformer_config(
     )
 
 
+def input_channels(latent_channels: int, reference_channels: bool) -> int:
+    return (3 if reference_channels else 2) * latent_channels + 2
+
+
 class TinyBackbone(Backbone):
     family = "tiny"
 
     def assemble(self, packed: Packed) -> torch.Tensor:
-        return torch.cat([packed.latents, packed.condition, packed.reference_mask, packed.motion_mask], dim=1)
+        parts = [packed.latents, packed.condition, packed.reference_mask, packed.motion_mask]
+        if self.config.reference_channels:
+            parts.append(self.layout.reference_everywhere(packed.latents))
+        return torch.cat(parts, dim=1)
+
+
+def add_reference_channels(transformer, latent_channels: int) -> None:
+    """Give a transformer trained without ``reference_channels`` its extra input channels,
+    zero-initialised, so the warm-started model computes exactly what it did."""
+    old = transformer.patch_embedding
+    new = torch.nn.Conv3d(
+        old.in_channels + latent_channels, old.out_channels, old.kernel_size, stride=old.stride
+    ).to(old.weight.device, old.weight.dtype)
+    with torch.no_grad():
+        new.weight.zero_()
+        new.weight[:, : old.in_channels] = old.weight
+        new.bias.copy_(old.bias)
+    transformer.patch_embedding = new
+    transformer.register_to_config(in_channels=new.in_channels)
 
 
 class TinyFamily(BackboneFamily):
@@ -99,11 +123,12 @@ class TinyFamily(BackboneFamily):
             raise ModelLoadError(f"'{path}' has no {CONFIG_NAME}.")
         transformer = _load_component(WanTransformer3DModel, path / "transformer", dtype)
         autoencoder = load_autoencoder(path / "vae") if (path / "vae").is_dir() else PixelSpace()
-        expected = 2 * autoencoder.channels + 2
+        expected = input_channels(autoencoder.channels, config.reference_channels)
         if transformer.config.in_channels != expected:
+            parts = "3 x" if config.reference_channels else "2 x"
             raise ModelLoadError(
                 f"'{path}': the transformer takes {transformer.config.in_channels} input channels, "
-                f"the tiny in-context layout needs {expected} (2 x {autoencoder.channels} latent + 2 masks)."
+                f"the tiny in-context layout needs {expected} ({parts} {autoencoder.channels} latent + 2 masks)."
             )
         text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
         transformer.to(device).eval().requires_grad_(False)

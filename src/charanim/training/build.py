@@ -35,7 +35,7 @@ def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
 def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
     from diffusers import WanTransformer3DModel
 
-    from charanim.models.tiny import TinyBackbone, TinyFamily, tiny_transformer_config
+    from charanim.models.tiny import TinyBackbone, TinyFamily, add_reference_channels, tiny_transformer_config
 
     spec = recipe.model
     if spec.init:
@@ -44,6 +44,11 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             raise CharanimError(
                 f"model.init was trained with the {backbone.config.layout} layout, the recipe asks for {spec.layout}."
             )
+        # like the transformer's shape, the channels come from the warm start; the recipe
+        # can only add them (zero-initialised) to one trained without
+        if spec.reference_channels and not backbone.config.reference_channels:
+            add_reference_channels(backbone.transformer, backbone.autoencoder.channels)
+            backbone.config.reference_channels = True
         backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
         backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
         return backbone
@@ -61,6 +66,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             text_dim=shape.text_dim,
             freq_dim=shape.freq_dim,
             rope_max_seq_len=shape.rope_max_seq_len,
+            reference_channels=spec.reference_channels,
         )
     )
     text = NoTextEncoder(shape.text_dim, device, torch.float32)
@@ -84,19 +90,12 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         window_frames=spec.frames,
         window_overlap=spec.window_overlap,
         reference_timestep_zero=spec.reference_timestep_zero,
+        reference_channels=spec.reference_channels,
         sampler=SamplerDefaults(name="euler", steps=recipe.validation.steps),
     )
     transformer.to(device)
     autoencoder.to(device)
-    return TinyBackbone(
-        config,
-        transformer,
-        autoencoder,
-        NoTextEncoder(shape.text_dim, device, torch.float32),
-        None,
-        device,
-        torch.float32,
-    )
+    return TinyBackbone(config, transformer, autoencoder, text, None, device, torch.float32)
 
 
 def attach_adapters(backbone: Backbone, conditioners, init: str | None) -> dict[str, torch.nn.Module]:

@@ -45,6 +45,10 @@ class ModelSpec:
     text_encoder: dict[str, Any] | None = None
     layout: Literal["spatial", "temporal"] = "spatial"
     reference_timestep_zero: bool = True
+    #: the reference latents also as input channels at every position (tiny backbone);
+    #: a warm start without them gains them zero-initialised, so it starts unchanged
+    #: (one with them keeps them whatever this says, as it keeps its transformer's shape)
+    reference_channels: bool = False
     width: int = 64
     height: int = 64
     frames: int = 8

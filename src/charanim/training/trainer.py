@@ -324,18 +324,20 @@ class DenoiserTrainer:
             return export_model(self.backbone, self.recipe, self.run_dir / "model", self.step)
 
 
-def export_latest(recipe: Recipe, run: Path) -> dict:
+def export_latest(recipe: Recipe, run: Path, force: bool = False) -> dict:
     """Export RUN's newest checkpoint (its EMA weights when it has them) to RUN/model,
-    without touching the run: safe while training goes on in another process."""
+    without touching the run: safe while training goes on in another process. ``force``
+    exports under a recipe that changed since (the exported config is the given recipe's)."""
     found = ckpt.list_checkpoints(run)
     if not found:
         raise CharanimError(f"'{run}' has no checkpoint to export.")
     latest = found[-1]
     restored = ckpt.load_checkpoint(latest)
     state = restored["state"]
-    if state.get("recipe_hash") != recipe_hash(recipe):
+    if state.get("recipe_hash") != recipe_hash(recipe) and not force:
         raise CharanimError(
-            f"'{run}' was trained with another recipe (hash {state.get('recipe_hash')}, this one is {recipe_hash(recipe)})."
+            f"'{run}' was trained with another recipe (hash {state.get('recipe_hash')}, this one is "
+            f"{recipe_hash(recipe)}); --force exports it anyway."
         )
     weights = {k: v for k, v in (restored["ema"] or restored["weights"]).items() if not k.startswith("__")}
     if recipe.training.task == "autoencoder":
