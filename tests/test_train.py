@@ -412,3 +412,17 @@ def test_a_recipes_text_encoder_is_the_one_training_uses(tmp_path, world):
     backbone = build_backbone(recipe, torch.device("cpu"))
     embeddings = backbone.text.encode(["a red robot waves", ""])
     assert embeddings.shape == (2, 8, 384) and embeddings[0].abs().sum() > 0
+
+
+def test_the_validation_sampler_becomes_the_models_default(tmp_path, world):
+    from charanim.training.build import build_backbone
+
+    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
+    shifted = ["validation.flow_shift=3.0", "validation.steps=7"]
+    scratch = build_backbone(resolve(Recipe, base, shifted), torch.device("cpu"))
+    assert (scratch.config.sampler.flow_shift, scratch.config.sampler.steps) == (3.0, 7)
+    train(resolve(Recipe, base, ["training.steps=1"]), tmp_path / "run")
+    warm = build_backbone(
+        resolve(Recipe, base, [f"model.init={tmp_path / 'run' / 'model'}", *shifted]), torch.device("cpu")
+    )
+    assert (warm.config.sampler.flow_shift, warm.config.sampler.steps) == (3.0, 7)

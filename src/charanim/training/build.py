@@ -49,6 +49,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         if spec.reference_channels and not backbone.config.reference_channels:
             add_reference_channels(backbone.transformer, backbone.autoencoder.channels)
             backbone.config.reference_channels = True
+        backbone.config.sampler = sampler_defaults(recipe)
         backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
         backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
         return backbone
@@ -91,11 +92,18 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         window_overlap=spec.window_overlap,
         reference_timestep_zero=spec.reference_timestep_zero,
         reference_channels=spec.reference_channels,
-        sampler=SamplerDefaults(name="euler", steps=recipe.validation.steps),
+        sampler=sampler_defaults(recipe),
     )
     transformer.to(device)
     autoencoder.to(device)
     return TinyBackbone(config, transformer, autoencoder, text, None, device, torch.float32)
+
+
+def sampler_defaults(recipe: Recipe) -> SamplerDefaults:
+    """The trained model's default sampler: the one its validation samples used."""
+    return SamplerDefaults(
+        name="euler", steps=recipe.validation.steps, flow_shift=recipe.validation.flow_shift
+    )
 
 
 def attach_adapters(backbone: Backbone, conditioners, init: str | None) -> dict[str, torch.nn.Module]:

@@ -147,7 +147,10 @@ class CheckpointSpec:
 class ValidationSpec:
     every: int = 1000
     samples: int = 2
+    #: the sampler the validation samples use, stored as the model's defaults
     steps: int = 10
+    #: > 1 spends more of the steps at high noise (pair it with training.logit_mean > 0)
+    flow_shift: float = 1.0
 
 
 @dataclass

@@ -33,7 +33,7 @@ def validate(backbone, conditioners, builder, data: ManifestData, recipe, run, s
             [condition, *extras],
             builder.spec,
             prompt=sample.prompt,
-            settings=SamplingSettings(steps=recipe.validation.steps),
+            settings=SamplingSettings(steps=recipe.validation.steps, flow_shift=recipe.validation.flow_shift),
             generator=torch.Generator().manual_seed(index),
         )
         target = builder._fit(sample.target)
