@@ -426,3 +426,18 @@ def test_the_validation_sampler_becomes_the_models_default(tmp_path, world):
         resolve(Recipe, base, [f"model.init={tmp_path / 'run' / 'model'}", *shifted]), torch.device("cpu")
     )
     assert (warm.config.sampler.flow_shift, warm.config.sampler.steps) == (3.0, 7)
+
+
+def test_recipe_hashes_leave_out_settings_at_their_default():
+    """So a recipe key added by a later charanim (its default keeping the old behaviour)
+    does not orphan earlier runs; hashes of the earlier, full form are still accepted."""
+    from charanim.config import config_hash
+    from charanim.training.trainer import _hashed_part, recipe_hash, same_recipe
+
+    plain, changed = Recipe(), Recipe()
+    changed.optim.lr = 0.5
+    changed.training.steps = 7  # length is not part of the hash
+    assert recipe_hash(plain) == config_hash({})
+    assert recipe_hash(changed) == config_hash({"optim": {"lr": 0.5}})
+    assert same_recipe(config_hash(_hashed_part(changed)), changed)
+    assert not same_recipe(recipe_hash(plain), changed)

@@ -36,14 +36,40 @@ ProgressCallback = Callable[[int, int, dict], None]
 
 
 def recipe_hash(recipe: Recipe) -> str:
-    """What a resumed run must share with the original: everything but schedule and length."""
+    """What a resumed run must share with the original: everything but schedule and length.
+
+    Settings at their default value are left out, so a key that a later charanim adds
+    (with a default that keeps the old behaviour) does not orphan the runs made before it."""
+    return config_hash(_without_defaults(_hashed_part(recipe), _hashed_part(Recipe())))
+
+
+def same_recipe(stored: str | None, recipe: Recipe) -> bool:
+    """Whether a checkpoint's stored hash is ``recipe``'s, in today's form or in the one
+    before default settings were left out."""
+    return stored in (recipe_hash(recipe), config_hash(_hashed_part(recipe)))
+
+
+def _hashed_part(recipe: Recipe) -> dict:
     data = dataclasses.asdict(recipe)
     data["training"].pop("steps", None)
     data["training"].pop("prefetch", None)  # changes speed, not results
     data["training"].pop("compile", None)  # (same numbers up to float rounding)
     for key in RESUMABLE_CHANGES:
         data.pop(key, None)
-    return config_hash(data)
+    return data
+
+
+def _without_defaults(data: dict, defaults: dict) -> dict:
+    kept = {}
+    for key, value in data.items():
+        default = defaults.get(key) if isinstance(defaults, dict) else None
+        if isinstance(value, dict) and isinstance(default, dict):
+            value = _without_defaults(value, default)
+            if value:
+                kept[key] = value
+        elif key not in defaults or value != default:
+            kept[key] = value
+    return kept
 
 
 def learning_rate(recipe: Recipe, step: int) -> float:
@@ -67,7 +93,7 @@ def prepare_run(run: Path, recipe: Recipe, resume: bool, force: bool) -> Path | 
     run.mkdir(parents=True, exist_ok=True)
     if resume and existing:
         state = json.loads((existing[-1] / "state.json").read_text())
-        if state.get("recipe_hash") != recipe_hash(recipe) and not force:
+        if not same_recipe(state.get("recipe_hash"), recipe) and not force:
             raise CharanimError(
                 f"'{run}' was trained with another recipe (hash {state.get('recipe_hash')}, now {recipe_hash(recipe)}); "
                 "only steps, checkpoint, validation and logging may change on resume (--force to override)."
@@ -334,7 +360,7 @@ def export_latest(recipe: Recipe, run: Path, force: bool = False) -> dict:
     latest = found[-1]
     restored = ckpt.load_checkpoint(latest)
     state = restored["state"]
-    if state.get("recipe_hash") != recipe_hash(recipe) and not force:
+    if not same_recipe(state.get("recipe_hash"), recipe) and not force:
         raise CharanimError(
             f"'{run}' was trained with another recipe (hash {state.get('recipe_hash')}, this one is "
             f"{recipe_hash(recipe)}); --force exports it anyway."
