@@ -125,10 +125,10 @@ class TinyFamily(BackboneFamily):
         autoencoder = load_autoencoder(path / "vae") if (path / "vae").is_dir() else PixelSpace()
         expected = input_channels(autoencoder.channels, config.reference_channels)
         if transformer.config.in_channels != expected:
-            parts = "3 x" if config.reference_channels else "2 x"
             raise ModelLoadError(
-                f"'{path}': the transformer takes {transformer.config.in_channels} input channels, "
-                f"the tiny in-context layout needs {expected} ({parts} {autoencoder.channels} latent + 2 masks)."
+                f"'{path}': the transformer takes {transformer.config.in_channels} input channels, the tiny "
+                f"in-context layout needs {expected} ({(expected - 2) // autoencoder.channels} x "
+                f"{autoencoder.channels} latent + 2 masks)."
             )
         text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
         transformer.to(device).eval().requires_grad_(False)

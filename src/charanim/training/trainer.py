@@ -62,12 +62,12 @@ def _hashed_part(recipe: Recipe) -> dict:
 def _without_defaults(data: dict, defaults: dict) -> dict:
     kept = {}
     for key, value in data.items():
-        default = defaults.get(key) if isinstance(defaults, dict) else None
+        default = defaults.get(key)
         if isinstance(value, dict) and isinstance(default, dict):
             value = _without_defaults(value, default)
             if value:
                 kept[key] = value
-        elif key not in defaults or value != default:
+        elif value != default or key not in defaults:
             kept[key] = value
     return kept
 
