@@ -1,27 +1,59 @@
 """Copy a trained charanim model into the package as a named model, weights in float16.
 
     python tools/ship_model.py runs/tiny-stage1/model src/charanim/assets/models/charanim-tiny
+    python tools/ship_model.py MODEL TARGET --vae runs/tiny-vae-decoder/model
 
 float16 halves what the repository and the wheel carry; loading casts back to the
 runtime dtype (float32 on CPU), and the rounding is far below what the model resolves.
+``--vae`` ships the model with another autoencoder: one whose decoder was fine-tuned with
+its encoder frozen (``training.train_encoder: false``), so the latents the denoiser learnt
+are unchanged — checked here: the encoders and the latent statistics must agree.
 The model card (README.md) is kept if the target has one: it is written by hand from
 the bench report (see recipes/tiny/README.md).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
-import sys
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+#: float16 rounding (a relative 2^-11) of a float32 encoder still counts as the same one
+SAME = {"rtol": 1e-3, "atol": 1e-6}
 
-def ship(source: Path, target: Path) -> None:
+
+def check_same_encoder(model_vae: Path, vae: Path) -> None:
+    """Refuse an autoencoder whose latents differ from those the model was trained on."""
+    old, new = load_file(model_vae / WEIGHTS), load_file(vae / WEIGHTS)
+    keys = [k for k in old if k.startswith(("encoder.", "quant_conv."))]
+    differing = [
+        k for k in keys if k not in new or not torch.allclose(old[k].float(), new[k].float(), **SAME)
+    ]
+    old_config, new_config = (json.loads((f / "config.json").read_text()) for f in (model_vae, vae))
+    for key in ("latents_mean", "latents_std", "latent_channels", "block_out_channels"):
+        if old_config.get(key) != new_config.get(key):
+            differing.append(f"config {key}")
+    if differing or not keys:
+        raise SystemExit(
+            f"'{vae}' does not share the model's encoder ({', '.join(differing[:3]) or 'no encoder'} differ): "
+            "only a decoder trained with training.train_encoder: false can replace it."
+        )
+
+
+def ship(source: Path, target: Path, vae: Path | None = None) -> None:
+    if vae is not None:
+        check_same_encoder(source / "vae", vae)
     scratch = target.with_name(f".{target.name}.incomplete")
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.copytree(source, scratch)
+    if vae is not None:
+        shutil.rmtree(scratch / "vae")
+        shutil.copytree(vae, scratch / "vae")
     for weights in scratch.rglob("*.safetensors"):
         tensors = load_file(weights)
         half = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}
@@ -37,6 +69,11 @@ def ship(source: Path, target: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    ship(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("source", type=Path, help="a model folder from 'charanim train'")
+    parser.add_argument("target", type=Path, help="where the float16 copy goes")
+    parser.add_argument("--vae", type=Path, help="an autoencoder folder whose decoder replaces the model's")
+    args = parser.parse_args()
+    ship(args.source, args.target, args.vae)

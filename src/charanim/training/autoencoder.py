@@ -2,10 +2,15 @@
 
 Frames come from the world manifest: characters (driving, target, reference frames)
 and their pose maps, since in-context pose conditions go through the same
-autoencoder. The loss is L1 + ½·L2 on pixels, L1 on the image gradients (cartoon
-outlines and thin limbs are edges; without it they blur first), and a tiny KL term;
-the export stores the per-channel latent mean and std, which ``FrameAutoencoder``
-uses to normalise.
+autoencoder. The loss is L1 + ½·L2 on pixels (the character's pixels weighted by
+``training.foreground_weight``), optionally L1 on the image gradients
+(``training.edge_weight``: outlines and thin limbs are edges, and they blur first), and a
+tiny KL term; the export stores the per-channel latent mean and std, which
+``FrameAutoencoder`` uses to normalise.
+
+With ``training.train_encoder: false`` only the decoder of ``model.init`` trains: the
+latents, their statistics and so every denoiser trained on them stay valid, while the
+decoder — the ceiling of every latent model's output — gets better.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch.nn.functional as F
 
 from charanim.errors import CharanimError
 from charanim.metrics import psnr
+from charanim.models.autoencoder import FrameAutoencoder, load_autoencoder
 from charanim.pose.render import render_pose
 from charanim.training import checkpoint as ckpt
 from charanim.training.data import NOISE, ManifestData, batch_indices, sample_rng
@@ -28,11 +34,24 @@ from charanim.training.recipe import Recipe
 from charanim.training.stopping import StopOnSignal
 
 POSE_SHARE = 0.3
+DECODER_NEEDS_INIT = (
+    "training.train_encoder: false trains the decoder of a trained autoencoder; set model.init to its folder."
+)
 
 
 def build_vae(recipe: Recipe):
+    """The autoencoder in ``model.init`` (to fine-tune), or a new one shaped by ``model.vae``."""
     from diffusers import AutoencoderKL
 
+    if recipe.model.init:
+        autoencoder = load_autoencoder(recipe.model.init)
+        if not isinstance(autoencoder, FrameAutoencoder):
+            raise CharanimError(
+                f"model.init '{recipe.model.init}' is not a per-frame AutoencoderKL; the autoencoder task fine-tunes only those."
+            )
+        return autoencoder.vae.requires_grad_(True)
+    if not recipe.training.train_encoder:
+        raise CharanimError(DECODER_NEEDS_INIT)
     spec = recipe.model.vae
     levels = len(spec.block_out_channels)
     torch.manual_seed(recipe.training.seed)
@@ -49,14 +68,34 @@ def build_vae(recipe: Recipe):
     )
 
 
-def _frame(data: ManifestData, index: int, rng: np.random.Generator) -> np.ndarray:
+def _frame(data: ManifestData, index: int, rng: np.random.Generator, masked: bool = False):
+    """A frame, or with ``masked`` a frame and where its character is (for a pose map: its bones).
+
+    Masked draws take characters from target frames only, the ones whose mask a sample
+    carries; driving and reference frames are other pairs' targets, so nothing is lost.
+    """
     sample = data.sample(index, rng)
     if rng.random() < POSE_SHARE:
         points = sample.target_keypoints.body_array()[0]
         size = (sample.target.shape[2], sample.target.shape[1])
-        return render_pose(points, sample.target_keypoints.header.body_format, size)
+        pose = render_pose(points, sample.target_keypoints.header.body_format, size)
+        return (pose, pose.max(axis=2) > 0) if masked else pose
+    if masked:
+        return sample.target[0], sample.target_mask[0] > 0
     choice = int(rng.integers(3))
     return (sample.target[0], sample.driving[0], sample.reference)[choice]
+
+
+def reconstruction_loss(
+    output: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None, edge_weight: float
+) -> torch.Tensor:
+    """L1 + ½·L2 per pixel, averaged under ``weights`` [B, H, W] when given, plus edges."""
+    error = output - target
+    per_pixel = (error.abs() + 0.5 * error.square()).mean(dim=1)
+    loss = per_pixel.mean() if weights is None else (per_pixel * weights).sum() / weights.sum()
+    if edge_weight:
+        loss = loss + edge_weight * gradient_loss(output, target)
+    return loss
 
 
 def gradient_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -79,14 +118,19 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
     resume_from = prepare_run(run, recipe, resume, force)
     data = ManifestData(recipe.data, frames=1)
     vae = build_vae(recipe).train()
+    if not training.train_encoder:
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
     parameters = dict(vae.named_parameters())
+    trainable = {name: p for name, p in parameters.items() if p.requires_grad}
+    masked = training.foreground_weight != 1.0
     optimizer = torch.optim.AdamW(
-        parameters.values(),
+        trainable.values(),
         lr=recipe.optim.lr,
         betas=tuple(recipe.optim.betas),
         weight_decay=recipe.optim.weight_decay,
     )
-    ema = EMA(parameters, training.ema) if training.ema > 0 else None
+    ema = EMA(trainable, training.ema) if training.ema > 0 else None
     step = 0
     if resume_from is not None:
         restored = ckpt.load_checkpoint(resume_from, optimizer)
@@ -117,30 +161,32 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(recipe, step)
             indices = batch_indices(len(data), training.batch_size, step, training.seed)
-            pixels = _pixels(
-                [
-                    _frame(data, index, sample_rng(training.seed, step, slot))
-                    for slot, index in enumerate(indices)
-                ]
-            )
+            drawn = [
+                _frame(data, index, sample_rng(training.seed, step, slot), masked)
+                for slot, index in enumerate(indices)
+            ]
+            pixels = _pixels([d[0] for d in drawn] if masked else drawn)
+            weights = None
+            if masked:
+                character = torch.from_numpy(np.stack([d[1] for d in drawn])).float()
+                weights = 1.0 + (training.foreground_weight - 1.0) * character
             generator = torch.Generator().manual_seed(
                 int(sample_rng(training.seed, step, 0, NOISE).integers(2**62))
             )
-            posterior = vae.encode(pixels).latent_dist
+            with torch.set_grad_enabled(training.train_encoder):
+                posterior = vae.encode(pixels).latent_dist
             # Decoding the mean, not a sample: the diffusion model only ever sees the mean, and
             # sampling with the untrained (unit) variance drowns the latents in noise early on.
             latents = posterior.sample(generator) if training.sample_latents else posterior.mode()
             reconstruction = vae.decode(latents).sample
-            loss = (
-                F.l1_loss(reconstruction, pixels)
-                + 0.5 * F.mse_loss(reconstruction, pixels)
-                + training.kl_weight * posterior.kl().mean()
-            )
+            loss = reconstruction_loss(reconstruction, pixels, weights, training.edge_weight)
+            if training.train_encoder:
+                loss = loss + training.kl_weight * posterior.kl().mean()
             if not torch.isfinite(loss):
                 raise CharanimError(f"The loss became {loss.item()} at step {step + 1}; lower optim.lr.")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters.values(), recipe.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(trainable.values(), recipe.optim.grad_clip)
             optimizer.step()
             if ema is not None:
                 ema.update()
@@ -163,7 +209,7 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
             if stop.should_stop(Group()):
                 raise stop.stopped(step, last if saved else save(step))
     with ema.applied() if ema else _nothing():
-        model = _export(vae, data, run / "model")
+        model = _export(vae, data, run / "model", measure=training.train_encoder)
     return {"run": str(run), "model": str(model), "steps": step, "trained_steps": step - first,
             "seconds": round(time.perf_counter() - started, 1), "final_loss": smoothed,
             "parameters": sum(p.numel() for p in parameters.values())}  # fmt: skip
@@ -177,33 +223,41 @@ def _nothing():
 
 @torch.no_grad()
 def _validate(vae, data: ManifestData, run: Path, step: int, count: int = 32) -> dict:
+    """Reconstruction PSNR of ``count`` held-out frames, and inside their characters."""
     vae.eval()
-    frames = [_frame(data, i % len(data), np.random.default_rng(i)) for i in range(count)]
+    drawn = [_frame(data, i % len(data), np.random.default_rng(i), masked=True) for i in range(count)]
+    frames = [d[0] for d in drawn]
     pixels = _pixels(frames)
     reconstruction = vae.decode(vae.encode(pixels).latent_dist.mode()).sample
     out = ((reconstruction.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     vae.train()
     original = np.stack(frames)
+    character = np.stack([d[1] for d in drawn])
     folder = run / "samples"
     folder.mkdir(exist_ok=True)
     from PIL import Image
 
     strip = np.concatenate([np.concatenate(list(original[:8]), 1), np.concatenate(list(out[:8]), 1)], 0)
     Image.fromarray(strip).save(folder / f"step-{step:07d}.png")
-    return {"psnr": round(psnr(out, original), 3)}
+    return {"psnr": round(psnr(out, original), 3),
+            "psnr_character": round(psnr(out[character], original[character]), 3)}  # fmt: skip
 
 
 @torch.no_grad()
-def _export(vae, data: ManifestData, directory: Path, count: int = 256) -> Path:
-    """Save with the per-channel latent statistics measured on ``count`` frames."""
+def _export(vae, data: ManifestData, directory: Path, count: int = 256, measure: bool = True) -> Path:
+    """Save, with the per-channel latent statistics measured on ``count`` frames (``measure``)
+    or those it has (a frozen encoder: denoisers learnt its latents normalised by them)."""
     import shutil
 
     vae.eval()
-    frames = [_frame(data, i % len(data), np.random.default_rng(10_000 + i)) for i in range(count)]
-    latents = torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in _pixels(frames).split(64)])
-    mean = latents.mean(dim=(0, 2, 3)).tolist()
-    std = latents.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist()
-    vae.register_to_config(latents_mean=[round(v, 5) for v in mean], latents_std=[round(v, 5) for v in std])
+    if measure:
+        frames = [_frame(data, i % len(data), np.random.default_rng(10_000 + i)) for i in range(count)]
+        latents = torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in _pixels(frames).split(64)])
+        mean = latents.mean(dim=(0, 2, 3)).tolist()
+        std = latents.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist()
+        vae.register_to_config(
+            latents_mean=[round(v, 5) for v in mean], latents_std=[round(v, 5) for v in std]
+        )
     scratch = directory.with_name(f".{directory.name}.incomplete")
     shutil.rmtree(scratch, ignore_errors=True)
     vae.save_pretrained(scratch, safe_serialization=True)

@@ -34,7 +34,8 @@ class AutoencoderSpec:
 class ModelSpec:
     #: ``tiny`` (a charanim model) or ``wan-i2v`` (a Wan image-to-video diffusers directory)
     backbone: str = "tiny"
-    #: start from this model directory (warm start, or the base model of a LoRA)
+    #: start from this model directory (warm start, or the base model of a LoRA; for the
+    #: autoencoder task, an autoencoder folder)
     init: str | None = None
     #: a trained autoencoder folder (e.g. ``runs/tiny-vae/model``); none = the model denoises pixels
     autoencoder: str | None = None
@@ -105,7 +106,8 @@ class TrainingSpec:
     logit_std: float = 1.0
     #: loss weight of the latents that cover the character (its mask, max-pooled to the
     #: latent grid) relative to the background's. World frames are ~89 % background, which
-    #: the reference already shows, so an unweighted loss barely sees the character
+    #: the reference already shows, so an unweighted loss barely sees the character.
+    #: The autoencoder task weighs the character's pixels so (and the bones of pose maps)
     foreground_weight: float = 1.0
     augment: bool = True
     threads: int = 0
@@ -124,6 +126,13 @@ class TrainingSpec:
     kl_weight: float = 1e-6
     #: autoencoder task: decode a sample of the posterior instead of its mean
     sample_latents: bool = False
+    #: autoencoder task: weight of an L1 loss on the image gradients (outlines and thin
+    #: limbs are edges, and edges blur first)
+    edge_weight: float = 0.0
+    #: autoencoder task: false trains the decoder only, from ``model.init`` (an autoencoder
+    #: folder). Its latents and their normalisation stay as they were, so every model
+    #: trained on them keeps working with the new decoder
+    train_encoder: bool = True
 
 
 @dataclass

@@ -1,0 +1,161 @@
+"""charanim train, task autoencoder: a tiny VAE from scratch, then its decoder alone."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from charanim.config import resolve
+from charanim.errors import CharanimError
+from charanim.training.recipe import Recipe
+from charanim.training.trainer import export_latest, train
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from charanim.synthetic.samples import WorldConfig
+    from charanim.synthetic.world import WorldJob, run_world
+
+    out = tmp_path_factory.mktemp("world")
+    config = WorldConfig(size=(32, 32), frames=4, body_plans=("humanoid",), cross_plan=0.0)
+    run_world(WorldJob(out, count=8, seed=3, config=config, shard_size=4, test_fraction=0.25))
+    return out / "manifest.jsonl"
+
+
+def _recipe(tmp_path: Path, world: Path, name: str, training: str, model: str = "") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        textwrap.dedent(f"""
+        model:
+          vae: {{block_out_channels: [8, 16], layers_per_block: 1, latent_channels: 4, norm_num_groups: 4}}
+          {model}
+        data: {{manifest: {world}}}
+        training: {{task: autoencoder, batch_size: 4, ema: 0.9, threads: 2, {training}}}
+        optim: {{lr: 2.0e-3, warmup: 1}}
+        checkpoint: {{every: 3}}
+        validation: {{every: 3}}
+        log_every: 1
+    """)
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def vae(tmp_path_factory, world) -> Path:
+    root = tmp_path_factory.mktemp("vae")
+    train(resolve(Recipe, _recipe(root, world, "vae", "steps: 6"), []), root / "run")
+    return root / "run" / "model"
+
+
+def _encoder_weights(folder: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(folder / WEIGHTS).items() if not k.startswith("decoder.")}
+
+
+def test_decoder_only_training_keeps_the_latent_space_and_changes_the_decoder(tmp_path, world, vae):
+    recipe = resolve(
+        Recipe,
+        _recipe(
+            tmp_path,
+            world,
+            "decoder",
+            "steps: 6, train_encoder: false, foreground_weight: 4.0, edge_weight: 0.5",
+            f"init: {vae}",
+        ),  # fmt: skip
+        [],
+    )
+    summary = train(recipe, tmp_path / "run")
+    new = tmp_path / "run" / "model"
+
+    before, after = _encoder_weights(vae), _encoder_weights(new)
+    encoder_keys = [k for k in before if k.startswith(("encoder.", "quant_conv."))]
+    assert encoder_keys and all(torch.equal(before[k], after[k]) for k in encoder_keys)
+    old_decoder, new_decoder = load_file(vae / WEIGHTS), load_file(new / WEIGHTS)
+    changed = [
+        k for k in old_decoder if k.startswith("decoder.") and not torch.equal(old_decoder[k], new_decoder[k])
+    ]
+    assert changed, "the decoder did not train"
+    # the normalisation the denoisers learnt under is kept, not measured again
+    old_config, new_config = (json.loads((f / "config.json").read_text()) for f in (vae, new))
+    assert new_config["latents_mean"] == old_config["latents_mean"]
+    assert new_config["latents_std"] == old_config["latents_std"]
+    assert summary["steps"] == 6
+
+    validation = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    scores = [r["validation"] for r in validation if "validation" in r]
+    assert scores and all(0 < s["psnr_character"] < 60 and 0 < s["psnr"] < 60 for s in scores)
+
+    # exporting the run again merges the averaged decoder with the saved (frozen) encoder
+    exported = export_latest(recipe, tmp_path / "run")
+    assert all(torch.equal(after[k], _encoder_weights(Path(exported["model"]))[k]) for k in encoder_keys)
+
+
+def test_decoder_only_training_needs_an_autoencoder_to_start_from(tmp_path, world, vae):
+    with pytest.raises(CharanimError, match="set model.init"):
+        train(
+            resolve(Recipe, _recipe(tmp_path, world, "a", "steps: 2, train_encoder: false"), []),
+            tmp_path / "a",
+        )
+    not_a_vae = tmp_path / "not-a-vae"
+    not_a_vae.mkdir()
+    with pytest.raises(CharanimError, match="not a diffusers autoencoder"):
+        train(
+            resolve(Recipe, _recipe(tmp_path, world, "b", "steps: 2", f"init: {not_a_vae}"), []),
+            tmp_path / "b",
+        )
+
+
+def test_foreground_weight_leans_the_loss_on_the_character():
+    from charanim.training.autoencoder import reconstruction_loss
+
+    target = torch.zeros(1, 3, 4, 4)
+    output = target.clone()
+    output[..., 0, 0] = 1.0  # one wrong pixel, inside the character
+    character = torch.zeros(1, 4, 4)
+    character[0, 0, 0] = 1.0
+    plain = reconstruction_loss(output, target, None, 0.0)
+    weighted = reconstruction_loss(output, target, 1.0 + 3.0 * character, 0.0)
+    assert plain == pytest.approx(1.5 / 16)
+    assert weighted == pytest.approx(4 * 1.5 / 19)
+    assert reconstruction_loss(output, target, None, 1.0) > plain
+
+
+def test_shipping_a_model_with_a_fine_tuned_decoder_checks_the_encoder(tmp_path, world, vae):
+    import importlib.util
+    import shutil
+
+    from safetensors.torch import save_file
+
+    spec = importlib.util.spec_from_file_location(
+        "ship_model", Path(__file__).parents[1] / "tools" / "ship_model.py"
+    )
+    ship_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship_model)
+
+    decoder = _recipe(tmp_path, world, "decoder", "steps: 2, train_encoder: false", f"init: {vae}")
+    train(resolve(Recipe, decoder, []), tmp_path / "decoder")
+    model = tmp_path / "model"  # a model folder: a transformer and the autoencoder it learnt on
+    (model / "transformer").mkdir(parents=True)
+    save_file({"w": torch.ones(2)}, model / "transformer" / WEIGHTS)
+    shutil.copytree(vae, model / "vae")
+    ship_model.ship(model, tmp_path / "shipped", tmp_path / "decoder" / "model")
+    shipped = load_file(tmp_path / "shipped" / "vae" / WEIGHTS)
+    fine_tuned = load_file(tmp_path / "decoder" / "model" / WEIGHTS)
+    assert all(v.dtype == torch.float16 for v in shipped.values())
+    assert torch.allclose(
+        shipped["decoder.conv_out.weight"].float(), fine_tuned["decoder.conv_out.weight"], atol=1e-3
+    )
+
+    # an autoencoder trained apart has other latents: refused, the target left as it was
+    other = _recipe(tmp_path, world, "other", "steps: 2, seed: 7")
+    train(resolve(Recipe, other, []), tmp_path / "other")
+    with pytest.raises(SystemExit, match="does not share the model's encoder"):
+        ship_model.ship(model, tmp_path / "shipped", tmp_path / "other" / "model")
+    assert torch.equal(
+        load_file(tmp_path / "shipped" / "vae" / WEIGHTS)["decoder.conv_out.weight"],
+        shipped["decoder.conv_out.weight"],
+    )
