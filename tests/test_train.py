@@ -131,6 +131,15 @@ def test_cli_bad_recipes_fail_in_one_line(tmp_path, world, extra, message):
     assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_run_that_cannot_start_leaves_no_folder(tmp_path, world):
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app, ["train", str(_recipe(tmp_path, world)), f"model.init={tmp_path / 'no-model'}", "-o", str(run)]
+    )
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert not run.exists()  # a retry with a good init needs no --resume or new folder
+
+
 def test_dry_run_prints_the_resolved_recipe(tmp_path, world):
     result = runner.invoke(
         app,

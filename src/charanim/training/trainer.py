@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,11 +110,20 @@ def train(
     force: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> dict:
-    if recipe.training.task == "autoencoder":
-        from charanim.training.autoencoder import train_autoencoder
+    fresh = not run.exists()
+    try:
+        if recipe.training.task == "autoencoder":
+            from charanim.training.autoencoder import train_autoencoder
 
-        return train_autoencoder(recipe, run, resume, force, on_progress)
-    return DenoiserTrainer(recipe, run, resume, force, on_progress).run()
+            return train_autoencoder(recipe, run, resume, force, on_progress)
+        trainer = DenoiserTrainer(recipe, run, resume, force, on_progress)
+    except Exception:
+        # a run that failed before its first step (a bad model.init, a broken autoencoder)
+        # leaves no folder behind that a retry would have to be told to reuse
+        if fresh and run.is_dir() and not ckpt.list_checkpoints(run) and not (run / "log.jsonl").exists():
+            shutil.rmtree(run, ignore_errors=True)
+        raise
+    return trainer.run()
 
 
 class DenoiserTrainer:
@@ -365,13 +375,17 @@ def export_latest(recipe: Recipe, run: Path, force: bool = False) -> dict:
             f"'{run}' was trained with another recipe (hash {state.get('recipe_hash')}, this one is "
             f"{recipe_hash(recipe)}); --force exports it anyway."
         )
-    weights = {k: v for k, v in (restored["ema"] or restored["weights"]).items() if not k.startswith("__")}
+    # the average covers the trained weights only (a frozen encoder has none): the rest as saved
+    averaged = {**restored["weights"], **(restored["ema"] or {})}
+    weights = {k: v for k, v in averaged.items() if not k.startswith("__")}
     if recipe.training.task == "autoencoder":
         from charanim.training.autoencoder import _export, build_vae
 
         vae = build_vae(recipe)
         vae.load_state_dict(weights)
-        model = _export(vae, ManifestData(recipe.data, frames=1), run / "model")
+        model = _export(
+            vae, ManifestData(recipe.data, frames=1), run / "model", measure=recipe.training.train_encoder
+        )
     else:
         from charanim.plugins import get_plugins
         from charanim.training.export import export_model
@@ -448,3 +462,7 @@ def check_recipe(recipe: Recipe) -> None:
         open_data(recipe.data, recipe.model.frames, (recipe.model.width, recipe.model.height))
     elif not Path(recipe.data.manifest).is_file():
         raise CharanimError(f"Training manifest '{recipe.data.manifest}' does not exist.")
+    if recipe.training.task == "autoencoder" and not recipe.training.train_encoder and not recipe.model.init:
+        from charanim.training.autoencoder import DECODER_NEEDS_INIT
+
+        raise CharanimError(DECODER_NEEDS_INIT)
