@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from charanim.engine.layout import get_layout, reference_token_mask
+from charanim.engine.layout import get_layout, per_token_timesteps, reference_token_mask
 from charanim.errors import UnknownNameError
 
 
@@ -69,6 +69,20 @@ def test_reference_token_mask_follows_the_patch_grid():
     # 2 frames x 2 rows x 4 columns; the left two columns of each row are the reference
     assert mask.shape == (1, 16)
     assert mask.view(2, 2, 4)[:, :, :2].all() and not mask.view(2, 2, 4)[:, :, 2:].any()
+
+
+def test_per_token_timesteps_zero_the_reference_for_training_and_sampling_alike():
+    layout = get_layout("spatial")
+    reference, target, *_ = _parts(frames=2, height=8, width=8)
+    packed = layout.pack(reference.expand(2, -1, -1, -1, -1), target.expand(2, -1, -1, -1, -1))
+    tokens = reference_token_mask(packed.reference_mask, (1, 4, 4))
+    training = per_token_timesteps(torch.tensor([250.0, 900.0]), tokens)  # a batch of σ·1000
+    assert training.shape == (2, 16)
+    assert torch.equal(training[:, tokens[0]], torch.zeros(2, 8))
+    assert torch.equal(training[:, ~tokens[0]], torch.tensor([[250.0] * 8, [900.0] * 8]))
+    sampling = per_token_timesteps(torch.tensor(500), tokens[:1])  # the scheduler's scalar
+    assert sampling.shape == (1, 16) and sampling.max() == 500.0
+    assert per_token_timesteps(torch.tensor(500), None).shape == (1,)  # one for every token
 
 
 def test_unknown_layout():

@@ -161,6 +161,17 @@ def reference_token_mask(reference_mask: torch.Tensor, patch_size: tuple[int, in
     return sampled.flatten(1) > 0.5
 
 
+def per_token_timesteps(timestep: torch.Tensor, reference_tokens: torch.Tensor | None) -> torch.Tensor:
+    """The transformer's timestep input, one way for training and sampling: ``timestep``
+    (``[B]`` or a scalar), and with ``reference_tokens`` (:func:`reference_token_mask`, for
+    models trained with ``reference_timestep_zero``) ``[B, tokens]`` with 0 on the clean
+    reference's tokens."""
+    timestep = timestep.float().reshape(-1)
+    if reference_tokens is None:
+        return timestep
+    return timestep[:, None] * (~reference_tokens).float()
+
+
 def _half_mask(target: torch.Tensor, left: float, right: float) -> torch.Tensor:
     batch, _, frames, height, width = target.shape
     mask = torch.empty(batch, 1, frames, height, 2 * width, dtype=target.dtype, device=target.device)

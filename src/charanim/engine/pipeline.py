@@ -16,7 +16,7 @@ import torch
 from charanim.conditioning import Condition, Conditioner, InjectionSite, OutputSpec
 from charanim.engine import sampler as flow
 from charanim.engine.injection import InjectionInput
-from charanim.engine.layout import Packed, reference_token_mask
+from charanim.engine.layout import Packed, per_token_timesteps, reference_token_mask
 from charanim.engine.windows import (
     Window,
     colour_drift,
@@ -224,14 +224,13 @@ class AnimatePipeline:
         )
         injection = self._injection_inputs(sliced, packed, latent_frames)
         in_context = next((c.conditioner for c in sliced if c.site is InjectionSite.IN_CONTEXT), None)
-        tokens_of_reference = reference_token_mask(packed.reference_mask, backbone.patch_size)
+        reference_tokens = None  # computed once: the hot loop only scales it
+        if backbone.config.reference_timestep_zero:
+            reference_tokens = reference_token_mask(packed.reference_mask, backbone.patch_size)
         known_latents = autoencoder.encode(known) if known is not None else None
 
         def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            if backbone.config.reference_timestep_zero:
-                timestep = t.float() * (~tokens_of_reference).float()
-            else:
-                timestep = t.float().expand(1)
+            timestep = per_token_timesteps(t, reference_tokens)
             outputs = []
             for index, guidance_pass in enumerate(passes):
                 keeps_in_context = guidance_pass.motion and in_context not in guidance_pass.drop

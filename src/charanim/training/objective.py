@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from charanim.engine.layout import reference_token_mask
+from charanim.engine.layout import per_token_timesteps, reference_token_mask
 from charanim.models.backbones import Backbone
 
 
@@ -93,11 +93,10 @@ def flow_matching_loss(
 def model_timesteps(backbone: Backbone, packed, sigma: torch.Tensor) -> torch.Tensor:
     """The transformer's timestep input for noise levels ``sigma`` ``[B]``: σ·1000, per token
     (0 on the clean reference's tokens) when the model was trained that way."""
-    timestep = sigma * 1000.0
+    reference_tokens = None
     if backbone.config.reference_timestep_zero:
         reference_tokens = reference_token_mask(packed.reference_mask, backbone.patch_size)
-        timestep = timestep[:, None] * (~reference_tokens).float()
-    return timestep
+    return per_token_timesteps(sigma * 1000.0, reference_tokens)
 
 
 def weighted_mse(
