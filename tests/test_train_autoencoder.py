@@ -65,7 +65,7 @@ def test_decoder_only_training_keeps_the_latent_space_and_changes_the_decoder(tm
             "decoder",
             "steps: 6, train_encoder: false, foreground_weight: 4.0, edge_weight: 0.5",
             f"init: {vae}",
-        ),  # fmt: skip
+        ),
         [],
     )
     summary = train(recipe, tmp_path / "run")
@@ -107,6 +107,7 @@ def test_decoder_only_training_needs_an_autoencoder_to_start_from(tmp_path, worl
             resolve(Recipe, _recipe(tmp_path, world, "b", "steps: 2", f"init: {not_a_vae}"), []),
             tmp_path / "b",
         )
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing half-made left
 
 
 def test_foreground_weight_leans_the_loss_on_the_character():

@@ -17,6 +17,8 @@ EPILOG = """[bold]Examples[/]
 
   charanim train recipes/tiny/vae.yaml -o runs/tiny-vae
 
+  charanim train recipes/tiny/vae-decoder.yaml -o runs/tiny-vae-decoder   # its decoder only, latents kept
+
   charanim train recipes/tiny/stage1-pose.yaml -o runs/stage1 training.steps=20000 training.batch_size=8
 
   charanim train recipes/tiny/stage1-pose.yaml -o runs/stage1 --resume
