@@ -1,6 +1,7 @@
 """charanim train, task autoencoder: a tiny VAE from scratch, then its decoder alone."""
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -107,7 +108,14 @@ def test_decoder_only_training_needs_an_autoencoder_to_start_from(tmp_path, worl
             resolve(Recipe, _recipe(tmp_path, world, "b", "steps: 2", f"init: {not_a_vae}"), []),
             tmp_path / "b",
         )
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing half-made left
+    model = tmp_path / "a-model"  # a charanim model folder: its autoencoder is in vae/
+    shutil.copytree(vae, model / "vae")
+    with pytest.raises(CharanimError, match="its autoencoder is '.*a-model/vae'"):
+        train(
+            resolve(Recipe, _recipe(tmp_path, world, "c", "steps: 2", f"init: {model}"), []),
+            tmp_path / "c",
+        )
+    assert not any((tmp_path / run).exists() for run in "abc")  # nothing half-made left behind
 
 
 def test_foreground_weight_leans_the_loss_on_the_character():
@@ -127,7 +135,6 @@ def test_foreground_weight_leans_the_loss_on_the_character():
 
 def test_shipping_a_model_with_a_fine_tuned_decoder_checks_the_encoder(tmp_path, world, vae):
     import importlib.util
-    import shutil
 
     from safetensors.torch import save_file
 

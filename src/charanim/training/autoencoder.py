@@ -44,6 +44,11 @@ def build_vae(recipe: Recipe):
     from diffusers import AutoencoderKL
 
     if recipe.model.init:
+        inner = Path(recipe.model.init) / "vae"
+        if (inner / "config.json").is_file():
+            raise CharanimError(
+                f"model.init '{recipe.model.init}' is a charanim model; its autoencoder is '{inner}'."
+            )
         autoencoder = load_autoencoder(recipe.model.init)
         if not isinstance(autoencoder, FrameAutoencoder):
             raise CharanimError(
