@@ -73,8 +73,10 @@ def build_vae(recipe: Recipe):
     )
 
 
-def _frame(data: ManifestData, index: int, rng: np.random.Generator, masked: bool = False):
-    """A frame, or with ``masked`` a frame and where its character is (for a pose map: its bones).
+def _frame(
+    data: ManifestData, index: int, rng: np.random.Generator, masked: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A frame and, with ``masked``, where its character is (for a pose map: its bones).
 
     Masked draws take characters from target frames only, the ones whose mask a sample
     carries; driving and reference frames are other pairs' targets, so nothing is lost.
@@ -84,11 +86,11 @@ def _frame(data: ManifestData, index: int, rng: np.random.Generator, masked: boo
         points = sample.target_keypoints.body_array()[0]
         size = (sample.target.shape[2], sample.target.shape[1])
         pose = render_pose(points, sample.target_keypoints.header.body_format, size)
-        return (pose, pose.max(axis=2) > 0) if masked else pose
+        return pose, (pose.max(axis=2) > 0) if masked else None
     if masked:
         return sample.target[0], sample.target_mask[0] > 0
     choice = int(rng.integers(3))
-    return (sample.target[0], sample.driving[0], sample.reference)[choice]
+    return (sample.target[0], sample.driving[0], sample.reference)[choice], None
 
 
 def reconstruction_loss(
@@ -170,7 +172,7 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
                 _frame(data, index, sample_rng(training.seed, step, slot), masked)
                 for slot, index in enumerate(indices)
             ]
-            pixels = _pixels([d[0] for d in drawn] if masked else drawn)
+            pixels = _pixels([frame for frame, _ in drawn])
             weights = None
             if masked:
                 character = torch.from_numpy(np.stack([d[1] for d in drawn])).float()
@@ -256,7 +258,7 @@ def _export(vae, data: ManifestData, directory: Path, count: int = 256, measure:
 
     vae.eval()
     if measure:
-        frames = [_frame(data, i % len(data), np.random.default_rng(10_000 + i)) for i in range(count)]
+        frames = [_frame(data, i % len(data), np.random.default_rng(10_000 + i))[0] for i in range(count)]
         latents = torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in _pixels(frames).split(64)])
         mean = latents.mean(dim=(0, 2, 3)).tolist()
         std = latents.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist()
