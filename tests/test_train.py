@@ -120,6 +120,7 @@ BAD = [
     ("data: {manifest: nowhere.jsonl}\n", "does not exist"),
     ("conditioners: [skeleton]\n", "Unknown conditioner 'skeleton'"),
     ("model: {frames: 99}\n", "fewer than the model's 99 frames"),
+    ("validation: {every: 0}\n", "validation.every must be at least 1"),
 ]
 
 

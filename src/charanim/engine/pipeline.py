@@ -276,13 +276,13 @@ class AnimatePipeline:
         if not in_context:
             return null_packed, null_packed
         condition = in_context[0]
-        motion = autoencoder.encode(condition.video[None].to(backbone.device, torch.float32))
+        motion = backbone.encode_motion(condition.video[None].to(backbone.device, torch.float32))
         valid = None
         if condition.valid is not None:
             valid = autoencoder.downsample_mask(condition.valid[None].to(backbone.device, torch.float32))
         reference_motion = None
         if condition.reference is not None:
-            reference_motion = autoencoder.encode(
+            reference_motion = backbone.encode_motion(
                 condition.reference[None].to(backbone.device, torch.float32)
             )
         return backbone.pack(reference_latents, noise, motion, valid, reference_motion), null_packed

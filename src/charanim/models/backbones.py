@@ -83,7 +83,13 @@ class Backbone(ABC):
         return self.autoencoder.spatial_factor * max(ph, pw)
 
     def valid_frames(self, frames: int) -> int:
-        return self.autoencoder.valid_frames(frames)
+        """The smallest frame count ≥ ``frames`` the model denoises: one the autoencoder
+        accepts and, for a per-frame autoencoder, a multiple of the temporal patch."""
+        frames = self.autoencoder.valid_frames(frames)
+        patch = self.patch_size[0]
+        if self.autoencoder.temporal_factor == 1 and frames % patch:
+            frames += patch - frames % patch
+        return frames
 
     @property
     def pipeline_class(self):
@@ -119,6 +125,20 @@ class Backbone(ABC):
         """The transformer's ``hidden_states`` for a packed sequence (channel order is
         the family's)."""
 
+    @property
+    def motion_channels(self) -> int:
+        """Channels of the in-context motion signal on the latent grid."""
+        if self.config.motion_space == "pixels":
+            return 3 * self.autoencoder.spatial_factor**2
+        return self.autoencoder.channels
+
+    def encode_motion(self, video: torch.Tensor) -> torch.Tensor:
+        """An in-context motion video ``[B, 3, F, H, W]`` in [-1, 1] (pose maps, driving
+        frames) on the latent grid, as the model's ``motion_space`` says."""
+        if self.config.motion_space == "pixels":
+            return space_to_depth(video, self.autoencoder.spatial_factor)
+        return self.autoencoder.encode(video)
+
     def reference_condition(self, reference_latents: torch.Tensor, reference_motion: torch.Tensor | None):
         """What the condition channels hold at the reference's place in the layout."""
         return reference_motion
@@ -127,6 +147,9 @@ class Backbone(ABC):
         """The in-context sequence, as training and sampling both build it. ``motion=None``
         is the dropped motion condition (classifier-free guidance, condition dropout)."""
         if motion is None:
+            batch, _, frames, height, width = target.shape
+            motion = target.new_zeros(batch, self.motion_channels, frames, height, width)
+            motion_valid = target.new_zeros(batch, 1, frames, height, width)
             reference_motion = None
         return self.layout.pack(
             reference, target, motion, motion_valid, self.reference_condition(reference, reference_motion)
@@ -263,6 +286,17 @@ class PipelineBackbone(Backbone):
                 f"(use --conditioner {self.driven_by})."
             )
         return None
+
+
+def space_to_depth(video: torch.Tensor, factor: int) -> torch.Tensor:
+    """``[B, C, F, H, W]`` -> ``[B, C·factor², F, H/factor, W/factor]``: every
+    ``factor x factor`` block of pixels becomes one cell's channels (exact, invertible)."""
+    if factor == 1:
+        return video
+    batch, channels, frames, height, width = video.shape
+    frames_first = video.transpose(1, 2).reshape(batch * frames, channels, height, width)
+    folded = torch.nn.functional.pixel_unshuffle(frames_first, factor)
+    return folded.reshape(batch, frames, *folded.shape[1:]).transpose(1, 2)
 
 
 class BackboneFamily(ABC):

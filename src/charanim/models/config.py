@@ -35,7 +35,11 @@ class ModelConfig:
     tokens timestep 0 through the per-token timestep input; ``reference_channels``: the
     transformer also takes the reference latents at every token's own position (extra
     input channels, after the masks), so copying the reference's background and colours
-    need not go through attention.
+    need not go through attention; ``motion_space``: how the in-context motion video
+    (pose maps, driving frames) reaches the latent grid — ``latent``, encoded by the
+    autoencoder like any frame, or ``pixels``, its pixels folded space-to-depth onto the
+    latent grid (3·s² channels for a spatial factor s), so thin limbs arrive exactly and
+    no autoencoder pass is spent on them.
     """
 
     backbone: str
@@ -48,6 +52,7 @@ class ModelConfig:
     window_overlap: int = 4
     reference_timestep_zero: bool = True
     reference_channels: bool = False
+    motion_space: str = "latent"
     sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
     text_encoder: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)

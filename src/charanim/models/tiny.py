@@ -10,8 +10,9 @@ small ``AutoencoderKLWan``), stored as a charanim model directory::
       text_encoder/, tokenizer/     optional transformers encoder for prompts
       conditioners/<name>.safetensors   adapters of non-in-context conditioners
 
-The transformer's input channels are ``[latents, condition, M_r, M_m]`` (2C + 2), and
-with ``reference_channels`` also the reference latents at every position (3C + 2).
+The transformer's input channels are ``[latents, condition, M_r, M_m]`` (C + Cm + 2), and
+with ``reference_channels`` also the reference latents at every position (2C + Cm + 2);
+Cm, the motion signal's channels, is C, or 3·s² with ``motion_space: pixels``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from charanim.models.config import CONFIG_NAME, ModelConfig, read_model_config, 
 from charanim.models.text import NoTextEncoder, TransformersTextEncoder
 
 NAME = "charanim-tiny"
+#: how the in-context motion video reaches the latent grid (see ``ModelConfig.motion_space``)
+MOTION_SPACES = ("latent", "pixels")
 
 
 def tiny_transformer_config(
@@ -42,10 +45,12 @@ def tiny_transformer_config(
     freq_dim: int = 64,
     rope_max_seq_len: int = 256,
     reference_channels: bool = False,
+    motion_channels: int | None = None,
 ) -> dict:
     """The ``WanTransformer3DModel`` config of a tiny in-context model.
 
-    Input channels are ``2 * latent_channels + 2`` (latents, condition, two masks);
+    Input channels are latents + condition (``motion_channels``, default
+    ``latent_channels``) + two masks (+ the reference latents with ``reference_channels``);
     ``rope_max_seq_len`` bounds each axis after patching, so it must cover the doubled
     width of the spatial layout; ``attention_head_dim`` is split over the three rope axes.
     """
@@ -53,7 +58,7 @@ def tiny_transformer_config(
         patch_size=tuple(patch_size),
         num_attention_heads=num_attention_heads,
         attention_head_dim=attention_head_dim,
-        in_channels=input_channels(latent_channels, reference_channels),
+        in_channels=input_channels(latent_channels, reference_channels, motion_channels),
         out_channels=latent_channels,
         text_dim=text_dim,
         freq_dim=freq_dim,
@@ -63,8 +68,9 @@ def tiny_transformer_config(
     )
 
 
-def input_channels(latent_channels: int, reference_channels: bool) -> int:
-    return (3 if reference_channels else 2) * latent_channels + 2
+def input_channels(latent_channels: int, reference_channels: bool, motion_channels: int | None = None) -> int:
+    motion = latent_channels if motion_channels is None else motion_channels
+    return (2 if reference_channels else 1) * latent_channels + motion + 2
 
 
 class TinyBackbone(Backbone):
@@ -123,17 +129,23 @@ class TinyFamily(BackboneFamily):
             raise ModelLoadError(f"'{path}' has no {CONFIG_NAME}.")
         transformer = _load_component(WanTransformer3DModel, path / "transformer", dtype)
         autoencoder = load_autoencoder(path / "vae") if (path / "vae").is_dir() else PixelSpace()
-        expected = input_channels(autoencoder.channels, config.reference_channels)
-        if transformer.config.in_channels != expected:
+        if config.motion_space not in MOTION_SPACES:
             raise ModelLoadError(
-                f"'{path}': the transformer takes {transformer.config.in_channels} input channels, the tiny "
-                f"in-context layout needs {expected} ({(expected - 2) // autoencoder.channels} x "
-                f"{autoencoder.channels} latent + 2 masks)."
+                f"'{path}': unknown motion_space '{config.motion_space}' (known: {', '.join(MOTION_SPACES)})."
             )
         text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
         transformer.to(device).eval().requires_grad_(False)
         autoencoder.to(device)
-        return TinyBackbone(config, transformer, autoencoder, text, path, device, dtype)
+        backbone = TinyBackbone(config, transformer, autoencoder, text, path, device, dtype)
+        expected = input_channels(autoencoder.channels, config.reference_channels, backbone.motion_channels)
+        if transformer.config.in_channels != expected:
+            raise ModelLoadError(
+                f"'{path}': the transformer takes {transformer.config.in_channels} input channels, the tiny "
+                f"in-context layout needs {expected} (latents, {backbone.motion_channels} motion channels "
+                f"({config.motion_space} motion space), 2 masks"
+                f"{', reference latents' if config.reference_channels else ''})."
+            )
+        return backbone
 
 
 def save_tiny_model(directory: Path, config: ModelConfig, transformer, vae=None, adapters=None) -> None:

@@ -25,6 +25,10 @@ def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
             raise CharanimError(
                 "model.init must name a local Wan image-to-video diffusers directory for a wan-i2v recipe."
             )
+        if spec.motion_space not in (None, "latent"):
+            raise CharanimError(
+                "model.motion_space: pixels is for the tiny backbone; wan-i2v encodes motion with its VAE."
+            )
         backbone = WanI2VFamily.load(Path(spec.init), device, torch.float32)
     else:
         raise CharanimError(f"Unknown model.backbone '{spec.backbone}'; use tiny or wan-i2v.")
@@ -44,6 +48,11 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             raise CharanimError(
                 f"model.init was trained with the {backbone.config.layout} layout, the recipe asks for {spec.layout}."
             )
+        if spec.motion_space and spec.motion_space != backbone.config.motion_space:
+            raise CharanimError(
+                f"model.init reads motion in the {backbone.config.motion_space} space, the recipe asks for "
+                f"{spec.motion_space}: the transformer's input channels differ, so it must be trained from scratch."
+            )
         # like the transformer's shape, the channels come from the warm start; the recipe
         # can only add them (zero-initialised) to one trained without
         if spec.reference_channels and not backbone.config.reference_channels:
@@ -54,6 +63,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
         return backbone
     autoencoder = load_autoencoder(spec.autoencoder) if spec.autoencoder else PixelSpace()
+    motion_space = spec.motion_space or "latent"
     shape = spec.transformer
     torch.manual_seed(recipe.training.seed)
     transformer = WanTransformer3DModel(
@@ -68,6 +78,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             freq_dim=shape.freq_dim,
             rope_max_seq_len=shape.rope_max_seq_len,
             reference_channels=spec.reference_channels,
+            motion_channels=3 * autoencoder.spatial_factor**2 if motion_space == "pixels" else None,
         )
     )
     text = NoTextEncoder(shape.text_dim, device, torch.float32)
@@ -92,6 +103,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         window_overlap=spec.window_overlap,
         reference_timestep_zero=spec.reference_timestep_zero,
         reference_channels=spec.reference_channels,
+        motion_space=motion_space,
         sampler=sampler_defaults(recipe),
     )
     transformer.to(device)

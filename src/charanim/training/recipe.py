@@ -50,6 +50,10 @@ class ModelSpec:
     #: a warm start without them gains them zero-initialised, so it starts unchanged
     #: (one with them keeps them whatever this says, as it keeps its transformer's shape)
     reference_channels: bool = False
+    #: how pose maps / driving frames reach the latent grid (tiny backbone): ``latent``
+    #: (through the autoencoder) or ``pixels`` (folded space-to-depth, exact thin limbs);
+    #: unset = the warm start's, or ``latent`` from scratch
+    motion_space: Literal["latent", "pixels"] | None = None
     width: int = 64
     height: int = 64
     frames: int = 8

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from charanim.conditioning import OutputSpec
-from charanim.config import config_hash, to_yaml
+from charanim.config import RecipeError, config_hash, to_yaml
 from charanim.errors import CharanimError, IncompatibleError
 from charanim.io.atomic import write_text_atomic
 from charanim.training import checkpoint as ckpt
@@ -110,6 +110,7 @@ def train(
     force: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> dict:
+    check_counts(recipe)
     fresh = not run.exists()
     try:
         if recipe.training.task == "autoencoder":
@@ -449,10 +450,31 @@ def _truncate_log(path: Path, step: int) -> None:
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
+def check_counts(recipe: Recipe) -> None:
+    """Step counts and intervals that must be positive (an interval of 0 would divide by zero)."""
+    counts = {
+        "training.steps": recipe.training.steps,
+        "training.batch_size": recipe.training.batch_size,
+        "training.gradient_accumulation": recipe.training.gradient_accumulation,
+        "checkpoint.every": recipe.checkpoint.every,
+        "validation.every": recipe.validation.every,
+        "log_every": recipe.log_every,
+    }
+    for key, value in counts.items():
+        if value < 1:
+            hint = (
+                " (turn validation samples off with validation.samples=0)"
+                if key == "validation.every"
+                else ""
+            )
+            raise RecipeError(f"{key} must be at least 1, got {value}{hint}.")
+
+
 def check_recipe(recipe: Recipe) -> None:
     """Cheap checks for ``--dry-run`` (before any model is built)."""
     from charanim.plugins import get_plugins
 
+    check_counts(recipe)
     registry = get_plugins().conditioners
     for name in recipe.conditioners:
         registry.get(name)

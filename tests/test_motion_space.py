@@ -1,0 +1,142 @@
+"""motion_space: pixels — pose maps folded space-to-depth onto the latent grid instead of
+going through the autoencoder; trained, saved, loaded and sampled like any tiny model."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from charanim.config import resolve
+from charanim.errors import CharanimError, ModelLoadError
+from charanim.models.backbones import space_to_depth
+from charanim.training.recipe import Recipe
+from charanim.training.trainer import train
+
+
+def test_space_to_depth_moves_every_pixel_into_its_cells_channels():
+    video = torch.zeros(1, 3, 2, 8, 8)
+    video[0, 2, 1, 5, 3] = 1.0  # channel 2, frame 1, row 5, column 3: one thin pixel
+    folded = space_to_depth(video, 4)
+    assert folded.shape == (1, 48, 2, 2, 2)
+    # cell (5 // 4, 3 // 4); channel c·16 + (row % 4)·4 + column % 4
+    assert folded[0, 2 * 16 + 1 * 4 + 3, 1, 1, 0] == 1.0 and folded.sum() == 1.0
+    ramp = torch.arange(2 * 3 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 3, 8, 8)
+    assert torch.equal(space_to_depth(ramp, 1), ramp)
+    assert sorted(space_to_depth(ramp, 2).flatten().tolist()) == ramp.flatten().tolist()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from charanim.synthetic.samples import WorldConfig
+    from charanim.synthetic.world import WorldJob, run_world
+
+    out = tmp_path_factory.mktemp("world")
+    config = WorldConfig(size=(32, 32), frames=6, body_plans=("humanoid",), cross_plan=0.0)
+    run_world(WorldJob(out, count=6, seed=5, config=config, shard_size=6, test_fraction=0.2))
+    return out / "manifest.jsonl"
+
+
+@pytest.fixture(scope="module")
+def autoencoder(tmp_path_factory) -> Path:
+    """A seeded random per-frame AutoencoderKL with a spatial factor of 2."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=[8, 8],
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+    )
+    folder = tmp_path_factory.mktemp("vae") / "vae"
+    vae.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def _recipe(tmp_path: Path, manifest: Path, autoencoder: Path) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        textwrap.dedent(f"""
+        model:
+          autoencoder: {autoencoder}
+          motion_space: pixels
+          reference_channels: true
+          width: 32
+          height: 32
+          frames: 4
+          transformer: {{patch_size: [2, 2, 2], num_attention_heads: 2, attention_head_dim: 12, ffn_dim: 32, num_layers: 2, text_dim: 16, freq_dim: 16, rope_max_seq_len: 64}}
+        conditioners: [pose]
+        data: {{manifest: {manifest}, same_plan: true}}
+        training: {{steps: 2, batch_size: 2, ema: 0.9, threads: 2}}
+        optim: {{lr: 1.0e-3, warmup: 1}}
+        checkpoint: {{every: 2}}
+        validation: {{samples: 0}}
+        log_every: 1
+    """)
+    )
+    return path
+
+
+def test_a_pixel_motion_model_trains_loads_and_animates(tmp_path, world, autoencoder):
+    from charanim.api import animate, load_pipeline
+    from charanim.bench.cases import world_suite
+    from charanim.io.video import write_video
+    from charanim.training.build import build_backbone
+
+    recipe = resolve(Recipe, _recipe(tmp_path, world, autoencoder))
+    backbone = build_backbone(recipe, torch.device("cpu"))
+    assert backbone.motion_channels == 3 * 2 * 2
+    # latents 4 + motion 12 + masks 2 + reference latents 4
+    assert backbone.transformer.config.in_channels == 22
+    pose = torch.rand(1, 3, 4, 32, 32) * 2 - 1
+    assert torch.equal(backbone.encode_motion(pose), space_to_depth(pose, 2))
+    dropped = backbone.pack(torch.zeros(1, 4, 1, 16, 16), torch.zeros(1, 4, 4, 16, 16))
+    assert dropped.condition.shape == (1, 12, 4, 16, 32) and dropped.condition.abs().sum() == 0
+    assert backbone.valid_frames(5) == 6  # whole temporal patches
+
+    summary = train(recipe, tmp_path / "run")
+    assert summary["steps"] == 2
+    pipeline = load_pipeline(tmp_path / "run" / "model", device="cpu")
+    assert pipeline.backbone.config.motion_space == "pixels"
+    case = world_suite(tmp_path, 1, frames=6, size=32)[0]  # a test-split pair
+    drive = write_video(tmp_path / "drive.mp4", case.driving, case.fps)
+    Image.fromarray(case.reference).save(tmp_path / "reference.png")
+    result = animate(
+        tmp_path / "reference.png",
+        drive,
+        pipeline=pipeline,
+        pose=case.driving_keypoints,
+        reference_pose=case.reference_keypoints,
+        max_frames=5,
+        steps=2,
+    )["result"]
+    assert result.frames.shape == (5, 32, 32, 3) and result.frames.std() > 0
+
+
+def test_a_warm_start_keeps_its_motion_space(tmp_path, world, autoencoder):
+    from charanim.training.build import build_backbone
+
+    recipe_path = _recipe(tmp_path, world, autoencoder)
+    train(resolve(Recipe, recipe_path, ["training.steps=1", "checkpoint.every=1"]), tmp_path / "run")
+    model = tmp_path / "run" / "model"
+    kept = build_backbone(
+        resolve(Recipe, recipe_path, [f"model.init={model}", "model.motion_space=null"]), torch.device("cpu")
+    )
+    assert kept.config.motion_space == "pixels"
+    with pytest.raises(CharanimError, match="motion in the pixels space.*trained from scratch"):
+        build_backbone(
+            resolve(Recipe, recipe_path, [f"model.init={model}", "model.motion_space=latent"]),
+            torch.device("cpu"),
+        )
+
+    # a model folder whose charanim.json disagrees with its transformer is refused at load
+    config = model / "charanim.json"
+    config.write_text(config.read_text().replace('"motion_space": "pixels"', '"motion_space": "latent"'))
+    from charanim.api import load_pipeline
+
+    with pytest.raises(ModelLoadError, match="needs 14"):
+        load_pipeline(model, device="cpu")
