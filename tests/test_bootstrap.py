@@ -13,13 +13,10 @@ from charanim.testing import make_tiny_model
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from charanim.synthetic.samples import WorldConfig
-    from charanim.synthetic.world import WorldJob, run_world
+    from charanim.testing import write_humanoid_world
 
     out = tmp_path_factory.mktemp("world")
-    config = WorldConfig(size=(32, 32), frames=8, body_plans=("humanoid",), cross_plan=0.0)
-    run_world(WorldJob(out, count=8, seed=2, config=config, shard_size=8, test_fraction=0.0))
-    return out / "manifest.jsonl"
+    return write_humanoid_world(out, count=8, seed=2, frames=8, shard_size=8, test_fraction=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -24,13 +24,10 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from charanim.synthetic.samples import WorldConfig
-    from charanim.synthetic.world import WorldJob, run_world
+    from charanim.testing import write_humanoid_world
 
     out = tmp_path_factory.mktemp("world")
-    config = WorldConfig(size=(32, 32), frames=6, body_plans=("humanoid",), cross_plan=0.0)
-    run_world(WorldJob(out, count=12, seed=1, config=config, shard_size=6, test_fraction=0.2))
-    return out / "manifest.jsonl"
+    return write_humanoid_world(out, count=12, seed=1, frames=6, shard_size=6, test_fraction=0.2)
 
 
 def _recipe(tmp_path: Path, manifest: Path, extra: str = "") -> Path:

@@ -19,13 +19,10 @@ WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from charanim.synthetic.samples import WorldConfig
-    from charanim.synthetic.world import WorldJob, run_world
+    from charanim.testing import write_humanoid_world
 
     out = tmp_path_factory.mktemp("world")
-    config = WorldConfig(size=(32, 32), frames=4, body_plans=("humanoid",), cross_plan=0.0)
-    run_world(WorldJob(out, count=8, seed=3, config=config, shard_size=4, test_fraction=0.25))
-    return out / "manifest.jsonl"
+    return write_humanoid_world(out, count=8, seed=3, frames=4, shard_size=4, test_fraction=0.25)
 
 
 def _recipe(tmp_path: Path, world: Path, name: str, training: str, model: str = "") -> Path:

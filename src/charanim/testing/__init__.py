@@ -10,7 +10,12 @@ A plugin's conditioner tests can be one class::
 """
 
 from charanim.testing.contract import ConditionerContract
-from charanim.testing.media import moving_figure_frames, write_moving_figure_video, write_reference_image
+from charanim.testing.media import (
+    moving_figure_frames,
+    write_humanoid_world,
+    write_moving_figure_video,
+    write_reference_image,
+)
 from charanim.testing.tiny_models import make_tiny_model, make_tiny_wan_i2v, tiny_transformer
 
 __all__ = [
@@ -19,6 +24,7 @@ __all__ = [
     "make_tiny_wan_i2v",
     "moving_figure_frames",
     "tiny_transformer",
+    "write_humanoid_world",
     "write_moving_figure_video",
     "write_reference_image",
 ]

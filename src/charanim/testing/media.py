@@ -60,3 +60,20 @@ def write_reference_image(path: Path, size=(48, 64), mode: str = "RGB", seed: in
         figure = figure.convert(mode)
     figure.save(path)
     return Path(path)
+
+
+def write_humanoid_world(
+    out: Path, *, count: int, seed: int, frames: int, shard_size: int, test_fraction: float, size: int = 32
+) -> Path:
+    """A small procedural world of humanoid pairs (one body plan, so the pose conditioner
+    applies to every pair) in ``out``; returns its manifest."""
+    from charanim.synthetic.samples import WorldConfig
+    from charanim.synthetic.world import WorldJob, run_world
+
+    config = WorldConfig(size=(size, size), frames=frames, body_plans=("humanoid",), cross_plan=0.0)
+    run_world(
+        WorldJob(
+            out, count=count, seed=seed, config=config, shard_size=shard_size, test_fraction=test_fraction
+        )
+    )
+    return out / "manifest.jsonl"
