@@ -128,9 +128,7 @@ class Backbone(ABC):
     @property
     def motion_channels(self) -> int:
         """Channels of the in-context motion signal on the latent grid."""
-        if self.config.motion_space == "pixels":
-            return 3 * self.autoencoder.spatial_factor**2
-        return self.autoencoder.channels
+        return motion_channels(self.autoencoder, self.config.motion_space)
 
     def encode_motion(self, video: torch.Tensor) -> torch.Tensor:
         """An in-context motion video ``[B, 3, F, H, W]`` in [-1, 1] (pose maps, driving
@@ -286,6 +284,14 @@ class PipelineBackbone(Backbone):
                 f"(use --conditioner {self.driven_by})."
             )
         return None
+
+
+def motion_channels(autoencoder: VideoAutoencoder, motion_space: str) -> int:
+    """Channels of a motion video on ``autoencoder``'s latent grid: its latent channels,
+    or with ``motion_space`` ``pixels`` the 3·s² of a space-to-depth fold."""
+    if motion_space == "pixels":
+        return 3 * autoencoder.spatial_factor**2
+    return autoencoder.channels
 
 
 def space_to_depth(video: torch.Tensor, factor: int) -> torch.Tensor:

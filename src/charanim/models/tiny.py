@@ -25,7 +25,7 @@ import torch
 from charanim.engine.layout import Packed
 from charanim.errors import ModelLoadError
 from charanim.models.autoencoder import PixelSpace, load_autoencoder
-from charanim.models.backbones import Backbone, BackboneFamily
+from charanim.models.backbones import Backbone, BackboneFamily, motion_channels
 from charanim.models.config import CONFIG_NAME, ModelConfig, read_model_config, write_model_config
 from charanim.models.text import NoTextEncoder, TransformersTextEncoder
 
@@ -133,19 +133,19 @@ class TinyFamily(BackboneFamily):
             raise ModelLoadError(
                 f"'{path}': unknown motion_space '{config.motion_space}' (known: {', '.join(MOTION_SPACES)})."
             )
-        text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
-        transformer.to(device).eval().requires_grad_(False)
-        autoencoder.to(device)
-        backbone = TinyBackbone(config, transformer, autoencoder, text, path, device, dtype)
-        expected = input_channels(autoencoder.channels, config.reference_channels, backbone.motion_channels)
+        motion = motion_channels(autoencoder, config.motion_space)
+        expected = input_channels(autoencoder.channels, config.reference_channels, motion)
         if transformer.config.in_channels != expected:
             raise ModelLoadError(
                 f"'{path}': the transformer takes {transformer.config.in_channels} input channels, the tiny "
-                f"in-context layout needs {expected} (latents, {backbone.motion_channels} motion channels "
+                f"in-context layout needs {expected} (latents, {motion} motion channels "
                 f"({config.motion_space} motion space), 2 masks"
                 f"{', reference latents' if config.reference_channels else ''})."
             )
-        return backbone
+        text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
+        transformer.to(device).eval().requires_grad_(False)
+        autoencoder.to(device)
+        return TinyBackbone(config, transformer, autoencoder, text, path, device, dtype)
 
 
 def save_tiny_model(directory: Path, config: ModelConfig, transformer, vae=None, adapters=None) -> None:

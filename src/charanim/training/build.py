@@ -8,7 +8,7 @@ import torch
 
 from charanim.errors import CharanimError
 from charanim.models.autoencoder import PixelSpace, load_autoencoder
-from charanim.models.backbones import Backbone
+from charanim.models.backbones import Backbone, motion_channels
 from charanim.models.config import ModelConfig, SamplerDefaults
 from charanim.models.text import NoTextEncoder
 from charanim.training.recipe import Recipe
@@ -78,7 +78,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             freq_dim=shape.freq_dim,
             rope_max_seq_len=shape.rope_max_seq_len,
             reference_channels=spec.reference_channels,
-            motion_channels=3 * autoencoder.spatial_factor**2 if motion_space == "pixels" else None,
+            motion_channels=motion_channels(autoencoder, motion_space),
         )
     )
     text = NoTextEncoder(shape.text_dim, device, torch.float32)
