@@ -7,7 +7,7 @@ from charanim.pose.augment import bone_length_jitter, box_jitter
 from charanim.pose.formats import coco_to_openpose, openpose_to_coco
 from charanim.pose.keypoints import KeypointSequence, KeypointsHeader, load_keypoints
 from charanim.pose.openpose import load_openpose, save_openpose
-from charanim.pose.render import OPENPOSE_COLOURS, render_pose
+from charanim.pose.render import OPENPOSE_COLOURS, render_pose, render_pose_sequence
 from charanim.pose.retarget import part_mask, retarget
 from charanim.pose.skeleton import TREES, bone_lengths
 
@@ -80,6 +80,20 @@ def test_render_draws_openpose_colours_where_the_bones_are():
     missing = t_pose()
     missing[9, 2] = 0  # left wrist missing: its forearm is not drawn, nothing invented
     assert render_pose(missing, "coco17", (64, 64), width=1.5)[24, 47].sum() < image[24, 47].sum() / 3
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_a_clip_renders_as_its_frames_do_one_by_one(gap):
+    """The one-pass clip renderer draws exactly the per-frame maps (a joint missing in one
+    frame sends the clip down the per-frame path, with the same result)."""
+    bodies = np.stack([t_pose(scale=1.0 + 0.1 * i, x=20 + 5 * i, y=30 - 2 * i) for i in range(5)])
+    bodies[:, 9, 1] -= np.arange(5) * 3  # a wrist moving on its own
+    if gap:
+        bodies[2, 9, 2] = 0
+    clip = render_pose_sequence(bodies, "coco17", (64, 48))
+    assert clip.shape == (5, 48, 64, 3) and clip.any()
+    for frame, body in zip(clip, bodies, strict=True):
+        assert np.array_equal(frame, render_pose(body, "coco17", (64, 48)))
 
 
 def test_bone_jitter_keeps_the_skeleton_connected_and_in_range():

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SIGMAS = (0.05, 0.2, 0.4, 0.6, 0.8, 0.95)
+SIGMAS = (0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0)
 
 
 def main() -> None:

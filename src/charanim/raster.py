@@ -45,7 +45,7 @@ def _capsule(part: Part, xs, ys):
     (ax, ay), (bx, by) = part.points
     ra, rb = part.radii
     dx, dy = bx - ax, by - ay
-    length2 = max(dx * dx + dy * dy, 1e-6)
+    length2 = np.maximum(dx * dx + dy * dy, 1e-6)  # np: the points may be per-frame columns
     t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0.0, 1.0)
     px, py = xs - (ax + t * dx), ys - (ay + t * dy)
     radius = ra + t * (rb - ra)
@@ -136,6 +136,51 @@ def render_parts(
         image[window] += (_colour(part.fill, along, across) - image[window]) * alpha[..., None]
         coverage[window] = np.maximum(coverage[window], alpha)
     return np.clip(image, 0, 1), coverage
+
+
+def same_structure(sequence: list[list[Part]]) -> bool:
+    """True if every frame has the same parts in the same order, differing only in where
+    they are (what :func:`render_part_sequence` needs)."""
+    first = sequence[0]
+
+    def key(part: Part):
+        return part.kind, part.radii, part.fill, part.opacity, part.angle, np.shape(part.points)
+
+    # polygons are drawn frame by frame; so are non-circular ellipses, whose coverage
+    # beyond the window render_parts cuts them to is not exactly 0
+    if any(p.kind == "polygon" or (p.kind == "ellipse" and p.radii[0] != p.radii[1]) for p in first):
+        return False
+    return all(
+        len(frame) == len(first) and all(key(a) == key(b) for a, b in zip(frame, first, strict=True))
+        for frame in sequence[1:]
+    )
+
+
+def render_part_sequence(sequence: list[list[Part]], background: np.ndarray) -> np.ndarray:
+    """``render_parts`` (fills only, no outline) for every frame of ``sequence`` at once:
+    each part is evaluated for all frames in one numpy call over the union of its
+    windows, instead of once per frame. Pose maps of a clip are the use: same bones in
+    every frame, moving. Outside a part's own window its coverage is exactly 0, so the
+    frames come out as ``render_parts`` draws them one by one. Needs
+    :func:`same_structure`; returns float ``[F, H, W, 3]`` in [0, 1]."""
+    height, width = background.shape[:2]
+    xs, ys = _grid(height, width)
+    images = np.repeat(background.astype(np.float32)[None], len(sequence), axis=0)
+    for index, part in enumerate(sequence[0]):
+        parts = [frame[index] for frame in sequence]
+        windows = [w for w in (_window(p, 0.0, height, width) for p in parts) if w is not None]
+        if not windows:
+            continue
+        rows = slice(min(w[0].start for w in windows), max(w[0].stop for w in windows))
+        cols = slice(min(w[1].start for w in windows), max(w[1].stop for w in windows))
+        # the part's points per frame, as [F, 1, 1] columns broadcasting over the window
+        points = np.stack([np.asarray(p.points) for p in parts], axis=-1)[..., None, None]  # [N, 2, F, 1, 1]
+        moving = Part(part.kind, points, part.radii, part.fill, part.angle, part.outline, part.opacity)
+        distance, along, across = SHAPES[part.kind](moving, xs[rows, cols][None], ys[rows, cols][None])
+        alpha = np.clip(0.5 - distance, 0, 1) * part.opacity
+        region = images[:, rows, cols]
+        region += (_colour(part.fill, along, across) - region) * alpha[..., None]
+    return np.clip(images, 0, 1)
 
 
 def _window(part: Part, outline: float, height: int, width: int) -> tuple[slice, slice] | None:

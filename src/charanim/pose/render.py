@@ -15,7 +15,7 @@ import colorsys
 import numpy as np
 
 from charanim.pose.formats import FORMATS, OPENPOSE18, coco_to_openpose
-from charanim.raster import Fill, Part, render_parts
+from charanim.raster import Fill, Part, render_part_sequence, render_parts, same_structure
 
 #: OpenPose's body palette (RGB), one colour per limb and per joint
 OPENPOSE_COLOURS = np.array([
@@ -130,5 +130,11 @@ def render_pose_sequence(
     width: float | None = None,
     threshold: float = 0.3,
 ) -> np.ndarray:
-    """``[F, K, 3]`` -> ``uint8 [F, H, W, 3]``."""
+    """``[F, K, 3]`` -> ``uint8 [F, H, W, 3]``. A clip whose frames show the same joints is
+    drawn in one pass over all frames (the same pixels, several times faster)."""
+    w, h = size
+    sequence = [pose_parts(b, body_format, width or default_width(size), threshold=threshold) for b in bodies]
+    if len(sequence) > 1 and same_structure(sequence):
+        images = render_part_sequence(sequence, np.zeros((h, w, 3), np.float32))
+        return np.round(images * 255).astype(np.uint8)
     return np.stack([render_pose(b, body_format, size, width=width, threshold=threshold) for b in bodies])
