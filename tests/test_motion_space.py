@@ -137,3 +137,38 @@ def test_a_warm_start_keeps_its_motion_space(tmp_path, world, autoencoder):
 
     with pytest.raises(ModelLoadError, match="needs 14"):
         load_pipeline(model, device="cpu")
+
+
+def test_latents_are_kept_beside_the_manifest_and_a_new_run_starts_warm(tmp_path, world, autoencoder):
+    """The frozen autoencoder's latents of the clips are saved beside the manifest at each
+    checkpoint; a second run on the same data loads them instead of encoding, and trains
+    exactly as the first did."""
+    import json
+    import shutil
+
+    from charanim.training.trainer import DenoiserTrainer
+
+    data = tmp_path / "data"
+    shutil.copytree(world.parent, data)  # the module's world stays without a cache
+    recipe = resolve(Recipe, _recipe(tmp_path, data / world.name, autoencoder))
+    train(recipe, tmp_path / "first")
+    folders = list((data / ".latents").iterdir())
+    assert len(folders) == 1 and list(folders[0].glob("*.safetensors"))
+
+    second = DenoiserTrainer(recipe, tmp_path / "second", resume=False, force=False, on_progress=None)
+    cached = len(second.builder.latents)
+    assert cached >= 2 and second.builder.latents.folder == folders[0]
+    second.builder.latents.put = None  # any encode would now fail: the clips must come from disk
+    second.run()
+    losses = [
+        [json.loads(line)["loss"] for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+        for run in ("first", "second")
+    ]
+    assert losses[0] == losses[1]
+
+    # without the cache the run keeps its latents in memory only
+    off = DenoiserTrainer(
+        resolve(Recipe, _recipe(tmp_path, data / world.name, autoencoder), ["training.cache_latents=false"]),
+        tmp_path / "third", resume=False, force=False, on_progress=None,
+    )  # fmt: skip
+    assert off.builder.latents.folder is None and len(off.builder.latents) == 0

@@ -14,6 +14,7 @@ from charanim.io.video import Video
 from charanim.models.autoencoder import WanAutoencoder
 from charanim.models.backbones import Backbone
 from charanim.training.data import TrainSample
+from charanim.training.latent_cache import LatentCache
 from charanim.training.objective import EncodedBatch
 
 
@@ -25,7 +26,12 @@ def to_pixels(frames: np.ndarray) -> torch.Tensor:
 
 class BatchBuilder:
     def __init__(
-        self, backbone: Backbone, conditioners: list[Conditioner], spec: OutputSpec, pose_source: str
+        self,
+        backbone: Backbone,
+        conditioners: list[Conditioner],
+        spec: OutputSpec,
+        pose_source: str,
+        latent_cache: LatentCache | None = None,
     ):
         in_context = [c for c in conditioners if c.site is InjectionSite.IN_CONTEXT]
         if len(in_context) != 1:
@@ -44,7 +50,7 @@ class BatchBuilder:
         self.cacheable = backbone.autoencoder.temporal_factor == 1 and not isinstance(
             backbone.autoencoder, WanAutoencoder
         )
-        self._latents: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.latents = latent_cache if latent_cache is not None else LatentCache()
 
     def _fit(self, frames: np.ndarray) -> np.ndarray:
         size = (self.spec.width, self.spec.height)
@@ -151,14 +157,11 @@ class BatchBuilder:
         targets, references = [], []
         for sample in samples:
             key = sample.entry["id"]
-            if key not in self._latents:
+            if self.latents.get(key) is None:
                 clip = to_pixels(self._fit(sample.target_clip))[None].to(device)
                 still = to_pixels(self._fit(sample.reference))[None, :, None].to(device)
-                self._latents[key] = (
-                    autoencoder.encode(clip)[0].half().cpu(),
-                    autoencoder.encode(still)[0].half().cpu(),
-                )
-            clip_latents, reference_latents = self._latents[key]
+                self.latents.put(key, autoencoder.encode(clip)[0], autoencoder.encode(still)[0])
+            clip_latents, reference_latents = self.latents.get(key)
             frames = slice(sample.start, sample.start + self.spec.frames)
             targets.append(clip_latents[:, frames].float())
             references.append(reference_latents.float())

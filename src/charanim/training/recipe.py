@@ -121,6 +121,9 @@ class TrainingSpec:
     #: build the next batch (data, conditioner, autoencoder) in a background thread while
     #: the current step runs; results are identical either way
     prefetch: bool = True
+    #: keep the frozen per-frame autoencoder's latents of the training clips on disk, beside
+    #: the manifest (``.latents/``), so a resumed or new run on the same data starts warm
+    cache_latents: bool = True
     #: torch.compile the transformer's repeated blocks; the first step pays ~30 s of
     #: compiling. For charanim-tiny on 2 CPU cores it measured 0.82x the eager step time at
     #: batch 2 on one thread, but no gain at the recipe's batch 8 on two (3.38 vs 3.2 s per

@@ -29,6 +29,7 @@ from charanim.training.batch import BatchBuilder
 from charanim.training.build import adapter_parameters, attach_adapters, build_backbone
 from charanim.training.data import AUGMENT, NOISE, ManifestData, batch_indices, open_data, sample_rng
 from charanim.training.ema import EMA
+from charanim.training.latent_cache import LatentCache, cache_folder
 from charanim.training.objective import flow_matching_loss
 from charanim.training.recipe import RESUMABLE_CHANGES, Recipe
 from charanim.training.stopping import StopOnSignal
@@ -54,6 +55,7 @@ def _hashed_part(recipe: Recipe) -> dict:
     data = dataclasses.asdict(recipe)
     data["training"].pop("steps", None)
     data["training"].pop("prefetch", None)  # changes speed, not results
+    data["training"].pop("cache_latents", None)  # (the same latents, from disk)
     data["training"].pop("compile", None)  # (same numbers up to float rounding)
     for key in RESUMABLE_CHANGES:
         data.pop(key, None)
@@ -161,7 +163,10 @@ class DenoiserTrainer:
                 f"{autoencoder.temporal_factor}: use a multiple of it plus one, e.g. "
                 f"{autoencoder.valid_frames(model.frames)}."
             )
-        self.builder = BatchBuilder(self.backbone, self.conditioners, self.spec, recipe.data.pose_source)
+        latents = _latent_cache(recipe, self.backbone, self.spec)
+        self.builder = BatchBuilder(
+            self.backbone, self.conditioners, self.spec, recipe.data.pose_source, latents
+        )
         self.adapters = attach_adapters(self.backbone, self.conditioners, model.init)
         self.parameters = self._trainable()
         self.optimizer = torch.optim.AdamW(
@@ -254,6 +259,8 @@ class DenoiserTrainer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         latest = ckpt.list_checkpoints(self.run_dir)
+        if self.group.main:
+            self.builder.latents.save()
         if self.group.main and not (latest and latest[-1].name == f"{ckpt.PREFIX}{self.step:07d}"):
             latest = [self.save()]
         distributed.leave(self.group)
@@ -324,6 +331,7 @@ class DenoiserTrainer:
     # ------------------------------------------------------------------ outputs
 
     def save(self) -> Path:
+        self.builder.latents.save()
         weights = {name: p.detach() for name, p in self.parameters.items()}
         state = {"recipe_hash": recipe_hash(self.recipe), "task": "denoiser"}
         ema = self.ema.state_dict() if self.ema is not None else None
@@ -420,6 +428,21 @@ def _autocast(precision: str, device: torch.device):
     if precision == "no" or device.type != "cuda":
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def _latent_cache(recipe: Recipe, backbone, spec: OutputSpec) -> LatentCache:
+    """The latents of a frozen per-frame autoencoder, on disk beside the manifest when the
+    recipe keeps them (in memory only otherwise)."""
+    from charanim.models.autoencoder import FrameAutoencoder
+
+    autoencoder = backbone.autoencoder
+    if not (
+        recipe.training.cache_latents and recipe.data.manifest and isinstance(autoencoder, FrameAutoencoder)
+    ):
+        return LatentCache()
+    return LatentCache(
+        cache_folder(Path(recipe.data.manifest), autoencoder, (spec.width, spec.height), spec.fit)
+    )
 
 
 def _validation_set(recipe: Recipe, frames: int) -> ManifestData | None:
