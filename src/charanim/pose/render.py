@@ -133,8 +133,10 @@ def render_pose_sequence(
     """``[F, K, 3]`` -> ``uint8 [F, H, W, 3]``. A clip whose frames show the same joints is
     drawn in one pass over all frames (the same pixels, several times faster)."""
     w, h = size
+    background = np.zeros((h, w, 3), np.float32)
     sequence = [pose_parts(b, body_format, width or default_width(size), threshold=threshold) for b in bodies]
     if len(sequence) > 1 and same_structure(sequence):
-        images = render_part_sequence(sequence, np.zeros((h, w, 3), np.float32))
-        return np.round(images * 255).astype(np.uint8)
-    return np.stack([render_pose(b, body_format, size, width=width, threshold=threshold) for b in bodies])
+        images = render_part_sequence(sequence, background)
+    else:  # frame by frame, from the parts already built
+        images = np.stack([render_parts(parts, background)[0] for parts in sequence])
+    return np.round(images * 255).astype(np.uint8)
