@@ -60,10 +60,15 @@ def join_parallel(mode: str) -> Group:
 
 
 def leave_parallel() -> None:
-    """End this process's part in the launch (no-op outside one)."""
+    """End this process's part in the launch (no-op outside one).
+
+    The processes meet at a barrier first: the first one is still writing the video
+    when the others finish sampling, and a gloo group torn down on one side while the
+    other still holds its connections can abort the process at exit."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
