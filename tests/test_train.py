@@ -411,6 +411,62 @@ def test_a_warm_start_gains_reference_channels_without_changing_what_it_computes
     assert later.config.reference_channels and later.transformer.config.in_channels == 11
 
 
+def test_a_warm_start_gains_the_reference_pose_beside_every_token(tmp_path, world):
+    from charanim.api import load_pipeline
+    from charanim.training.build import build_backbone
+
+    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
+    train(resolve(Recipe, base, ["training.steps=2", "model.reference_channels=true"]), tmp_path / "plain")
+    plain_model = tmp_path / "plain" / "model"
+    plain = build_backbone(resolve(Recipe, base, [f"model.init={plain_model}"]), torch.device("cpu"))
+    widened = build_backbone(
+        resolve(Recipe, base, [f"model.init={plain_model}", "model.reference_motion_channels=true"]),
+        torch.device("cpu"),
+    )
+    assert widened.transformer.config.in_channels == plain.transformer.config.in_channels + 3 == 14
+
+    g = torch.Generator().manual_seed(1)
+    reference, target = torch.randn(1, 3, 1, 32, 32, generator=g), torch.randn(1, 3, 4, 32, 32, generator=g)
+    motion, reference_motion = (
+        torch.randn(1, 3, 4, 32, 32, generator=g),
+        torch.randn(1, 3, 1, 32, 32, generator=g),
+    )
+    packed = plain.pack(reference, target, motion, reference_motion=reference_motion)
+    inputs = widened.assemble(packed)
+    # after the reference latents, the reference's own pose map beside every target token
+    assert torch.equal(inputs[:, -6:-3, :, :, 32:], reference.expand(-1, -1, 4, -1, -1))
+    assert torch.equal(inputs[:, -3:, :, :, 32:], reference_motion.expand(-1, -1, 4, -1, -1))
+    timestep, text = torch.full((1,), 500.0), torch.zeros(1, 1, 16)
+    with torch.no_grad():
+        before = plain.velocity(plain.assemble(packed), timestep, text)
+        after = widened.velocity(inputs, timestep, text)
+    assert torch.allclose(before, after, atol=1e-6)  # zero weights: the same function to start
+
+    overrides = [f"model.init={plain_model}", "model.reference_motion_channels=true", "training.steps=2"]
+    train(resolve(Recipe, base, overrides), tmp_path / "wide")
+    pipeline = load_pipeline(tmp_path / "wide" / "model", device="cpu")
+    assert pipeline.backbone.config.reference_motion_channels is True
+    assert pipeline.backbone.transformer.config.in_channels == 14
+    weight = pipeline.backbone.transformer.patch_embedding.weight
+    assert weight[:, -3:].abs().sum() > 0  # the new channels learnt something in two steps
+
+
+def test_a_model_with_the_reference_pose_but_not_its_latents_cannot_gain_them_out_of_order(tmp_path, world):
+    from charanim.training.build import build_backbone
+
+    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
+    train(
+        resolve(Recipe, base, ["training.steps=1", "model.reference_motion_channels=true"]), tmp_path / "run"
+    )
+    with pytest.raises(CharanimError, match="reference_motion_channels but no reference_channels"):
+        build_backbone(
+            resolve(
+                Recipe, base, [f"model.init={tmp_path / 'run' / 'model'}", "model.reference_channels=true"]
+            ),
+            torch.device("cpu"),
+        )
+
+
 def test_a_recipes_text_encoder_is_the_one_training_uses(tmp_path, world):
     from charanim.training.build import build_backbone
 

@@ -7,7 +7,9 @@ frame and inside the character) of the model's one-step estimate of the clean cl
 ``x̂0 = x_σ - σ·v̂``, next to the static-reference baseline and to the autoencoder's own
 reconstruction (the ceiling of any latent model). A model whose one-step estimates beat
 the static reference while its samples do not is unsure, not broken; a loss that barely
-moves when the condition is zeroed means the model is not yet using the motion.
+moves when the condition is zeroed means the model is not yet using the motion. The
+loss with only the reference's own pose map zeroed shows how much the model compares
+the reference's pose with the target's.
 
     python tools/probe_denoiser.py runs/tiny-stage1/model [--pairs 8] [--json]
 """
@@ -43,10 +45,11 @@ def main() -> None:
     ceiling, static = report["autoencoder"], report["static"]
     print(f"autoencoder ceiling {ceiling['psnr']:.2f} dB ({ceiling['psnr_character']:.2f} in character); "
           f"static reference {static['psnr']:.2f} ({static['psnr_character']:.2f})")  # fmt: skip
-    print("sigma  loss   loss-without-motion  x0-psnr  x0-psnr-in-character")
+    print("sigma  loss   without-motion  without-reference-pose  x0-psnr  x0-psnr-in-character")
     for row in report["sigmas"]:
         print(f"{row['sigma']:.2f}   {row['loss']:.3f}  {row['loss_without_motion']:.3f}"
-              f"                {row['x0_psnr']:.2f}    {row['x0_psnr_character']:.2f}")  # fmt: skip
+              f"           {row['loss_without_reference_pose']:.3f}"
+              f"                   {row['x0_psnr']:.2f}    {row['x0_psnr_character']:.2f}")  # fmt: skip
 
 
 @torch.no_grad()
@@ -91,12 +94,16 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
     static = [np.repeat(builder._fit(s.reference)[None], len(s.target), axis=0) for s in samples]
     report = {"pairs": len(samples), "autoencoder": scores(to_uint8(batch.target)), "static": scores(static)}
 
-    def velocity(noisy, sigma, keep_motion: bool):
-        def kept(tensor):
-            return tensor if tensor is None or keep_motion else torch.zeros_like(tensor)
+    def velocity(noisy, sigma, keep_motion: bool, keep_reference_pose: bool = True):
+        def kept(tensor, keep=keep_motion):
+            return tensor if tensor is None or keep else torch.zeros_like(tensor)
 
         packed = backbone.pack(
-            batch.reference, noisy, kept(batch.motion), kept(batch.motion_valid), kept(batch.reference_motion)
+            batch.reference,
+            noisy,
+            kept(batch.motion),
+            kept(batch.motion_valid),
+            kept(batch.reference_motion, keep_motion and keep_reference_pose),
         )
         timestep = model_timesteps(backbone, packed, torch.full((len(samples),), sigma))
         out = backbone.velocity(backbone.assemble(packed), timestep, batch.text, batch.image_embeds)
@@ -108,11 +115,13 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
         noisy = (1 - sigma) * x0 + sigma * noise
         with_motion, without = velocity(noisy, sigma, True), velocity(noisy, sigma, False)
+        without_reference_pose = velocity(noisy, sigma, True, keep_reference_pose=False)
         estimate = scores(to_uint8(noisy - sigma * with_motion))
         rows.append({
             "sigma": sigma,
             "loss": round(float(((with_motion - (noise - x0)) ** 2).mean()), 4),
             "loss_without_motion": round(float(((without - (noise - x0)) ** 2).mean()), 4),
+            "loss_without_reference_pose": round(float(((without_reference_pose - (noise - x0)) ** 2).mean()), 4),
             "x0_psnr": estimate["psnr"], "x0_psnr_character": estimate["psnr_character"],
         })  # fmt: skip
     report["sigmas"] = rows

@@ -127,6 +127,11 @@ class FrameAutoencoder(VideoAutoencoder):
         self.vae.to(**{k: v for k, v in {"device": device, "dtype": dtype}.items() if v is not None})
         return self
 
+    @property
+    def latent_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, 1/std) per channel, ``[1, C, 1, 1, 1]``: ``encode`` normalises with them."""
+        return self._mean, self._inv_std
+
     def _frames(self, video: torch.Tensor) -> torch.Tensor:
         batch, channels, frames, height, width = video.shape
         return video.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, height, width)

@@ -35,7 +35,9 @@ class ModelConfig:
     tokens timestep 0 through the per-token timestep input; ``reference_channels``: the
     transformer also takes the reference latents at every token's own position (extra
     input channels, after the masks), so copying the reference's background and colours
-    need not go through attention; ``motion_space``: how the in-context motion video
+    need not go through attention; ``reference_motion_channels``: likewise the reference's
+    own motion signal (its pose map) at every position, so each target token can compare
+    where a limb was with where it is going; ``motion_space``: how the in-context motion video
     (pose maps, driving frames) reaches the latent grid — ``latent``, encoded by the
     autoencoder like any frame, or ``pixels``, its pixels folded space-to-depth onto the
     latent grid (3·s² channels for a spatial factor s), so thin limbs arrive exactly and
@@ -52,6 +54,7 @@ class ModelConfig:
     window_overlap: int = 4
     reference_timestep_zero: bool = True
     reference_channels: bool = False
+    reference_motion_channels: bool = False
     motion_space: str = "latent"
     sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
     text_encoder: dict[str, Any] | None = None

@@ -10,9 +10,10 @@ small ``AutoencoderKLWan``), stored as a charanim model directory::
       text_encoder/, tokenizer/     optional transformers encoder for prompts
       conditioners/<name>.safetensors   adapters of non-in-context conditioners
 
-The transformer's input channels are ``[latents, condition, M_r, M_m]`` (C + Cm + 2), and
-with ``reference_channels`` also the reference latents at every position (2C + Cm + 2);
-Cm, the motion signal's channels, is C, or 3·s² with ``motion_space: pixels``.
+The transformer's input channels are ``[latents, condition, M_r, M_m]`` (C + Cm + 2), then
+with ``reference_channels`` the reference latents at every position (+C), then with
+``reference_motion_channels`` the reference's own motion signal (its pose map) at every
+position (+Cm); Cm, the motion signal's channels, is C, or 3·s² with ``motion_space: pixels``.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def tiny_transformer_config(
     rope_max_seq_len: int = 256,
     reference_channels: bool = False,
     motion_channels: int | None = None,
+    reference_motion_channels: bool = False,
 ) -> dict:
     """The ``WanTransformer3DModel`` config of a tiny in-context model.
 
     Input channels are latents + condition (``motion_channels``, default
-    ``latent_channels``) + two masks (+ the reference latents with ``reference_channels``);
+    ``latent_channels``) + two masks (+ the reference latents with ``reference_channels``,
+    + the reference's motion signal with ``reference_motion_channels``);
     ``rope_max_seq_len`` bounds each axis after patching, so it must cover the doubled
     width of the spatial layout; ``attention_head_dim`` is split over the three rope axes.
     """
@@ -58,7 +61,9 @@ def tiny_transformer_config(
         patch_size=tuple(patch_size),
         num_attention_heads=num_attention_heads,
         attention_head_dim=attention_head_dim,
-        in_channels=input_channels(latent_channels, reference_channels, motion_channels),
+        in_channels=input_channels(
+            latent_channels, reference_channels, motion_channels, reference_motion_channels
+        ),
         out_channels=latent_channels,
         text_dim=text_dim,
         freq_dim=freq_dim,
@@ -68,9 +73,18 @@ def tiny_transformer_config(
     )
 
 
-def input_channels(latent_channels: int, reference_channels: bool, motion_channels: int | None = None) -> int:
+def input_channels(
+    latent_channels: int,
+    reference_channels: bool,
+    motion_channels: int | None = None,
+    reference_motion_channels: bool = False,
+) -> int:
     motion = latent_channels if motion_channels is None else motion_channels
-    return (2 if reference_channels else 1) * latent_channels + motion + 2
+    return (
+        (2 if reference_channels else 1) * latent_channels
+        + (2 if reference_motion_channels else 1) * motion
+        + 2
+    )
 
 
 class TinyBackbone(Backbone):
@@ -80,16 +94,21 @@ class TinyBackbone(Backbone):
         parts = [packed.latents, packed.condition, packed.reference_mask, packed.motion_mask]
         if self.config.reference_channels:
             parts.append(self.layout.reference_everywhere(packed.latents))
+        if self.config.reference_motion_channels:
+            # the reference part of the condition is the reference's own pose map: beside
+            # each target token it makes "a limb left / reached this place" a local reading
+            parts.append(self.layout.reference_everywhere(packed.condition))
         return torch.cat(parts, dim=1)
 
 
-def add_reference_channels(transformer, latent_channels: int) -> None:
-    """Give a transformer trained without ``reference_channels`` its extra input channels,
-    zero-initialised, so the warm-started model computes exactly what it did."""
+def add_input_channels(transformer, count: int) -> None:
+    """Append ``count`` input channels to a trained transformer, zero-initialised, so the
+    warm-started model computes exactly what it did (``reference_channels``,
+    ``reference_motion_channels`` added to a model trained without them)."""
     old = transformer.patch_embedding
-    new = torch.nn.Conv3d(
-        old.in_channels + latent_channels, old.out_channels, old.kernel_size, stride=old.stride
-    ).to(old.weight.device, old.weight.dtype)
+    new = torch.nn.Conv3d(old.in_channels + count, old.out_channels, old.kernel_size, stride=old.stride).to(
+        old.weight.device, old.weight.dtype
+    )
     with torch.no_grad():
         new.weight.zero_()
         new.weight[:, : old.in_channels] = old.weight
@@ -134,13 +153,16 @@ class TinyFamily(BackboneFamily):
                 f"'{path}': unknown motion_space '{config.motion_space}' (known: {', '.join(MOTION_SPACES)})."
             )
         motion = motion_channels(autoencoder, config.motion_space)
-        expected = input_channels(autoencoder.channels, config.reference_channels, motion)
+        expected = input_channels(
+            autoencoder.channels, config.reference_channels, motion, config.reference_motion_channels
+        )
         if transformer.config.in_channels != expected:
             raise ModelLoadError(
                 f"'{path}': the transformer takes {transformer.config.in_channels} input channels, the tiny "
                 f"in-context layout needs {expected} (latents, {motion} motion channels "
                 f"({config.motion_space} motion space), 2 masks"
-                f"{', reference latents' if config.reference_channels else ''})."
+                f"{', reference latents' if config.reference_channels else ''}"
+                f"{', reference motion' if config.reference_motion_channels else ''})."
             )
         text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
         transformer.to(device).eval().requires_grad_(False)

@@ -29,6 +29,11 @@ def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
             raise CharanimError(
                 "model.motion_space: pixels is for the tiny backbone; wan-i2v encodes motion with its VAE."
             )
+        if spec.reference_channels or spec.reference_motion_channels:
+            raise CharanimError(
+                "model.reference_channels / reference_motion_channels are for the tiny backbone; wan-i2v "
+                "already takes the reference latents through its image-condition channels."
+            )
         backbone = WanI2VFamily.load(Path(spec.init), device, torch.float32)
     else:
         raise CharanimError(f"Unknown model.backbone '{spec.backbone}'; use tiny or wan-i2v.")
@@ -39,7 +44,7 @@ def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
 def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
     from diffusers import WanTransformer3DModel
 
-    from charanim.models.tiny import TinyBackbone, TinyFamily, add_reference_channels, tiny_transformer_config
+    from charanim.models.tiny import TinyBackbone, TinyFamily, add_input_channels, tiny_transformer_config
 
     spec = recipe.model
     if spec.init:
@@ -54,10 +59,21 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
                 f"{spec.motion_space}: the transformer's input channels differ, so it must be trained from scratch."
             )
         # like the transformer's shape, the channels come from the warm start; the recipe
-        # can only add them (zero-initialised) to one trained without
+        # can only add them (zero-initialised, appended in the order assemble() reads
+        # them) to one trained without
         if spec.reference_channels and not backbone.config.reference_channels:
-            add_reference_channels(backbone.transformer, backbone.autoencoder.channels)
+            if backbone.config.reference_motion_channels:
+                raise CharanimError(
+                    "model.init has reference_motion_channels but no reference_channels; the reference "
+                    "latents' channels would have to go before them. Train this one from scratch."
+                )
+            add_input_channels(backbone.transformer, backbone.autoencoder.channels)
             backbone.config.reference_channels = True
+        if spec.reference_motion_channels and not backbone.config.reference_motion_channels:
+            add_input_channels(
+                backbone.transformer, motion_channels(backbone.autoencoder, backbone.config.motion_space)
+            )
+            backbone.config.reference_motion_channels = True
         backbone.config.sampler = sampler_defaults(recipe)
         backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
         backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
@@ -79,6 +95,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             rope_max_seq_len=shape.rope_max_seq_len,
             reference_channels=spec.reference_channels,
             motion_channels=motion_channels(autoencoder, motion_space),
+            reference_motion_channels=spec.reference_motion_channels,
         )
     )
     text = NoTextEncoder(shape.text_dim, device, torch.float32)
@@ -103,6 +120,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         window_overlap=spec.window_overlap,
         reference_timestep_zero=spec.reference_timestep_zero,
         reference_channels=spec.reference_channels,
+        reference_motion_channels=spec.reference_motion_channels,
         motion_space=motion_space,
         sampler=sampler_defaults(recipe),
     )

@@ -38,8 +38,8 @@ def cache_folder(manifest: Path, autoencoder, size: tuple[int, int], fit: str) -
         if name.startswith(ENCODER_PREFIXES):
             digest.update(name.encode())
             digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    digest.update(autoencoder._mean.numpy().tobytes())
-    digest.update(autoencoder._inv_std.numpy().tobytes())
+    for stats in autoencoder.latent_stats:
+        digest.update(stats.numpy().tobytes())
     return Path(manifest).parent / ".latents" / digest.hexdigest()[:16]
 
 

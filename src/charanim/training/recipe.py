@@ -50,6 +50,9 @@ class ModelSpec:
     #: a warm start without them gains them zero-initialised, so it starts unchanged
     #: (one with them keeps them whatever this says, as it keeps its transformer's shape)
     reference_channels: bool = False
+    #: likewise the reference's own pose map (its motion signal) at every position, so a
+    #: target token reads "a limb was here / arrives here" locally (tiny backbone)
+    reference_motion_channels: bool = False
     #: how pose maps / driving frames reach the latent grid (tiny backbone): ``latent``
     #: (through the autoencoder) or ``pixels`` (folded space-to-depth, exact thin limbs);
     #: unset = the warm start's, or ``latent`` from scratch

@@ -260,9 +260,10 @@ class DenoiserTrainer:
             self._pool.shutdown(wait=True, cancel_futures=True)
         latest = ckpt.list_checkpoints(self.run_dir)
         if self.group.main:
-            self.builder.latents.save()
-        if self.group.main and not (latest and latest[-1].name == f"{ckpt.PREFIX}{self.step:07d}"):
-            latest = [self.save()]
+            if latest and latest[-1].name == f"{ckpt.PREFIX}{self.step:07d}":
+                self.builder.latents.save()  # save() keeps them otherwise
+            else:
+                latest = [self.save()]
         distributed.leave(self.group)
         return stop.stopped(self.step, latest[-1] if latest else self.run_dir)
 
