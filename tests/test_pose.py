@@ -84,12 +84,15 @@ def test_render_draws_openpose_colours_where_the_bones_are():
 
 @pytest.mark.parametrize("gap", [False, True])
 def test_a_clip_renders_as_its_frames_do_one_by_one(gap):
-    """The one-pass clip renderer draws exactly the per-frame maps (a joint missing in one
-    frame sends the clip down the per-frame path, with the same result)."""
+    """The one-pass clip renderer draws exactly the per-frame maps, also when joints are
+    missing from some frames (drawn there with no opacity)."""
     bodies = np.stack([t_pose(scale=1.0 + 0.1 * i, x=20 + 5 * i, y=30 - 2 * i) for i in range(5)])
     bodies[:, 9, 1] -= np.arange(5) * 3  # a wrist moving on its own
     if gap:
-        bodies[2, 9, 2] = 0
+        bodies[2, 9, 2] = 0  # a wrist lost in one frame
+        bodies[0, 5, 2] = 0.1  # a shoulder (and with it the neck) in another
+        bodies[3:, 15, :] = np.nan  # an ankle gone from the last two
+        bodies[:, 16, 2] = 0  # and one never seen
     clip = render_pose_sequence(bodies, "coco17", (64, 48))
     assert clip.shape == (5, 48, 64, 3) and clip.any()
     for frame, body in zip(clip, bodies, strict=True):

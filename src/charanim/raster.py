@@ -78,10 +78,14 @@ def _polygon(part: Part, xs, ys):
 
 
 SHAPES = {"capsule": _capsule, "ellipse": _ellipse, "polygon": _polygon}
+#: the fills that mix in a secondary colour (anything else is solid)
+PATTERNS = ("stripes", "bands", "dots", "gradient")
 
 
 def _colour(fill: Fill, along: np.ndarray, across: np.ndarray) -> np.ndarray:
     base = np.asarray(fill.colour, np.float32)
+    if fill.shade == 0 and fill.pattern not in PATTERNS:  # flat (pose maps): the same values, no work
+        return np.broadcast_to(base.astype(np.result_type(base, along)), (*along.shape, 3))
     other = np.asarray(fill.secondary if fill.secondary is not None else fill.colour, np.float32)
     if fill.pattern == "stripes":
         weight = np.clip(np.sin(2 * np.pi * fill.frequency * along) * 3 + 0.5, 0, 1)
@@ -156,28 +160,37 @@ def same_structure(sequence: list[list[Part]]) -> bool:
     )
 
 
-def render_part_sequence(sequence: list[list[Part]], background: np.ndarray) -> np.ndarray:
+def render_part_sequence(
+    sequence: list[list[Part]], background: np.ndarray, visible: np.ndarray | None = None
+) -> np.ndarray:
     """``render_parts`` (fills only, no outline) for every frame of ``sequence`` at once:
     each part is evaluated for all frames in one numpy call over the union of its
     windows, instead of once per frame. Pose maps of a clip are the use: same bones in
     every frame, moving. Outside a part's own window its coverage is exactly 0, so the
     frames come out as ``render_parts`` draws them one by one. Needs
-    :func:`same_structure`; returns float ``[F, H, W, 3]`` in [0, 1]."""
+    :func:`same_structure`. ``visible`` ``[F, P]`` (0 or 1) leaves part P out of frame F
+    exactly as if that frame had not listed it (its points there need only be finite).
+    Returns float ``[F, H, W, 3]`` in [0, 1]."""
     height, width = background.shape[:2]
     xs, ys = _grid(height, width)
     images = np.repeat(background.astype(np.float32)[None], len(sequence), axis=0)
     for index, part in enumerate(sequence[0]):
-        parts = [frame[index] for frame in sequence]
-        windows = [w for w in (_window(p, 0.0, height, width) for p in parts) if w is not None]
-        if not windows:
+        track = np.stack([np.asarray(frame[index].points, np.float64) for frame in sequence])  # [F, N, 2]
+        drawn = track if visible is None else track[visible[:, index] > 0]
+        # one window holding the part in every frame that draws it (coverage beyond a
+        # frame's own window is exactly 0, so a larger region changes no pixel)
+        reach = (max(part.radii) if part.radii else 0.0) + 1.5
+        window = _box(drawn.reshape(-1, 2), reach, height, width) if len(drawn) else None
+        if window is None:
             continue
-        rows = slice(min(w[0].start for w in windows), max(w[0].stop for w in windows))
-        cols = slice(min(w[1].start for w in windows), max(w[1].stop for w in windows))
+        rows, cols = window
         # the part's points per frame, as [F, 1, 1] columns broadcasting over the window
-        points = np.stack([np.asarray(p.points) for p in parts], axis=-1)[..., None, None]  # [N, 2, F, 1, 1]
+        points = track.transpose(1, 2, 0)[..., None, None]  # [N, 2, F, 1, 1]
         moving = Part(part.kind, points, part.radii, part.fill, part.angle, part.outline, part.opacity)
         distance, along, across = SHAPES[part.kind](moving, xs[rows, cols][None], ys[rows, cols][None])
         alpha = np.clip(0.5 - distance, 0, 1) * part.opacity
+        if visible is not None:  # x 0 adds exactly nothing below; x 1 changes nothing
+            alpha = alpha * visible[:, index, None, None]
         region = images[:, rows, cols]
         region += (_colour(part.fill, along, across) - region) * alpha[..., None]
     return np.clip(images, 0, 1)
@@ -185,8 +198,12 @@ def render_part_sequence(sequence: list[list[Part]], background: np.ndarray) -> 
 
 def _window(part: Part, outline: float, height: int, width: int) -> tuple[slice, slice] | None:
     """Rows and columns the part can touch: its points, grown by its size and the AA ramp."""
-    points = np.asarray(part.points, np.float64)
     reach = (max(part.radii) if part.radii else 0.0) + outline + 1.5
+    return _box(np.asarray(part.points, np.float64), reach, height, width)
+
+
+def _box(points: np.ndarray, reach: float, height: int, width: int) -> tuple[slice, slice] | None:
+    """Rows and columns within ``reach`` of ``points`` ``[N, 2]``, on the canvas (None: off it)."""
     x0, y0 = np.floor(points.min(0) - reach).astype(int)
     x1, y1 = np.ceil(points.max(0) + reach).astype(int) + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
