@@ -5,6 +5,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 
 from charanim.config import resolve
 from charanim.errors import CharanimError
@@ -147,3 +148,14 @@ def test_lora_spec_errors(tmp_path, world):
     )
     with pytest.raises(CharanimError, match="lora.targets"):
         train(recipe, tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "option", ["motion_space: pixels", "reference_channels: true", "reference_motion_channels: true"]
+)
+def test_tiny_only_model_options_are_refused_for_wan(tmp_path, tiny_wan_i2v, option):
+    from charanim.training.build import build_backbone
+
+    path = _write(tmp_path, f"model: {{backbone: wan-i2v, init: {tiny_wan_i2v}, {option}}}\n")
+    with pytest.raises(CharanimError, match="tiny backbone"):
+        build_backbone(resolve(Recipe, path), torch.device("cpu"))
