@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from charanim.pose.augment import bone_length_jitter, box_jitter
-from charanim.pose.formats import coco_to_openpose, openpose_to_coco
+from charanim.pose.formats import FORMATS, coco_to_openpose, openpose_to_coco
 from charanim.pose.keypoints import KeypointSequence, KeypointsHeader, load_keypoints
 from charanim.pose.openpose import load_openpose, save_openpose
 from charanim.pose.render import OPENPOSE_COLOURS, render_pose, render_pose_sequence
@@ -97,6 +97,26 @@ def test_a_clip_renders_as_its_frames_do_one_by_one(gap):
     assert clip.shape == (5, 48, 64, 3) and clip.any()
     for frame, body in zip(clip, bodies, strict=True):
         assert np.array_equal(frame, render_pose(body, "coco17", (64, 48)))
+
+
+@pytest.mark.parametrize("body_format", sorted(FORMATS))
+def test_random_clips_render_as_their_frames_do_one_by_one(body_format):
+    """float32 keypoints as the estimators write them, joints dropping in and out, places
+    off the canvas or not finite: the one-pass renderer still draws each frame's own map."""
+    rng = np.random.default_rng(7)
+    joints = len(FORMATS[body_format])
+    for _ in range(6):
+        frames = int(rng.integers(2, 7))
+        bodies = np.zeros((frames, joints, 3), np.float32)
+        bodies[..., :2] = rng.uniform(-5, 60, (joints, 2)) + rng.normal(0, 3, (frames, joints, 2)).cumsum(0)
+        bodies[..., 2] = rng.choice([0.0, 0.2, 0.9, np.nan], p=[0.1, 0.1, 0.75, 0.05], size=(frames, joints))
+        bodies[rng.random((frames, joints)) < 0.05, 0] = np.nan  # a confident joint with no place
+        size = (int(rng.integers(32, 72)), int(rng.integers(32, 72)))
+        clip = render_pose_sequence(bodies, body_format, size)
+        for frame, body in zip(clip, bodies, strict=True):
+            assert np.array_equal(frame, render_pose(body, body_format, size))
+    nothing = np.zeros((3, joints, 3), np.float32)  # no joint anywhere: black frames
+    assert not render_pose_sequence(nothing, body_format, (32, 32)).any()
 
 
 def test_bone_jitter_keeps_the_skeleton_connected_and_in_range():

@@ -175,12 +175,13 @@ def render_part_sequence(
     xs, ys = _grid(height, width)
     images = np.repeat(background.astype(np.float32)[None], len(sequence), axis=0)
     for index, part in enumerate(sequence[0]):
-        track = np.stack([np.asarray(frame[index].points, np.float64) for frame in sequence])  # [F, N, 2]
+        # in the points' own dtype: float32 keypoints must round as render_parts rounds them
+        track = np.stack([np.asarray(frame[index].points) for frame in sequence])  # [F, N, 2]
         drawn = track if visible is None else track[visible[:, index] > 0]
         # one window holding the part in every frame that draws it (coverage beyond a
         # frame's own window is exactly 0, so a larger region changes no pixel)
         reach = (max(part.radii) if part.radii else 0.0) + 1.5
-        window = _box(drawn.reshape(-1, 2), reach, height, width) if len(drawn) else None
+        window = _box(drawn.reshape(-1, 2).astype(np.float64), reach, height, width) if len(drawn) else None
         if window is None:
             continue
         rows, cols = window
@@ -203,7 +204,10 @@ def _window(part: Part, outline: float, height: int, width: int) -> tuple[slice,
 
 
 def _box(points: np.ndarray, reach: float, height: int, width: int) -> tuple[slice, slice] | None:
-    """Rows and columns within ``reach`` of ``points`` ``[N, 2]``, on the canvas (None: off it)."""
+    """Rows and columns within ``reach`` of ``points`` ``[N, 2]``, on the canvas (None: off
+    it, or a point has no finite place: such a part is not drawn)."""
+    if not np.isfinite(points).all():
+        return None
     x0, y0 = np.floor(points.min(0) - reach).astype(int)
     x1, y1 = np.ceil(points.max(0) + reach).astype(int) + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)

@@ -259,36 +259,40 @@ def animate(
     if driving_background != "keep":
         _check_background_option([c.name for c in pipeline.conditioners])
     load_seconds = time.perf_counter() - started
-    with _StepProgress() as progress:
-        summary = run_animate(
-            reference,
-            driving,
-            output=output if main else None,
-            pipeline=pipeline,
-            callback=progress.update,
-            model=model,
-            prompt=text,
-            negative_prompt=negative_prompt,
-            steps=steps,
-            guidance=guidance,
-            motion_guidance=motion_guidance,
-            conditioner_guidance=_parse_scales(conditioner_guidance),
-            sampler=sampler,
-            flow_shift=flow_shift,
-            seed=seed,
-            size=output_size,
-            fps=fps,
-            max_frames=max_frames,
-            fit=fit,
-            window=window,
-            overlap=overlap,
-            colour_correction=colour_correction,
-            pose=pose,
-            reference_pose=reference_pose,
-            audio=audio,
-            mode=mode,
-            mask=mask,
-        )
+    try:
+        with _StepProgress() as progress:
+            summary = run_animate(
+                reference,
+                driving,
+                output=output if main else None,
+                pipeline=pipeline,
+                callback=progress.update,
+                model=model,
+                prompt=text,
+                negative_prompt=negative_prompt,
+                steps=steps,
+                guidance=guidance,
+                motion_guidance=motion_guidance,
+                conditioner_guidance=_parse_scales(conditioner_guidance),
+                sampler=sampler,
+                flow_shift=flow_shift,
+                seed=seed,
+                size=output_size,
+                fps=fps,
+                max_frames=max_frames,
+                fit=fit,
+                window=window,
+                overlap=overlap,
+                colour_correction=colour_correction,
+                pose=pose,
+                reference_pose=reference_pose,
+                audio=audio,
+                mode=mode,
+                mask=mask,
+            )
+    except BaseException:
+        leave_parallel(meet=False)  # the others may be mid-step: do not wait for them
+        raise
     summary.pop("result")
     summary["load_seconds"] = round(load_seconds, 3)
     leave_parallel()

@@ -59,16 +59,19 @@ def join_parallel(mode: str) -> Group:
     return group
 
 
-def leave_parallel() -> None:
+def leave_parallel(meet: bool = True) -> None:
     """End this process's part in the launch (no-op outside one).
 
-    The processes meet at a barrier first: the first one is still writing the video
-    when the others finish sampling, and a gloo group torn down on one side while the
-    other still holds its connections can abort the process at exit."""
+    After a run the processes meet at a barrier first: the first one is still writing
+    the video when the others finish sampling, and a gloo group torn down on one side
+    while the other still holds its connections can abort the process at exit. A process
+    that failed leaves without meeting (``meet=False``): the others may be inside a
+    collective it will never join, and the launcher stops them when it exits."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if meet:
+            dist.barrier()
         dist.destroy_process_group()
 
 

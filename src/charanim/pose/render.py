@@ -142,8 +142,12 @@ def render_pose_sequence(
     bodies = np.asarray(bodies)
     if body_format == "coco17":
         bodies, body_format = coco_to_openpose(bodies), "openpose18"
-    shown = bodies[..., 2] >= threshold  # [F, K]; a NaN confidence is not shown
+    # [F, K]: what render_pose would draw (a NaN confidence is not shown; a joint with no
+    # finite place falls outside every window there)
+    shown = (bodies[..., 2] >= threshold) & np.isfinite(bodies[..., :2]).all(-1)
     anywhere = shown.any(0)
+    if not anywhere.any():
+        return np.zeros((len(bodies), h, w, 3), np.uint8)
     stand_in = bodies.copy()
     for joint in np.flatnonzero(anywhere):  # where it is missing, the place of a frame that shows it
         stand_in[~shown[:, joint], joint, :2] = bodies[shown[:, joint].argmax(), joint, :2]

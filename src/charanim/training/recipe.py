@@ -51,7 +51,9 @@ class ModelSpec:
     #: (one with them keeps them whatever this says, as it keeps its transformer's shape)
     reference_channels: bool = False
     #: likewise the reference's own pose map (its motion signal) at every position, so a
-    #: target token reads "a limb was here / arrives here" locally (tiny backbone)
+    #: target token reads "a limb was here / arrives here" locally (tiny backbone); a
+    #: warm start gains them like reference_channels (but cannot gain reference_channels
+    #: after them)
     reference_motion_channels: bool = False
     #: how pose maps / driving frames reach the latent grid (tiny backbone): ``latent``
     #: (through the autoencoder) or ``pixels`` (folded space-to-depth, exact thin limbs);
