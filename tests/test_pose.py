@@ -106,7 +106,7 @@ def test_random_clips_render_as_their_frames_do_one_by_one(body_format):
     rng = np.random.default_rng(7)
     joints = len(FORMATS[body_format])
     for _ in range(6):
-        frames = int(rng.integers(2, 7))
+        frames = int(rng.integers(1, 7))
         bodies = np.zeros((frames, joints, 3), np.float32)
         bodies[..., :2] = rng.uniform(-5, 60, (joints, 2)) + rng.normal(0, 3, (frames, joints, 2)).cumsum(0)
         bodies[..., 2] = rng.choice([0.0, 0.2, 0.9, np.nan], p=[0.1, 0.1, 0.75, 0.05], size=(frames, joints))

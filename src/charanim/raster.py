@@ -142,24 +142,6 @@ def render_parts(
     return np.clip(image, 0, 1), coverage
 
 
-def same_structure(sequence: list[list[Part]]) -> bool:
-    """True if every frame has the same parts in the same order, differing only in where
-    they are (what :func:`render_part_sequence` needs)."""
-    first = sequence[0]
-
-    def key(part: Part):
-        return part.kind, part.radii, part.fill, part.opacity, part.angle, np.shape(part.points)
-
-    # polygons are drawn frame by frame; so are non-circular ellipses, whose coverage
-    # beyond the window render_parts cuts them to is not exactly 0
-    if any(p.kind == "polygon" or (p.kind == "ellipse" and p.radii[0] != p.radii[1]) for p in first):
-        return False
-    return all(
-        len(frame) == len(first) and all(key(a) == key(b) for a, b in zip(frame, first, strict=True))
-        for frame in sequence[1:]
-    )
-
-
 def render_part_sequence(
     sequence: list[list[Part]], background: np.ndarray, visible: np.ndarray | None = None
 ) -> np.ndarray:
@@ -167,8 +149,9 @@ def render_part_sequence(
     each part is evaluated for all frames in one numpy call over the union of its
     windows, instead of once per frame. Pose maps of a clip are the use: same bones in
     every frame, moving. Outside a part's own window its coverage is exactly 0, so the
-    frames come out as ``render_parts`` draws them one by one. Needs
-    :func:`same_structure`. ``visible`` ``[F, P]`` (0 or 1) leaves part P out of frame F
+    frames come out as ``render_parts`` draws them one by one. Every frame must list the
+    same parts in the same order (kind, size, fill, opacity; polygons and non-circular
+    ellipses are not supported), differing only in where they are. ``visible`` ``[F, P]`` (0 or 1) leaves part P out of frame F
     exactly as if that frame had not listed it (its points there need only be finite).
     Returns float ``[F, H, W, 3]`` in [0, 1]."""
     height, width = background.shape[:2]

@@ -15,7 +15,7 @@ import colorsys
 import numpy as np
 
 from charanim.pose.formats import FORMATS, OPENPOSE18, coco_to_openpose
-from charanim.raster import Fill, Part, render_part_sequence, render_parts, same_structure
+from charanim.raster import Fill, Part, render_part_sequence, render_parts
 
 #: OpenPose's body palette (RGB), one colour per limb and per joint
 OPENPOSE_COLOURS = np.array([
@@ -135,10 +135,7 @@ def render_pose_sequence(
     low-confidence wrist, a limb out of the picture) is part of every frame's drawing,
     with no opacity where it is missing, so the clip still draws in one pass."""
     w, h = size
-    background = np.zeros((h, w, 3), np.float32)
     width = width or default_width(size)
-    if len(bodies) < 2:
-        return np.stack([render_pose(b, body_format, size, width=width, threshold=threshold) for b in bodies])
     bodies = np.asarray(bodies)
     if body_format == "coco17":
         bodies, body_format = coco_to_openpose(bodies), "openpose18"
@@ -151,12 +148,11 @@ def render_pose_sequence(
     stand_in = bodies.copy()
     for joint in np.flatnonzero(anywhere):  # where it is missing, the place of a frame that shows it
         stand_in[~shown[:, joint], joint, :2] = bodies[shown[:, joint].argmax(), joint, :2]
-    stand_in[:, anywhere, 2] = 1.0
+    stand_in[..., 2] = np.where(anywhere, 1.0, np.nan)  # NaN: never drawn, whatever the threshold
+    # every frame now lists the same parts (capsules and round dots) in the same order
     sequence = [pose_parts(b, body_format, width, threshold=threshold) for b in stand_in]
     visible = _part_visibility(shown, anywhere, body_format)
-    if not same_structure(sequence):  # not expected: pose parts are capsules and round dots
-        return np.stack([render_pose(b, body_format, size, width=width, threshold=threshold) for b in bodies])
-    images = render_part_sequence(sequence, background, visible)
+    images = render_part_sequence(sequence, np.zeros((h, w, 3), np.float32), visible)
     return np.round(images * 255).astype(np.uint8)
 
 
