@@ -147,6 +147,39 @@ def test_retarget_takes_the_reference_proportions_and_place():
     assert moved[3, 9, 1] < moved[0, 9, 1]  # the wrist still rises
 
 
+def test_retarget_draws_only_the_limbs_the_reference_has():
+    from charanim.pose.formats import COCO17
+
+    driving = np.stack([t_pose(x=20 + 2 * i) for i in range(4)])
+    driving[:, COCO17.index("left_wrist"), 1] -= np.arange(4) * 2
+    reference = t_pose(x=40)
+    wrist = COCO17.index("left_wrist")
+    reference[wrist, 2] = 0.0  # this character has no left hand
+    moved = retarget(driving, reference, "coco17")
+    assert (moved[:, wrist, 2] == 0).all()
+    assert (moved[:, COCO17.index("left_elbow"), 2] > 0).all()
+
+
+def test_retarget_holds_the_reference_limbs_a_close_up_driver_never_shows():
+    from charanim.pose.formats import COCO17
+
+    legs = [COCO17.index(f"{s}_{j}") for s in ("left", "right") for j in ("knee", "ankle")]
+    driving = np.stack([t_pose(x=20 + 2 * i) for i in range(4)])
+    driving[:, legs, 2] = 0.0  # cropped at the hips, every frame
+    reference = t_pose(x=40)
+    moved = retarget(driving, reference, "coco17")
+    assert (moved[:, legs, 2] > 0).all()
+    hips = [COCO17.index("left_hip"), COCO17.index("right_hip")]
+    # each leg keeps the reference's shape below the hips and moves with them
+    for frame in moved:
+        offset = frame[legs, :2] - frame[[hips[0], hips[0], hips[1], hips[1]], :2]
+        expected = reference[legs, :2] - reference[[hips[0], hips[0], hips[1], hips[1]], :2]
+        assert np.allclose(offset, expected, atol=1e-4)
+    # the size ratio compares the bones both show: the same body, so the travel is unscaled
+    travel = moved[3, hips, :2].mean(0) - moved[0, hips, :2].mean(0)
+    assert np.allclose(travel, [6, 0], atol=0.2)
+
+
 def test_partial_transfer_keeps_the_rest_of_the_reference():
     driving = np.stack([t_pose(x=20 + i) for i in range(3)])
     reference = t_pose(x=40)

@@ -4,7 +4,13 @@
    bone (driving lengths: the 90th percentile over frames, so foreshortened frames do
    not count as the true length).
 2. The result is moved so its root starts at the reference's root, and the root's
-   travel is scaled by the size ratio of the two skeletons.
+   travel is scaled by the size ratio of the two skeletons (over the bones both show:
+   a close-up driver hides its legs, which must not shrink its size).
+3. The reference's skeleton says which limbs the character has: a joint the reference
+   does not show is not drawn (a two-legged blob does not grow the driver's four legs),
+   and a joint the driver never shows while the reference does holds the reference's
+   own pose, carried along by its parent (a driver without a tail, or a close-up that
+   crops the legs, leaves the reference's tail and legs in place rather than removed).
 
 Partial transfer keeps the reference's own points outside the transferred part (and
 then the root stays put).
@@ -76,10 +82,15 @@ def _reference_anchor(first: np.ndarray, reference: np.ndarray, body_format: str
     return reference[shared, :2].mean(0) if shared.any() else reference[reference[:, 2] > 0, :2].mean(0)
 
 
-def skeleton_size(points: np.ndarray, body_format: str) -> float:
-    """Sum of the tree's bone lengths (over present bones); a robust overall size."""
-    lengths = bone_lengths(TREES[body_format], points)
-    return float(np.nansum(_percentile(lengths, 90) if lengths.ndim > 1 else lengths))
+def size_ratio(driving: np.ndarray, reference: np.ndarray, body_format: str) -> float:
+    """Reference size over driving size: sums of the tree's bone lengths over the bones
+    both show (driving lengths: 90th percentile over frames); 1 when they share none."""
+    tree = TREES[body_format]
+    drive_lengths = _percentile(bone_lengths(tree, driving), 90)
+    reference_lengths = bone_lengths(tree, reference)
+    shared = np.isfinite(drive_lengths) & np.isfinite(reference_lengths)
+    drive_size = float(drive_lengths[shared].sum())
+    return float(reference_lengths[shared].sum()) / drive_size if drive_size > 1e-6 else 1.0
 
 
 def _percentile(lengths: np.ndarray, q: float) -> np.ndarray:
@@ -110,7 +121,7 @@ def retarget(driving: np.ndarray, reference: np.ndarray, body_format: str, part:
         1.0,
     )
     out = rescale_bones(tree, driving, np.clip(scales, 0.2, 5.0))
-    ratio = skeleton_size(reference, body_format) / max(skeleton_size(driving, body_format), 1e-6)
+    ratio = size_ratio(driving, reference, body_format)
     anchors = _anchors(out, reference, body_format)
     present = anchors[:, 2] > 0
     first = int(np.argmax(present)) if present.any() else 0
@@ -124,4 +135,25 @@ def retarget(driving: np.ndarray, reference: np.ndarray, body_format: str, part:
     if part != "body":
         keep = ~part_mask(body_format, part)
         placed[:, keep] = reference[keep]
-    return placed
+    return _limbs_of_the_reference(placed, reference, tree)
+
+
+def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree) -> np.ndarray:
+    """Hide the joints the reference lacks; give the joints only the reference shows its
+    own pose relative to their parent (parents first, so whole limbs follow)."""
+    names, count = tree.names, len(tree.format)
+    reference_full = extend(tree, reference)
+    out = extend(tree, placed)
+    never_driven = ~(out[:, :count, 2] > 0).any(0)
+    for parent, child in tree.edges:
+        p, c = names.index(parent), names.index(child)
+        if c >= count or not never_driven[c] or reference_full[c, 2] <= 0 or reference_full[p, 2] <= 0:
+            continue
+        # the parent may be a virtual joint: recompute it from the joints held so far
+        out = extend(tree, out[:, :count])
+        carried = out[:, p, 2] > 0
+        out[carried, c, :2] = out[carried, p, :2] + (reference_full[c, :2] - reference_full[p, :2])
+        out[carried, c, 2] = reference_full[c, 2]
+    held = out[:, :count].copy()
+    held[:, reference[:, 2] <= 0, 2] = 0.0
+    return held.astype(placed.dtype)
