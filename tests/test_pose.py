@@ -154,10 +154,13 @@ def test_retarget_draws_only_the_limbs_the_reference_has():
     driving[:, COCO17.index("left_wrist"), 1] -= np.arange(4) * 2
     reference = t_pose(x=40)
     wrist = COCO17.index("left_wrist")
-    reference[wrist, 2] = 0.0  # this character has no left hand
-    moved = retarget(driving, reference, "coco17")
+    reference[wrist, 2] = 0.0  # the image shows where the hand would be: it has none
+    moved = retarget(driving, reference, "coco17", reference_box=(0, 0, 64, 64))
     assert (moved[:, wrist, 2] == 0).all()
     assert (moved[:, COCO17.index("left_elbow"), 2] > 0).all()
+    # a hand outside the reference's image is cropped, not missing: the driver's is drawn
+    cropped = retarget(driving, reference, "coco17", reference_box=(0, 0, 56, 64))
+    assert (cropped[:, wrist, 2] > 0).all() and np.allclose(cropped[..., :2], moved[..., :2])
 
 
 def test_retarget_holds_the_reference_limbs_a_close_up_driver_never_shows():

@@ -46,8 +46,13 @@ def skeleton_warp(case: BenchCase) -> np.ndarray | None:
     if case.driving_keypoints.header.body_format != fmt:
         return None
     reference_points = case.reference_keypoints.body_array()[0]
-    motion = retarget(case.driving_keypoints.body_array()[: len(case.driving)], reference_points, fmt)
     height, width = case.reference.shape[:2]
+    motion = retarget(
+        case.driving_keypoints.body_array()[: len(case.driving)],
+        reference_points,
+        fmt,
+        reference_box=(0, 0, width, height),
+    )
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
     background = background_colour(case.reference)
     mask = (

@@ -198,8 +198,12 @@ class MotionFidelity(Metric):
         fmt = case.reference_keypoints.header.body_format
         if case.driving_keypoints.header.body_format != fmt:
             return float("nan")
+        height, width = frames.shape[1:3]
         moved = retarget(
-            case.driving_keypoints.body_array()[: len(frames)], case.reference_keypoints.body_array()[0], fmt
+            case.driving_keypoints.body_array()[: len(frames)],
+            case.reference_keypoints.body_array()[0],
+            fmt,
+            reference_box=(0, 0, width, height),
         )
         return skeleton_agreement(moved, fmt, _output_mask(case, frames))
 

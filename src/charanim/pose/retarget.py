@@ -7,10 +7,11 @@
    travel is scaled by the size ratio of the two skeletons (over the bones both show:
    a close-up driver hides its legs, which must not shrink its size).
 3. The reference's skeleton says which limbs the character has: a joint the reference
-   does not show is not drawn (a two-legged blob does not grow the driver's four legs),
-   and a joint the driver never shows while the reference does holds the reference's
-   own pose, carried along by its parent (a driver without a tail, or a close-up that
-   crops the legs, leaves the reference's tail and legs in place rather than removed).
+   does not show at a place its image shows is not drawn (a two-legged blob does not grow
+   the driver's four legs; a joint outside the image, cropped, is drawn), and a joint the
+   driver never shows while the reference does holds the reference's own pose, carried
+   along by its parent (a driver without a tail, or a close-up that crops the legs,
+   leaves the reference's tail and legs in place rather than removed).
 
 Partial transfer keeps the reference's own points outside the transferred part (and
 then the root stays put).
@@ -105,9 +106,19 @@ def _percentile(lengths: np.ndarray, q: float) -> np.ndarray:
     return out
 
 
-def retarget(driving: np.ndarray, reference: np.ndarray, body_format: str, part: str = "body") -> np.ndarray:
+def retarget(
+    driving: np.ndarray,
+    reference: np.ndarray,
+    body_format: str,
+    part: str = "body",
+    reference_box: tuple[float, float, float, float] | None = None,
+) -> np.ndarray:
     """``driving`` ``[F, K, 3]`` and ``reference`` ``[K, 3]`` (same format, pixels of the
-    output) -> ``[F, K, 3]``: the driving motion on the reference's skeleton."""
+    output) -> ``[F, K, 3]``: the driving motion on the reference's skeleton.
+
+    ``reference_box``: (left, top, right, bottom) of the reference image in those pixels;
+    a joint the reference lacks is hidden only where it would lie inside it (without a
+    box, wherever it would lie)."""
     tree = TREES[body_format]
     if not (reference[:, 2] > 0).any():
         raise ConditionerInputError("The reference has no keypoints to retarget onto.")
@@ -135,12 +146,13 @@ def retarget(driving: np.ndarray, reference: np.ndarray, body_format: str, part:
     if part != "body":
         keep = ~part_mask(body_format, part)
         placed[:, keep] = reference[keep]
-    return _limbs_of_the_reference(placed, reference, tree)
+    return _limbs_of_the_reference(placed, reference, tree, reference_box)
 
 
-def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree) -> np.ndarray:
-    """Hide the joints the reference lacks; give the joints only the reference shows its
-    own pose relative to their parent (parents first, so whole limbs follow)."""
+def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box) -> np.ndarray:
+    """Hide the joints the reference lacks where its image shows their place; give the
+    joints only the reference shows its own pose relative to their parent (parents first,
+    so whole limbs follow)."""
     names, count = tree.names, len(tree.format)
     reference_full = extend(tree, reference)
     out = extend(tree, placed)
@@ -155,5 +167,11 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree) -> 
         out[carried, c, :2] = out[carried, p, :2] + (reference_full[c, :2] - reference_full[p, :2])
         out[carried, c, 2] = reference_full[c, 2]
     held = out[:, :count].copy()
-    held[:, reference[:, 2] <= 0, 2] = 0.0
+    absent = ~(reference[:, 2] > 0)
+    if box is not None:
+        # a joint outside the reference's image may be a cropped limb, not a missing one
+        # (a close-up's arms); where the image shows the place and no joint, there is none
+        x, y = reference[:, 0], reference[:, 1]
+        absent &= (x >= box[0]) & (x < box[2]) & (y >= box[1]) & (y < box[3])
+    held[:, absent, 2] = 0.0
     return held.astype(placed.dtype)

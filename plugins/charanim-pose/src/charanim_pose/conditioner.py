@@ -3,8 +3,10 @@
 ``prepare`` takes the driving keypoints (a file given with ``--pose``, or the pose
 estimator run on the driving frames) and the reference's (a file given with
 ``--reference-pose``, or the estimator on the image), maps both onto the output grid,
-retargets the motion to the reference's bone lengths and place (so the driving body's
-shape does not leak into the result), and renders OpenPose-style maps. The reference's
+retargets the motion to the reference's bone lengths, place and limbs (so the driving
+body's shape does not leak into the result: a limb the reference's image shows the
+place of but not the limb is not drawn, one the driver never shows keeps the
+reference's pose), and renders OpenPose-style maps. The reference's
 own map goes beside the reference in the in-context layout. ``augment`` scales bones by
 U(0.8, 1.2) and jitters the skeleton's box, then re-renders.
 
@@ -63,8 +65,10 @@ class PoseConditioner(Conditioner):
             _people(still)[:, 0], (still.header.width, still.header.height), size, spec.fit
         )
         drive_people, reference_people = _pair_left_to_right(drive_people, reference_people)
+        box = _image_box((still.header.width, still.header.height), size, spec.fit)
         retargeted = np.stack([
-            retarget(d, r, drive_format, self.transfer) for d, r in zip(drive_people, reference_people, strict=True)
+            retarget(d, r, drive_format, self.transfer, reference_box=box)
+            for d, r in zip(drive_people, reference_people, strict=True)
         ])  # fmt: skip
         condition = self._condition(retargeted, reference_people, drive_format, size)
         # the driving skeleton before retargeting, for backbones that place the character
@@ -177,6 +181,12 @@ def _pair_left_to_right(drive: np.ndarray, reference: np.ndarray) -> tuple[np.nd
     reference = reference[np.argsort([_first_x(p) for p in reference], kind="stable")]
     pairs = min(len(drive), len(reference))
     return drive[:pairs], reference[:pairs]
+
+
+def _image_box(source_size: tuple[int, int], size: tuple[int, int], fit: str) -> tuple[float, ...]:
+    """Where the reference image lies on the output grid: (left, top, right, bottom)."""
+    corners = fit_transform(source_size, size, fit).apply(np.array([[0.0, 0.0], source_size], np.float64))
+    return (*corners.min(0), *corners.max(0))
 
 
 def _to_output(
