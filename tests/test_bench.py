@@ -52,6 +52,26 @@ def cases(tmp_path_factory):
     return world_suite(tmp_path_factory.mktemp("bench"), count=4, frames=8, size=48)
 
 
+def test_skeleton_warp_without_motion_is_the_reference(cases):
+    from dataclasses import replace
+
+    from charanim.bench.baselines import skeleton_warp
+    from charanim.pose.keypoints import KeypointSequence
+
+    case = cases[0]
+    still = case.reference_keypoints
+    # the driving video holds the reference's own pose: nothing moves, the background
+    # (textured or not) stays the reference's
+    frozen = KeypointSequence(still.header, [still.frames[0]] * len(case.driving))
+    frames = skeleton_warp(replace(case, driving_keypoints=frozen))
+    assert frames.shape == (len(case.driving), *case.reference.shape)
+    background = case.reference_mask == 0
+    assert np.array_equal(
+        frames[:, background], np.repeat(case.reference[None], len(frames), 0)[:, background]
+    )
+    assert psnr(frames, np.repeat(case.reference[None], len(frames), 0)) > 30
+
+
 def _noisy(strength, seed=0):
     """A contender that is the truth plus noise: more noise is a worse model."""
 

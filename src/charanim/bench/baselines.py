@@ -70,12 +70,13 @@ def skeleton_warp(case: BenchCase) -> np.ndarray | None:
         [_segment_distance(xs, ys, reference_points[a, :2], reference_points[b, :2]) for a, b in bones]
     )
     owner = np.where(mask, distances.argmin(0), -1)
+    # the reference's own background stays; only the character's pixels are cleared
+    plate = np.where(mask[..., None], np.asarray(background, np.float64), case.reference)
     frames = np.empty((len(motion), height, width, 3), np.uint8)
     for index, pose in enumerate(motion):
         # backward mapping: each output pixel takes the reference pixel its nearest moved
         # bone brings there, if that pixel belongs to that bone (no holes, no smearing)
-        out = np.empty((height, width, 3), np.float64)
-        out[:] = background
+        out = plate.copy()
         best = np.full((height, width), np.inf)
         for bone, (a, b) in enumerate(bones):
             if pose[a, 2] <= 0 or pose[b, 2] <= 0:
