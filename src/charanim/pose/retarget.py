@@ -167,11 +167,12 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
         out[carried, c, :2] = out[carried, p, :2] + (reference_full[c, :2] - reference_full[p, :2])
         out[carried, c, 2] = reference_full[c, 2]
     held = out[:, :count].copy()
-    absent = ~(reference[:, 2] > 0)
+    own = reference[:count]
+    absent = ~(own[:, 2] > 0)
     if box is not None:
         # a joint outside the reference's image may be a cropped limb, not a missing one
         # (a close-up's arms); where the image shows the place and no joint, there is none
-        x, y = reference[:, 0], reference[:, 1]
+        x, y = own[:, 0], own[:, 1]
         absent &= (x >= box[0]) & (x < box[2]) & (y >= box[1]) & (y < box[3])
     held[:, absent, 2] = 0.0
     return held.astype(placed.dtype)
