@@ -154,8 +154,11 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
     joints only the reference shows its own pose relative to their parent (parents first,
     so whole limbs follow)."""
     names, count = tree.names, len(tree.format)
-    reference_full = extend(tree, reference)
-    out = extend(tree, placed)
+    # the format's joints only: arrays padded past it (the world's are) would shift the
+    # virtual joints extend() appends
+    own = reference[:count]
+    reference_full = extend(tree, own)
+    out = extend(tree, placed[:, :count])
     never_driven = ~(out[:, :count, 2] > 0).any(0)
     for parent, child in tree.edges:
         p, c = names.index(parent), names.index(child)
@@ -167,7 +170,6 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
         out[carried, c, :2] = out[carried, p, :2] + (reference_full[c, :2] - reference_full[p, :2])
         out[carried, c, 2] = reference_full[c, 2]
     held = out[:, :count].copy()
-    own = reference[:count]
     absent = ~(own[:, 2] > 0)
     if box is not None:
         # a joint outside the reference's image may be a cropped limb, not a missing one
