@@ -151,8 +151,9 @@ def render_part_sequence(
     every frame, moving. Outside a part's own window its coverage is exactly 0, so the
     frames come out as ``render_parts`` draws them one by one. Every frame must list the
     same parts in the same order (kind, size, fill, opacity; polygons and non-circular
-    ellipses are not supported), differing only in where they are. ``visible`` ``[F, P]`` (0 or 1) leaves part P out of frame F
-    exactly as if that frame had not listed it (its points there need only be finite).
+    ellipses are not supported), differing only in where they are. ``visible``
+    ``[F, P]`` (0 or 1) leaves part P out of frame F exactly as if that frame had not
+    listed it (its points there need only be finite).
     Returns float ``[F, H, W, 3]`` in [0, 1]."""
     height, width = background.shape[:2]
     xs, ys = _grid(height, width)
