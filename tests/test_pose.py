@@ -183,6 +183,25 @@ def test_retarget_holds_the_reference_limbs_a_close_up_driver_never_shows():
     assert np.allclose(travel, [6, 0], atol=0.2)
 
 
+def test_retarget_holds_the_whole_lower_body_when_the_driver_crops_at_the_waist():
+    from charanim.pose.formats import COCO17
+
+    # no hips either: the tree's root (the pelvis, made from the hips) is missing too,
+    # so the reference's hips and legs are carried by the neck (the mid-shoulder)
+    lower = [COCO17.index(f"{s}_{j}") for s in ("left", "right") for j in ("hip", "knee", "ankle")]
+    driving = np.stack([t_pose(x=20 + 2 * i) for i in range(4)])
+    driving[:, lower, 2] = 0.0
+    reference = t_pose(x=40)
+    moved = retarget(driving, reference, "coco17")
+    assert (moved[:, lower, 2] > 0).all()
+    shoulders = [COCO17.index("left_shoulder"), COCO17.index("right_shoulder")]
+    expected = reference[lower, :2] - reference[shoulders, :2].mean(0)
+    for frame in moved:
+        assert np.allclose(frame[lower, :2] - frame[shoulders, :2].mean(0), expected, atol=1e-4)
+    # and they travel with the upper body
+    assert np.allclose(moved[3, lower, 0] - moved[0, lower, 0], 6, atol=0.2)
+
+
 def test_partial_transfer_keeps_the_rest_of_the_reference():
     driving = np.stack([t_pose(x=20 + i) for i in range(3)])
     reference = t_pose(x=40)

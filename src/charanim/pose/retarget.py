@@ -10,8 +10,10 @@
    does not show at a place its image shows is not drawn (a two-legged blob does not grow
    the driver's four legs; a joint outside the image, cropped, is drawn), and a joint the
    driver never shows while the reference does holds the reference's own pose, carried
-   along by its parent (a driver without a tail, or a close-up that crops the legs,
-   leaves the reference's tail and legs in place rather than removed).
+   along by its nearest joint the driver shows — its parent, or further up the tree when
+   the parent is missing too (a driver without a tail, or a close-up that crops the legs
+   or the whole lower body, leaves the reference's tail and legs in place rather than
+   removed).
 
 Partial transfer keeps the reference's own points outside the transferred part (and
 then the root stays put).
@@ -151,8 +153,8 @@ def retarget(
 
 def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box) -> np.ndarray:
     """Hide the joints the reference lacks where its image shows their place; give the
-    joints only the reference shows its own pose relative to their parent (parents first,
-    so whole limbs follow)."""
+    joints only the reference shows its own pose relative to their nearest present joint
+    in the tree (parents first, so whole limbs follow)."""
     names, count = tree.names, len(tree.format)
     # the format's joints only: arrays padded past it (the world's are) would shift the
     # virtual joints extend() appends
@@ -160,15 +162,18 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
     reference_full = extend(tree, own)
     out = extend(tree, placed[:, :count])
     never_driven = ~(out[:, :count, 2] > 0).any(0)
-    for parent, child in tree.edges:
-        p, c = names.index(parent), names.index(child)
-        if c >= count or not never_driven[c] or reference_full[c, 2] <= 0 or reference_full[p, 2] <= 0:
+    for _, child in tree.edges:
+        c = names.index(child)
+        if c >= count or not never_driven[c] or reference_full[c, 2] <= 0:
             continue
-        # the parent may be a virtual joint: recompute it from the joints held so far
-        out = extend(tree, out[:, :count])
-        carried = out[:, p, 2] > 0
-        out[carried, c, :2] = out[carried, p, :2] + (reference_full[c, :2] - reference_full[p, :2])
-        out[carried, c, 2] = reference_full[c, 2]
+        for anchor in _nearest_joints(tree, child):
+            if reference_full[anchor, 2] <= 0:
+                continue
+            # virtual joints (a pelvis) follow the joints held so far
+            out = extend(tree, out[:, :count])
+            carried = (out[:, anchor, 2] > 0) & ~(out[:, c, 2] > 0)
+            out[carried, c, :2] = out[carried, anchor, :2] + (reference_full[c, :2] - reference_full[anchor, :2])
+            out[carried, c, 2] = reference_full[c, 2]
     held = out[:, :count].copy()
     absent = ~(own[:, 2] > 0)
     if box is not None:
@@ -178,3 +183,25 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
         absent &= (x >= box[0]) & (x < box[2]) & (y >= box[1]) & (y < box[3])
     held[:, absent, 2] = 0.0
     return held.astype(placed.dtype)
+
+
+def _nearest_joints(tree, name: str) -> list[int]:
+    """The tree's other joints by distance from ``name`` (its parent first), leaving out
+    the virtual joints made from it: a close-up that crops the hips also loses the pelvis,
+    so its hips are carried by the neck instead."""
+    neighbours: dict[str, list[str]] = {}
+    for parent, child in tree.edges:
+        neighbours.setdefault(child, []).insert(0, parent)
+        neighbours.setdefault(parent, []).append(child)
+    order, frontier, seen = [], [name], {name}
+    while frontier:
+        following = []
+        for joint in frontier:
+            for other in neighbours.get(joint, []):
+                if other not in seen:
+                    seen.add(other)
+                    following.append(other)
+        order += following
+        frontier = following
+    made_of_it = {v for v, parts in tree.virtual.items() if name in parts}
+    return [tree.names.index(joint) for joint in order if joint not in made_of_it]
