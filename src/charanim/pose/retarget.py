@@ -172,7 +172,9 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
             # virtual joints (a pelvis) follow the joints held so far
             out = extend(tree, out[:, :count])
             carried = (out[:, anchor, 2] > 0) & ~(out[:, c, 2] > 0)
-            out[carried, c, :2] = out[carried, anchor, :2] + (reference_full[c, :2] - reference_full[anchor, :2])
+            out[carried, c, :2] = out[carried, anchor, :2] + (
+                reference_full[c, :2] - reference_full[anchor, :2]
+            )
             out[carried, c, 2] = reference_full[c, 2]
     held = out[:, :count].copy()
     absent = ~(own[:, 2] > 0)
