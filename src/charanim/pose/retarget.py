@@ -167,6 +167,8 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
         if c >= count or not never_driven[c] or reference_full[c, 2] <= 0:
             continue
         for anchor in _nearest_joints(tree, child):
+            if (out[:, c, 2] > 0).all():
+                break
             if reference_full[anchor, 2] <= 0:
                 continue
             # virtual joints (a pelvis) follow the joints held so far

@@ -648,9 +648,11 @@ class Blob(BodyPlan):
 
     def keypoints(self, props, p, ch):
         points = super().keypoints(props, p, ch)
-        for i in range(6):  # creatures differ in limb count: a limb they lack is (0, 0, 0),
-            if not props[f"has_{i}"]:  # as OpenPose writes "no such joint"; a limb's place
-                points[4 + 2 * i : 6 + 2 * i] = 0.0  # off the image would read as cropped
+        # creatures differ in limb count: a limb they lack is (0, 0, 0), as OpenPose writes
+        # "no such joint" (its place off the image would read as a cropped limb)
+        for i in range(6):
+            if not props[f"has_{i}"]:
+                points[4 + 2 * i : 6 + 2 * i] = 0.0
         return points
 
     def parts(self, props, look, p, scale, ch):
