@@ -210,3 +210,22 @@ def test_partial_transfer_keeps_the_rest_of_the_reference():
     assert np.array_equal(upper[:, legs], np.repeat(reference[None, legs], 3, axis=0))
     with pytest.raises(Exception, match="Unknown --transfer"):
         part_mask("coco17", "tail")
+
+
+def test_frames_the_estimator_missed_are_filled_from_their_neighbours():
+    from charanim.pose.smooth import fill_missed_frames
+
+    body = np.stack([t_pose(x=20 + 2 * i) for i in range(6)])
+    body[3, 9, 2] = 0.0  # one joint missing from a found pose: left alone
+    missed = body.copy()
+    missed[[0, 2], :, 2] = 0.0  # nobody found: before the first find, and between two
+    filled = fill_missed_frames(missed)
+    others = [i for i in range(17) if i != 9]
+    assert np.allclose(filled[2, others, :2], (body[1, others, :2] + body[3, others, :2]) / 2)
+    assert np.allclose(filled[2, others, 2], 0.5)
+    assert np.array_equal(filled[2, 9], [0, 0, 0])  # not seen on both sides: not invented
+    assert np.allclose(filled[0, :, :2], body[1, :, :2]) and np.allclose(filled[0, :, 2], 0.5)  # held
+    assert np.array_equal(filled[[1, 3, 4, 5]], missed[[1, 3, 4, 5]])
+    assert filled[3, 9, 2] == 0
+    nobody = np.zeros_like(body)
+    assert np.array_equal(fill_missed_frames(nobody), nobody)

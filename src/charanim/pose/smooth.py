@@ -75,3 +75,30 @@ def interpolate_gaps(points: np.ndarray) -> np.ndarray:
         confidence = np.interp(frames[gap], frames[seen], points[seen, k, 2])
         out[gap, k, 2] = confidence * 0.5
     return out
+
+
+def fill_missed_frames(points: np.ndarray) -> np.ndarray:
+    """``[F, K, 3]`` with the frames where nobody was found (no point at all) filled: the
+    pose interpolated between the nearest frames with one, or held beside the first and
+    the last. A whole frame without the person, amid frames with them, is the estimator
+    missing them, not the person leaving; joints missing from a found pose are left
+    alone. Filled points get half the confidence they come from, so they are recognisable."""
+    seen = (points[..., 2] > 0).any(-1)
+    out = points.copy()
+    if seen.all() or not seen.any():
+        return out
+    known = np.flatnonzero(seen)
+    for frame in np.flatnonzero(~seen):
+        before, after = known[known < frame], known[known > frame]
+        if before.size and after.size:
+            a, b = points[before[-1]], points[after[0]]
+            weight = (frame - before[-1]) / (after[0] - before[-1])
+            both = (a[:, 2] > 0) & (b[:, 2] > 0)
+            xy = np.where(both[:, None], (1 - weight) * a[:, :2] + weight * b[:, :2], 0.0)
+            confidence = np.where(both, np.minimum(a[:, 2], b[:, 2]), 0.0)
+        else:
+            nearest = points[before[-1] if before.size else after[0]]
+            xy, confidence = nearest[:, :2], nearest[:, 2]
+        out[frame, :, :2] = xy
+        out[frame, :, 2] = confidence * 0.5
+    return out

@@ -1,7 +1,8 @@
 """The pose conditioner: the driving skeleton, retargeted to the reference, as pose maps.
 
 ``prepare`` takes the driving keypoints (a file given with ``--pose``, or the pose
-estimator run on the driving frames) and the reference's (a file given with
+estimator run on the driving frames, a single person's frames it missed filled from
+their neighbours) and the reference's (a file given with
 ``--reference-pose``, or the estimator on the image), maps both onto the output grid,
 retargets the motion to the reference's bone lengths, place and limbs (so the driving
 body's shape does not leak into the result: a limb the reference's image shows the
@@ -28,6 +29,7 @@ from charanim.pose.estimate import estimate_sequence, get_estimator, keypoints_f
 from charanim.pose.keypoints import KeypointSequence
 from charanim.pose.render import render_pose, render_pose_sequence
 from charanim.pose.retarget import PARTS, retarget
+from charanim.pose.smooth import fill_missed_frames
 
 NO_REFERENCE_SKELETON = "for a cartoon, an animal or a sprite use --conditioner rgb, or give its keypoints with --reference-pose FILE."
 
@@ -119,6 +121,7 @@ class PoseConditioner(Conditioner):
             given = estimate_sequence(
                 self._estimator(), frames, video.fps, video.source_size, str(video.path or "")
             )
+            given = _bridge_missed_detections(given)
         require_person(
             given, "the driving video", "check that a person is visible, or give keypoints with --pose."
         )
@@ -148,6 +151,15 @@ class PoseConditioner(Conditioner):
 
 
 MAX_PEOPLE = 4
+
+
+def _bridge_missed_detections(sequence: KeypointSequence) -> KeypointSequence:
+    """Estimated single-person poses with the frames the estimator missed filled from
+    their neighbours (an empty frame would be drawn as no skeleton at all, which the
+    model reads as "nobody here"); keypoints the user gave are used as they are."""
+    if any(len(people) > 1 for people in sequence.frames):
+        return sequence
+    return KeypointSequence.from_body_array(sequence.header, fill_missed_frames(sequence.body_array()))
 
 
 def _people(sequence: KeypointSequence) -> np.ndarray:
