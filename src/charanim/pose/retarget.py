@@ -21,6 +21,8 @@ then the root stays put).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from charanim.errors import ConditionerInputError
@@ -166,7 +168,7 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
         c = names.index(child)
         if c >= count or not never_driven[c] or reference_full[c, 2] <= 0:
             continue
-        for anchor in _nearest_joints(tree, child):
+        for anchor in _nearest_joints(tree.format.name, child):
             if (out[:, c, 2] > 0).all():
                 break
             if reference_full[anchor, 2] <= 0:
@@ -189,10 +191,13 @@ def _limbs_of_the_reference(placed: np.ndarray, reference: np.ndarray, tree, box
     return held.astype(placed.dtype)
 
 
-def _nearest_joints(tree, name: str) -> list[int]:
-    """The tree's other joints by distance from ``name`` (its parent first), leaving out
-    the virtual joints made from it: a close-up that crops the hips also loses the pelvis,
-    so its hips are carried by the neck instead."""
+@functools.cache
+def _nearest_joints(body_format: str, name: str) -> tuple[int, ...]:
+    """The format tree's other joints by distance from ``name`` (its parent first),
+    leaving out the virtual joints made from it: a close-up that crops the hips also loses
+    the pelvis, so its hips are carried by the neck instead. Cached: retargeting runs for
+    every training sample."""
+    tree = TREES[body_format]
     neighbours: dict[str, list[str]] = {}
     for parent, child in tree.edges:
         neighbours.setdefault(child, []).insert(0, parent)
@@ -208,4 +213,4 @@ def _nearest_joints(tree, name: str) -> list[int]:
         order += following
         frontier = following
     made_of_it = {v for v, parts in tree.virtual.items() if name in parts}
-    return [tree.names.index(joint) for joint in order if joint not in made_of_it]
+    return tuple(tree.names.index(joint) for joint in order if joint not in made_of_it)
