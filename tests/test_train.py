@@ -504,3 +504,48 @@ def test_recipe_hashes_leave_out_settings_at_their_default():
     assert recipe_hash(changed) == config_hash({"optim": {"lr": 0.5}})
     assert same_recipe(config_hash(_hashed_part(changed)), changed)
     assert not same_recipe(recipe_hash(plain), changed)
+
+
+def test_a_crop_late_in_a_clip_gets_its_pose_map_where_its_character_has_travelled(tmp_path, world):
+    """The reference stands where the clip starts and the retargeting anchors the motion
+    at the first frame it is given: a crop must be prepared with its lead-in, or its pose
+    map is drawn where the character stood at the clip's start, not where it is."""
+    from dataclasses import replace
+
+    from charanim.pose.keypoints import KeypointSequence
+    from charanim.training.trainer import DenoiserTrainer
+
+    recipe = resolve(Recipe, _recipe(tmp_path, world), ["data.pose_source=target"])
+    trainer = DenoiserTrainer(recipe, tmp_path / "run", resume=False, force=False, on_progress=None)
+    sample = trainer.data.sample(0, np.random.default_rng(0))
+    header, pose = sample.reference_keypoints.header, sample.reference_keypoints.body_array()[0]
+    frames, start, step = 6, 2, 1.5  # the character slides right 1.5 px a frame, in one pose
+    clip = np.repeat(pose[None], frames, axis=0)
+    clip[..., 0] += np.where(clip[..., 2] > 0, step * np.arange(frames)[:, None], 0.0)
+    clip_keypoints = KeypointSequence.from_body_array(replace(header, fps=8.0), clip)
+    pixels = np.zeros((frames, header.height, header.width, 3), np.uint8)
+    crop = slice(start, start + 4)
+    sample = replace(
+        sample,
+        driving=pixels[crop], target=pixels[crop], start=start,
+        driving_keypoints=KeypointSequence.from_body_array(replace(header, fps=8.0), clip[crop]),
+        target_keypoints=KeypointSequence.from_body_array(replace(header, fps=8.0), clip[crop]),
+        driving_from_start=pixels[: crop.stop],
+        driving_keypoints_from_start=KeypointSequence.from_body_array(replace(header, fps=8.0), clip[: crop.stop]),
+        target_keypoints_from_start=KeypointSequence.from_body_array(replace(header, fps=8.0), clip[: crop.stop]),
+    )  # fmt: skip
+    condition, _, _ = trainer.builder.motion_condition(sample, np.random.default_rng(0))
+    assert condition.video.shape[1] == 4 and condition.meta["cut"] == start
+    placed = condition.meta["keypoints"][start:]
+    seen = clip[crop, :, 2] > 0
+    scale = 32 / header.width  # the recipe's output grid
+    np.testing.assert_allclose(placed[seen][:, :2], clip[crop][seen][:, :2] * scale, atol=0.05)
+    # the drawn skeleton travelled too: its columns' mean moves 1.5 px (scaled) a frame
+    drawn = (condition.video + 1).sum(0)  # [F, H, W], 0 where nothing is drawn
+    columns = (drawn.sum(1) * torch.arange(32)).sum(-1) / drawn.sum((1, 2))
+    assert 0.8 * step * scale < float((columns[1:] - columns[:-1]).mean()) < 1.2 * step * scale
+    # handed the crop alone, the retargeting would have put it back where the clip starts
+    alone = trainer.builder.conditioner.prepare(
+        *trainer.builder.condition_inputs(sample, np.random.default_rng(0), "target"), trainer.builder.spec
+    )
+    assert np.abs(alone.meta["keypoints"][0][seen[0], 0] - pose[seen[0], 0] * scale).max() < 0.05

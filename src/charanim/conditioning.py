@@ -109,6 +109,17 @@ class Condition:
     def replace(self, **changes: Any) -> Condition:
         return dataclasses.replace(self, **changes)
 
+    def cut(self, start: int) -> Condition:
+        """The frames from ``start`` on: a training crop of a condition prepared on the clip
+        from its first frame. Per-frame tensors are cut; ``meta`` still describes the
+        whole clip, and ``meta["cut"]`` says where the crop begins."""
+        return self.replace(
+            video=None if self.video is None else self.video[:, start:],
+            valid=None if self.valid is None else self.valid[:, start:],
+            features=None if self.features is None else self.features[start:],
+            meta={**self.meta, "cut": start},
+        )
+
     def validate(self, spec: OutputSpec) -> None:
         """Raise ValueError when the tensors do not match ``spec`` or the site."""
         name = self.conditioner

@@ -83,7 +83,7 @@ def _frame(
     """
     sample = data.sample(index, rng)
     if rng.random() < POSE_SHARE:
-        points = sample.target_keypoints.body_array()[0]
+        points = sample.target_keypoints.body_array()[0]  # the crop's first frame
         size = (sample.target.shape[2], sample.target.shape[1])
         pose = render_pose(points, sample.target_keypoints.header.body_format, size)
         return pose, (pose.max(axis=2) > 0) if masked else None

@@ -3,10 +3,12 @@ same conditioner code that serves ``animate``, then everything in latent space."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
-from charanim.conditioning import Conditioner, Driving, InjectionSite, OutputSpec, Reference
+from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
 from charanim.errors import IncompatibleError
 from charanim.io.image import image_from_array
 from charanim.io.resize import fit_frames
@@ -61,23 +63,49 @@ class BatchBuilder:
         return fitted[0] if squeeze else fitted
 
     def condition_inputs(
-        self, sample: TrainSample, rng: np.random.Generator, pose_source: str | None = None
+        self,
+        sample: TrainSample,
+        rng: np.random.Generator,
+        pose_source: str | None = None,
+        from_start: bool = False,
     ) -> tuple[Driving, Reference]:
-        keypoints = sample.driving_keypoints
+        """What a conditioner is given for ``sample``: the crop, or with ``from_start`` the
+        clip from its first frame to the crop's end (see :meth:`motion_condition`)."""
+        lead_in = from_start and sample.driving_from_start is not None
+        keypoints = sample.driving_keypoints_from_start if lead_in else sample.driving_keypoints
         source = pose_source or self.pose_source
         if source == "target" or (source == "mixed" and rng.random() < 0.5):
-            keypoints = sample.target_keypoints
+            keypoints = sample.target_keypoints_from_start if lead_in else sample.target_keypoints
+        frames = sample.driving_from_start if lead_in else sample.driving
         fps = self.spec.fps
-        video = Video(
-            sample.driving,
-            fps,
-            fps,
-            (sample.driving.shape[2], sample.driving.shape[1]),
-            np.arange(len(sample.driving)),
-        )
+        video = Video(frames, fps, fps, (frames.shape[2], frames.shape[1]), np.arange(len(frames)))
         return Driving(video=video, keypoints=keypoints, audio=sample.driving_audio), Reference(
             image_from_array(sample.reference), keypoints=sample.reference_keypoints
         )
+
+    def motion_condition(
+        self,
+        sample: TrainSample,
+        rng: np.random.Generator,
+        pose_source: str | None = None,
+        augment: bool = False,
+    ) -> tuple[Condition, Driving, Reference]:
+        """The in-context condition of ``sample``'s crop, prepared on the clip from its first
+        frame and then cut: the reference stands where the clip starts, which is where
+        the pose conditioner anchors the motion, as ``animate`` does with a driving video.
+        Also returns the crop's own inputs, for the adapter conditioners."""
+        source = pose_source or self.pose_source
+        if source == "mixed":  # drawn once: the crop's inputs below must agree
+            source = "target" if rng.random() < 0.5 else "driving"
+        lead_in, reference = self.condition_inputs(sample, rng, source, from_start=True)
+        frames = lead_in.video.frames.shape[0]
+        condition = self.conditioner.prepare(lead_in, reference, replace(self.spec, frames=frames))
+        if augment:
+            generator = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
+            condition = self.conditioner.augment(condition, generator)
+        condition = condition.cut(frames - self.spec.frames)
+        driving, _ = self.condition_inputs(sample, rng, source)
+        return condition, driving, reference
 
     @torch.no_grad()
     def build(
@@ -88,11 +116,9 @@ class BatchBuilder:
         motions, valids, references = [], [], []
         extras: dict[str, list] = {c.name: [] for c in self.adapter_conditioners}
         for sample, rng in zip(samples, rngs, strict=True):
-            driving, reference = self.condition_inputs(sample, rng)
-            condition = self.conditioner.prepare(driving, reference, self.spec)
+            condition, driving, reference = self.motion_condition(sample, rng, augment=augment)
             if augment:
                 generator = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
-                condition = self.conditioner.augment(condition, generator)
             for conditioner in self.adapter_conditioners:
                 extra = conditioner.prepare(driving, reference, self.spec)
                 if augment:

@@ -39,6 +39,14 @@ class TrainSample:
     target_clip: np.ndarray | None = None
     #: the driving crop's sound (``synthesize world --audio``), as an in-memory Audio
     driving_audio: object | None = None
+    #: the driving frames and both sides' keypoints from the clip's first frame to the
+    #: crop's end (``start + F`` frames). The reference stands where the clip starts, and
+    #: the pose conditioner's retargeting anchors the motion at the first frame it is
+    #: given: handed the crop alone it would put the crop's first pose where the
+    #: reference stands, off by however far the character had travelled.
+    driving_from_start: np.ndarray | None = None
+    driving_keypoints_from_start: KeypointSequence | None = None
+    target_keypoints_from_start: KeypointSequence | None = None
 
 
 class ManifestData:
@@ -118,6 +126,7 @@ class ManifestData:
         driving_side = "target" if self.spec.pairs == "self" else "driving"
         driving = arrays[driving_side]
         driving_keypoints = entry_keypoints(entry, arrays, driving_side, window)
+        from_start = slice(0, window.stop)
         return TrainSample(
             reference=arrays["reference"],
             driving=driving[window],
@@ -131,6 +140,9 @@ class ManifestData:
             start=start,
             target_clip=arrays["target"],
             driving_audio=_audio_crop(arrays.get("driving_audio"), entry, window),
+            driving_from_start=driving[from_start],
+            driving_keypoints_from_start=entry_keypoints(entry, arrays, driving_side, from_start),
+            target_keypoints_from_start=entry_keypoints(entry, arrays, "target", from_start),
         )
 
 

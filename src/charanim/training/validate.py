@@ -23,10 +23,9 @@ def validate(backbone, conditioners, builder, data: ManifestData, recipe, run, s
     rows, scores = [], {"psnr": [], "psnr_character": [], "static_psnr": [], "static_psnr_character": []}
     for index in range(count):
         sample = data.sample(index, np.random.default_rng(index))
-        driving, reference = builder.condition_inputs(
+        condition, driving, reference = builder.motion_condition(
             sample, np.random.default_rng(index), pose_source="retarget"
         )
-        condition = builder.conditioner.prepare(driving, reference, builder.spec)
         extras = [c.prepare(driving, reference, builder.spec) for c in builder.adapter_conditioners]
         result = pipeline(
             to_pixels(builder._fit(sample.reference)),
