@@ -17,7 +17,7 @@ from charanim.cli.app import app
 from charanim.config import RecipeError, resolve
 from charanim.errors import CharanimError
 from charanim.training.recipe import Recipe
-from charanim.training.trainer import train
+from charanim.training.trainer import DenoiserTrainer, train
 
 runner = CliRunner()
 
@@ -72,6 +72,36 @@ def test_training_runs_validates_and_exports_a_model_animate_loads(tmp_path, wor
 
     pipeline = load_pipeline(model, device="cpu")
     assert pipeline.conditioners[0].name == "pose" and pipeline.backbone.config.width == 32
+    assert pipeline.conditioners[0].limb_width is None  # the recipe left the pose maps as they are
+
+
+def test_the_conditioner_settings_a_model_is_trained_with_drive_it_everywhere(tmp_path, world):
+    recipe = resolve(
+        Recipe,
+        _recipe(tmp_path, world, "conditioner_options: {pose: {limb_width: 3.0}}\n"),
+        ["training.steps=2"],
+    )
+    trainer_conditioner = DenoiserTrainer(recipe, tmp_path / "run", False, False, None).conditioners[0]
+    assert trainer_conditioner.limb_width == 3.0
+    train(recipe, tmp_path / "run", force=True)
+    model = tmp_path / "run" / "model"
+    assert json.loads((model / "charanim.json").read_text())["conditioner_options"] == {
+        "pose": {"limb_width": 3.0}
+    }
+    from charanim.api import load_pipeline
+
+    pipeline = load_pipeline(model, device="cpu", conditioner_options={"transfer": "upper"})
+    pose = pipeline.conditioners[0]
+    assert (pose.limb_width, pose.transfer) == (3.0, "upper")  # the model's setting, then the run's
+    # a warm start keeps them; stage 2 (another conditioner) drops the pose's
+    warm = resolve(Recipe, _recipe(tmp_path, world), [f"model.init={model}", "training.steps=1"])
+    assert DenoiserTrainer(warm, tmp_path / "warm", False, False, None).conditioners[0].limb_width == 3.0
+    # a model whose charanim.json names an option its conditioner lacks fails in one line
+    config = json.loads((model / "charanim.json").read_text())
+    config["conditioner_options"] = {"pose": {"thickness": 3}}
+    (model / "charanim.json").write_text(json.dumps(config))
+    with pytest.raises(CharanimError, match="conditioner_options.pose.thickness"):
+        load_pipeline(model, device="cpu")
 
 
 def test_resume_continues_the_same_loss_curve(tmp_path, world):
@@ -118,6 +148,14 @@ BAD = [
     ("conditioners: [skeleton]\n", "Unknown conditioner 'skeleton'"),
     ("model: {frames: 99}\n", "fewer than the model's 99 frames"),
     ("validation: {every: 0}\n", "validation.every must be at least 1"),
+    (
+        "conditioner_options: {pose: {limb_widht: 3}}\n",
+        "conditioner_options.pose.limb_widht: the pose conditioner takes no such option",
+    ),
+    (
+        "conditioner_options: {rgb: {background: remove}}\n",
+        "conditioner_options.rgb: the recipe's conditioners are pose",
+    ),
 ]
 
 
@@ -271,7 +309,6 @@ def test_foreground_weighting_keeps_the_scale_and_favours_the_character():
 
 def test_batches_carry_the_targets_character_mask_on_the_latent_grid(tmp_path, world):
     from charanim.training.data import sample_rng
-    from charanim.training.trainer import DenoiserTrainer
 
     recipe = resolve(Recipe, _recipe(tmp_path, world), ["training.foreground_weight=4"])
     trainer = DenoiserTrainer(recipe, tmp_path / "run", resume=False, force=False, on_progress=None)
@@ -513,7 +550,6 @@ def test_a_crop_late_in_a_clip_gets_its_pose_map_where_its_character_has_travell
     from dataclasses import replace
 
     from charanim.pose.keypoints import KeypointSequence
-    from charanim.training.trainer import DenoiserTrainer
 
     recipe = resolve(Recipe, _recipe(tmp_path, world), ["data.pose_source=target"])
     trainer = DenoiserTrainer(recipe, tmp_path / "run", resume=False, force=False, on_progress=None)
@@ -522,7 +558,6 @@ def test_a_crop_late_in_a_clip_gets_its_pose_map_where_its_character_has_travell
     frames, start, step = 6, 2, 1.5  # the character slides right 1.5 px a frame, in one pose
     clip = np.repeat(pose[None], frames, axis=0)
     clip[..., 0] += np.where(clip[..., 2] > 0, step * np.arange(frames)[:, None], 0.0)
-    clip_keypoints = KeypointSequence.from_body_array(replace(header, fps=8.0), clip)
     pixels = np.zeros((frames, header.height, header.width, 3), np.uint8)
     crop = slice(start, start + 4)
     sample = replace(

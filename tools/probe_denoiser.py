@@ -54,9 +54,9 @@ def main() -> None:
 
 @torch.no_grad()
 def probe(model: Path, manifest: str | None, pairs: int) -> dict:
+    from charanim.conditioners import create_conditioners
     from charanim.config import resolve
     from charanim.metrics import psnr
-    from charanim.plugins import get_plugins
     from charanim.training.batch import BatchBuilder
     from charanim.training.build import build_backbone
     from charanim.training.data import ManifestData, sample_rng
@@ -68,7 +68,7 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
     spec_model = recipe.model
     backbone = build_backbone(recipe, torch.device("cpu"))
     backbone.transformer.eval()
-    conditioners = [get_plugins().conditioners.get(name)() for name in recipe.conditioners]
+    conditioners = create_conditioners(recipe.conditioners, backbone.config.conditioner_options)
     from charanim.conditioning import OutputSpec
 
     spec = OutputSpec(spec_model.width, spec_model.height, spec_model.frames, spec_model.fps)

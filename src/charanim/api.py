@@ -208,6 +208,7 @@ def _options(options: dict[str, Any]) -> AnimateOptions:
 
 
 def _conditioners(backbone: Backbone, names: list[str] | str | None, options: dict) -> list[Conditioner]:
+    from charanim.conditioners import create_conditioners
     from charanim.plugins import get_plugins
 
     if isinstance(names, str):
@@ -225,15 +226,7 @@ def _conditioners(backbone: Backbone, names: list[str] | str | None, options: di
         message = backbone.check_conditioner(cls)
         if message:
             warnings.warn(message, CharanimWarning, stacklevel=3)
-    return [cls(**_accepted(cls, options)) for cls in classes]
-
-
-def _accepted(cls: type, options: dict) -> dict:
-    """The options a conditioner's constructor takes (``transfer`` for pose, say)."""
-    import inspect
-
-    parameters = inspect.signature(cls.__init__).parameters
-    return {key: value for key, value in options.items() if key in parameters and value is not None}
+    return create_conditioners(names, backbone.config.conditioner_options, options)
 
 
 def split_conditioner_names(text: str) -> list[str]:

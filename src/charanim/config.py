@@ -154,9 +154,10 @@ def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise RecipeError(f"{where}: '{key}' must be a mapping, got {value!r}.")
-        return dict(value)
+        item = get_args(hint)[1] if get_args(hint) else Any
+        return {k: _coerce(item, v, where, f"{key}.{k}") for k, v in value.items()}
     if hint is Any:
-        return value
+        return _plain(value)
     if hint is bool:
         if not isinstance(value, bool):
             raise RecipeError(f"{where}: '{key}' must be true or false, got {value!r}.")
@@ -184,6 +185,15 @@ def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
                 f"{where}: '{key}' must be one of {', '.join(map(str, get_args(hint)))}, got {value!r}."
             )
         return value
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Mappings as plain dicts (the loader's line-tracking ones do not copy or serialise)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     return value
 
 

@@ -73,6 +73,24 @@ def test_reference_map_and_validity():
         )
 
 
+def test_a_wider_limb_width_draws_the_same_skeleton_thicker():
+    driving, reference, _ = world_inputs()
+    spec = OutputSpec(64, 64, 8, 8.0)
+    thin, thick = (
+        _conditioner().prepare(driving, reference, spec),
+        _conditioner(limb_width=4.0).prepare(driving, reference, spec),
+    )
+    drawn_thin, drawn_thick = (thin.video.max(0).values > -0.9), (thick.video.max(0).values > -0.9)
+    assert drawn_thick.sum() > 1.8 * drawn_thin.sum()
+    # the same skeleton: nearly every thin pixel lies under the thick drawing (antialiased
+    # edges aside), in every frame and on the reference's own map
+    assert (drawn_thin & drawn_thick).sum() / drawn_thin.sum() > 0.98
+    assert (thick.reference > -0.9).sum() > 1.8 * (thin.reference > -0.9).sum()
+    np.testing.assert_array_equal(thick.meta["keypoints"], thin.meta["keypoints"])
+    with pytest.raises(ConditionerInputError, match="limb_width must be positive"):
+        _conditioner(limb_width=0)
+
+
 def test_mixed_body_formats_are_refused_with_advice():
     driving, _, _ = world_inputs("quadruped")
     _, reference, _ = world_inputs("humanoid")

@@ -384,11 +384,11 @@ class _StepProgress:
 
 def _check_background_option(names: list[str]) -> None:
     """--driving-background means something only to conditioners constructed with it."""
-    from charanim.api import _accepted
+    from charanim.conditioners import accepted_options
     from charanim.plugins import get_plugins
 
     registry = get_plugins().conditioners
-    if not any(_accepted(registry.get(n), {"background": "remove"}) for n in names):
+    if not any(accepted_options(registry.get(n), {"background": "remove"}) for n in names):
         raise InvalidOptionError(
             f"--driving-background applies to conditioners that read the driving frames (rgb); this run uses {'+'.join(names)}."
         )

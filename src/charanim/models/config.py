@@ -41,7 +41,8 @@ class ModelConfig:
     (pose maps, driving frames) reaches the latent grid — ``latent``, encoded by the
     autoencoder like any frame, or ``pixels``, its pixels folded space-to-depth onto the
     latent grid (3·s² channels for a spatial factor s), so thin limbs arrive exactly and
-    no autoencoder pass is spent on them.
+    no autoencoder pass is spent on them; ``conditioner_options``: the settings its
+    conditioners were trained with, which every run builds them with.
     """
 
     backbone: str
@@ -56,6 +57,8 @@ class ModelConfig:
     reference_channels: bool = False
     reference_motion_channels: bool = False
     motion_space: str = "latent"
+    #: per conditioner, the settings it was trained with (``{"pose": {"limb_width": 3}}``)
+    conditioner_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
     text_encoder: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)

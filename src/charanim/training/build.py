@@ -77,6 +77,11 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         backbone.config.sampler = sampler_defaults(recipe)
         backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
         backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
+        backbone.config.conditioner_options = {
+            name: dict(options)
+            for name, options in {**backbone.config.conditioner_options, **recipe.conditioner_options}.items()
+            if name in recipe.conditioners
+        }
         return backbone
     autoencoder = load_autoencoder(spec.autoencoder) if spec.autoencoder else PixelSpace()
     motion_space = spec.motion_space or "latent"
@@ -122,6 +127,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         reference_channels=spec.reference_channels,
         reference_motion_channels=spec.reference_motion_channels,
         motion_space=motion_space,
+        conditioner_options={name: dict(options) for name, options in recipe.conditioner_options.items()},
         sampler=sampler_defaults(recipe),
     )
     transformer.to(device)

@@ -179,6 +179,10 @@ class Recipe:
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
     conditioners: list[str] = field(default_factory=lambda: ["pose"])
+    #: per conditioner, constructor settings the model is trained with and keeps in its
+    #: charanim.json, so every run drives it alike, e.g. {pose: {limb_width: 3.0}}
+    #: (a warm start's settings hold for the conditioners this leaves out)
+    conditioner_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     optim: OptimSpec = field(default_factory=OptimSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     lora: LoraSpec | None = None

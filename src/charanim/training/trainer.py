@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from charanim.conditioners import check_options_for, create_conditioners
 from charanim.conditioning import OutputSpec
 from charanim.config import RecipeError, config_hash, to_yaml
 from charanim.errors import CharanimError, IncompatibleError
@@ -133,9 +134,8 @@ class DenoiserTrainer:
     def __init__(
         self, recipe: Recipe, run: Path, resume: bool, force: bool, on_progress: ProgressCallback | None
     ):
-        from charanim.plugins import get_plugins
-
         self.recipe, self.run_dir, self.on_progress = recipe, run, on_progress
+        check_options_for(recipe.conditioners, recipe.conditioner_options)
         training = recipe.training
         if training.threads:
             torch.set_num_threads(training.threads)
@@ -153,9 +153,8 @@ class DenoiserTrainer:
         model = recipe.model
         self.spec = OutputSpec(model.width, model.height, model.frames, model.fps)
         self.data = open_data(recipe.data, model.frames, (model.width, model.height))
-        registry = get_plugins().conditioners
-        self.conditioners = [registry.get(name)() for name in recipe.conditioners]
         self.backbone = build_backbone(recipe, self.device)
+        self.conditioners = create_conditioners(recipe.conditioners, self.backbone.config.conditioner_options)
         autoencoder = self.backbone.autoencoder
         if autoencoder.valid_frames(model.frames) != model.frames:
             raise IncompatibleError(
@@ -397,13 +396,13 @@ def export_latest(recipe: Recipe, run: Path, force: bool = False) -> dict:
             vae, ManifestData(recipe.data, frames=1), run / "model", measure=recipe.training.train_encoder
         )
     else:
-        from charanim.plugins import get_plugins
         from charanim.training.export import export_model
 
         backbone = build_backbone(recipe, torch.device("cpu"))
-        registry = get_plugins().conditioners
         adapters = attach_adapters(
-            backbone, [registry.get(n)() for n in recipe.conditioners], recipe.model.init
+            backbone,
+            create_conditioners(recipe.conditioners, backbone.config.conditioner_options),
+            recipe.model.init,
         )
         if recipe.lora is not None:
             from charanim.training.lora import add_lora
@@ -502,6 +501,7 @@ def check_recipe(recipe: Recipe) -> None:
     registry = get_plugins().conditioners
     for name in recipe.conditioners:
         registry.get(name)
+    check_options_for(recipe.conditioners, recipe.conditioner_options)
     if recipe.training.batch_size % recipe.training.gradient_accumulation:
         raise IncompatibleError("training.batch_size must be a multiple of training.gradient_accumulation.")
     if recipe.training.task == "denoiser":

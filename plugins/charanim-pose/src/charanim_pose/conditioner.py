@@ -41,13 +41,19 @@ class PoseConditioner(Conditioner):
     needs = frozenset({"video"})
     description = "2D skeletons of the driving video, retargeted to the reference (OpenPose-style maps)"
 
-    def __init__(self, transfer: str = "body", estimator: str | None = None):
+    def __init__(self, transfer: str = "body", estimator: str | None = None, limb_width: float | None = None):
+        """``limb_width``: of the drawn limbs, in output pixels (default: DWPose's 4 px at
+        512, at least 1.5); a model trained with another width records it and is driven
+        with it (``conditioner_options`` in its recipe and its charanim.json)."""
         if transfer not in PARTS:
             raise ConditionerInputError(
                 f"Unknown --transfer part '{transfer}'; use one of {', '.join(PARTS)}."
             )
+        if limb_width is not None and not limb_width > 0:
+            raise ConditionerInputError(f"The pose maps' limb_width must be positive (got {limb_width}).")
         self.transfer = transfer
         self.estimator_name = estimator
+        self.limb_width = limb_width
 
     # ------------------------------------------------------------------ prepare
 
@@ -87,18 +93,19 @@ class PoseConditioner(Conditioner):
         self, people: np.ndarray, reference_people: np.ndarray, body_format: str, size
     ) -> Condition:
         """``people`` ``[P, F, K, 3]`` and ``reference_people`` ``[P, K, 3]``, output pixels."""
-        maps = render_pose_sequence(people[0], body_format, size)
+        width = self.limb_width
+        maps = render_pose_sequence(people[0], body_format, size, width)
         for person in people[1:]:
-            maps = np.stack(
-                [render_pose(b, body_format, size, canvas=m) for b, m in zip(person, maps, strict=True)]
-            )
+            maps = np.stack([
+                render_pose(b, body_format, size, width=width, canvas=m) for b, m in zip(person, maps, strict=True)
+            ])  # fmt: skip
         video = torch.from_numpy(maps).permute(3, 0, 1, 2).float() / 127.5 - 1.0
         frames = people.shape[1]
         seen = torch.from_numpy((people[..., 2] > 0).any(-1).any(0).astype(np.float32))
         valid = seen.view(1, -1, 1, 1).expand(1, frames, size[1], size[0]).clone()
-        own = render_pose(reference_people[0], body_format, size)
+        own = render_pose(reference_people[0], body_format, size, width=width)
         for person in reference_people[1:]:
-            own = render_pose(person, body_format, size, canvas=own)
+            own = render_pose(person, body_format, size, width=width, canvas=own)
         reference_map = torch.from_numpy(own).permute(2, 0, 1)[:, None].float() / 127.5 - 1.0
         meta = {
             "keypoints": people[0], "reference_keypoints": reference_people[0], "body_format": body_format,
