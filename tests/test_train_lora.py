@@ -159,3 +159,14 @@ def test_tiny_only_model_options_are_refused_for_wan(tmp_path, tiny_wan_i2v, opt
     path = _write(tmp_path, f"model: {{backbone: wan-i2v, init: {tiny_wan_i2v}, {option}}}\n")
     with pytest.raises(CharanimError, match="tiny backbone"):
         build_backbone(resolve(Recipe, path), torch.device("cpu"))
+
+
+def test_a_wan_lora_keeps_the_conditioner_settings_it_is_trained_with(tmp_path, tiny_wan_i2v):
+    from charanim.training.build import build_backbone
+
+    path = _write(
+        tmp_path,
+        f"model: {{backbone: wan-i2v, init: {tiny_wan_i2v}}}\nconditioner_options: {{pose: {{limb_width: 6}}}}\n",
+    )
+    backbone = build_backbone(resolve(Recipe, path), torch.device("cpu"))
+    assert backbone.config.conditioner_options == {"pose": {"limb_width": 6}}

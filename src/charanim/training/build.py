@@ -37,7 +37,12 @@ def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
         backbone = WanI2VFamily.load(Path(spec.init), device, torch.float32)
     else:
         raise CharanimError(f"Unknown model.backbone '{spec.backbone}'; use tiny or wan-i2v.")
-    backbone.config.conditioners = list(recipe.conditioners)
+    backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
+    # the recipe's conditioner settings, over a warm start's for the conditioners it keeps
+    kept = {**backbone.config.conditioner_options, **recipe.conditioner_options}
+    backbone.config.conditioner_options = {
+        name: dict(options) for name, options in kept.items() if name in recipe.conditioners
+    }
     return backbone
 
 
@@ -76,12 +81,6 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             backbone.config.reference_motion_channels = True
         backbone.config.sampler = sampler_defaults(recipe)
         backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
-        backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
-        backbone.config.conditioner_options = {
-            name: dict(options)
-            for name, options in {**backbone.config.conditioner_options, **recipe.conditioner_options}.items()
-            if name in recipe.conditioners
-        }
         return backbone
     autoencoder = load_autoencoder(spec.autoencoder) if spec.autoencoder else PixelSpace()
     motion_space = spec.motion_space or "latent"
@@ -127,7 +126,6 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         reference_channels=spec.reference_channels,
         reference_motion_channels=spec.reference_motion_channels,
         motion_space=motion_space,
-        conditioner_options={name: dict(options) for name, options in recipe.conditioner_options.items()},
         sampler=sampler_defaults(recipe),
     )
     transformer.to(device)
