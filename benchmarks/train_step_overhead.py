@@ -27,6 +27,10 @@ from pathlib import Path
 import torch
 
 
+def _jsonable(value):
+    return str(value) if isinstance(value, Path) else list(value)
+
+
 def _setup(work: Path, args):
     """The recipe's own model (charanim-tiny stage 1 by default: its transformer, its
     trained autoencoder) on a small world of the recipe's frame size."""
@@ -96,7 +100,8 @@ class BareLoop:
             "lora": dataclasses.asdict(recipe.lora) if recipe.lora is not None else None,
             "lr": recipe.optim.lr, "weight_decay": recipe.optim.weight_decay,
         }  # fmt: skip
-        (folder / "settings.json").write_text(json.dumps(settings, default=list))
+        # a config loaded from a folder holds its path (_name_or_path) as a Path
+        (folder / "settings.json").write_text(json.dumps(settings, default=_jsonable))
         save_file({k: v.contiguous() for k, v in captured.items()}, folder / "inputs.safetensors")
         return folder
 
