@@ -63,25 +63,25 @@ class BatchBuilder:
         return fitted[0] if squeeze else fitted
 
     def condition_inputs(
-        self,
-        sample: TrainSample,
-        rng: np.random.Generator,
-        pose_source: str | None = None,
-        from_start: bool = False,
+        self, sample: TrainSample, source: str, from_start: bool = False
     ) -> tuple[Driving, Reference]:
-        """What a conditioner is given for ``sample``: the crop, or with ``from_start`` the
-        clip from its first frame to the crop's end (see :meth:`motion_condition`)."""
+        """What a conditioner is given for ``sample`` with the skeleton of ``source``
+        (``target``, or the driving side's): the crop, or with ``from_start`` the clip
+        from its first frame to the crop's end (see :meth:`motion_condition`)."""
+        return self._driving(sample, source, from_start), Reference(
+            image_from_array(sample.reference), keypoints=sample.reference_keypoints
+        )
+
+    def _driving(self, sample: TrainSample, source: str, from_start: bool) -> Driving:
         lead_in = from_start and sample.driving_from_start is not None
-        keypoints = sample.driving_keypoints_from_start if lead_in else sample.driving_keypoints
-        source = pose_source or self.pose_source
-        if source == "target" or (source == "mixed" and rng.random() < 0.5):
+        if source == "target":
             keypoints = sample.target_keypoints_from_start if lead_in else sample.target_keypoints
+        else:
+            keypoints = sample.driving_keypoints_from_start if lead_in else sample.driving_keypoints
         frames = sample.driving_from_start if lead_in else sample.driving
         fps = self.spec.fps
         video = Video(frames, fps, fps, (frames.shape[2], frames.shape[1]), np.arange(len(frames)))
-        return Driving(video=video, keypoints=keypoints, audio=sample.driving_audio), Reference(
-            image_from_array(sample.reference), keypoints=sample.reference_keypoints
-        )
+        return Driving(video=video, keypoints=keypoints, audio=sample.driving_audio)
 
     def motion_condition(
         self,
@@ -95,17 +95,16 @@ class BatchBuilder:
         the pose conditioner anchors the motion, as ``animate`` does with a driving video.
         Also returns the crop's own inputs, for the adapter conditioners."""
         source = pose_source or self.pose_source
-        if source == "mixed":  # drawn once: the crop's inputs below must agree
+        if source == "mixed":  # one draw: the lead-in and the crop use the same skeleton
             source = "target" if rng.random() < 0.5 else "driving"
-        lead_in, reference = self.condition_inputs(sample, rng, source, from_start=True)
+        lead_in, reference = self.condition_inputs(sample, source, from_start=True)
         frames = lead_in.video.frames.shape[0]
         condition = self.conditioner.prepare(lead_in, reference, replace(self.spec, frames=frames))
         if augment:
             generator = torch.Generator().manual_seed(int(rng.integers(0, 2**31 - 1)))
             condition = self.conditioner.augment(condition, generator)
         condition = condition.cut(frames - self.spec.frames)
-        driving, _ = self.condition_inputs(sample, rng, source)
-        return condition, driving, reference
+        return condition, self._driving(sample, source, from_start=False), reference
 
     @torch.no_grad()
     def build(
