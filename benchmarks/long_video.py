@@ -3,8 +3,7 @@ correction) and peak memory of a clip 10x longer, in one run.
 
 The bundled example's driving motion (16 frames at 8 fps, with its keypoints) is
 played back and forth to the wanted length (a ping-pong loop has no jump at the
-seams), and animated with a pose model (default: the warm-start weights of
-charanim-tiny). Drift is ``colour_drift`` of the result: the largest distance, in RGB
+seams), and animated with a pose model (default: the shipped charanim-tiny). Drift is ``colour_drift`` of the result: the largest distance, in RGB
 units 0-255, between the mean colour of any window's own frames and the first
 window's, and the same measured on (output - true target), which leaves out the colour
 changes the motion itself makes. One clip's drift is one draw of the model's noise, so it
@@ -96,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default=str(ROOT / "recipes/tiny/warm-start/stage1"))
+    parser.add_argument("--model", default="charanim-tiny")
     parser.add_argument(
         "--frames", type=int, default=64, help="the drift clip; memory compares 1x and 10x of --short"
     )

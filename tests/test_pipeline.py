@@ -118,6 +118,22 @@ def test_motion_guidance_changes_the_result_and_text_guidance_needs_an_encoder(p
     assert text_only.settings.guidance == 1.0 and np.array_equal(text_only.frames, plain)
 
 
+def test_a_low_strength_starts_from_the_reference_held_still(pipeline, media):
+    reference, _, _ = _inputs(pipeline, media, frames=8)
+    still = ((reference.permute(1, 2, 0).numpy() + 1) * 127.5).round()
+
+    def error_to_reference(result):
+        return np.abs(result.frames.astype(float) - still[None]).mean()
+
+    from_noise = _run(pipeline, media, frames=8, steps=10)
+    nearly_the_reference = _run(pipeline, media, frames=8, steps=10, strength=0.1)
+    # an untrained model moves a sample anywhere; from σ = 0.1 it has one small step to do it
+    assert error_to_reference(nearly_the_reference) * 3 < error_to_reference(from_noise)
+    assert nearly_the_reference.settings.strength == 0.1
+    with pytest.raises(InvalidOptionError, match="strength"):
+        _run(pipeline, media, frames=8, steps=2, strength=1.5)
+
+
 def test_temporal_layout_and_vae_latents(tmp_path, media, tiny_vae_model):
     temporal = load_pipeline(make_tiny_model(tmp_path / "temporal", layout="temporal"), "rgb", device="cpu")
     assert _run(temporal, media, frames=8, steps=2).frames.shape == (8, 32, 32, 3)

@@ -96,3 +96,40 @@ def test_per_conditioner_guidance_adds_one_pass_each_and_its_own_term():
     # alone, without text or motion scales
     assert guidance_passes(1.0, 1.0, {"pose": 2.0})[1].drop == frozenset({"pose"})
     assert combine_guidance([full, no_audio], 1.0, 1.0, {"pose": 2.0}).item() == pytest.approx(1.25)
+
+
+def point_velocity(target: torch.Tensor):
+    """The exact velocity when the data is the single point ``target``: x_σ - σ·v = target."""
+    return lambda x, t: (x - target) / (float(t) / 1000.0)
+
+
+@pytest.mark.parametrize("name", ["euler", "unipc"])
+def test_a_partial_start_begins_at_its_sigma_from_the_noised_guess(name):
+    target = torch.full((4, 8), 2.0, dtype=torch.float64)
+    guess = torch.full((4, 8), 1.0, dtype=torch.float64)
+    noise = torch.randn(4, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    seen = []
+
+    def velocity(x, t):
+        seen.append((x.clone(), float(t) / 1000.0))
+        return point_velocity(target)(x, t)
+
+    scheduler = flow.make_scheduler(name, 1.0)
+    out = flow.sample(velocity, noise, scheduler, 10, init=guess, strength=0.4)
+    assert flow.first_step(10, 0.4) == 6
+    assert len(seen) == 4  # steps 6..9 of 10
+    first_x, first_sigma = seen[0]
+    assert first_sigma == pytest.approx(0.4, abs=1e-3)  # UniPC's grid is not exactly even
+    assert torch.allclose(first_x, (1 - first_sigma) * guess + first_sigma * noise)
+    assert torch.allclose(out, target, atol=1e-6)
+
+
+def test_strength_one_or_no_guess_is_the_plain_run():
+    noise = torch.randn(16, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    plain = flow.sample(gaussian_velocity, noise.clone(), flow.make_scheduler("euler", 3.0), 6)
+    full = flow.sample(
+        gaussian_velocity, noise.clone(), flow.make_scheduler("euler", 3.0), 6, init=noise * 0, strength=1.0
+    )
+    assert torch.equal(plain, full)
+    with pytest.raises(ValueError, match="strength"):
+        flow.first_step(6, 0.0)

@@ -148,6 +148,7 @@ BAD = [
     ("conditioners: [skeleton]\n", "Unknown conditioner 'skeleton'"),
     ("model: {frames: 99}\n", "fewer than the model's 99 frames"),
     ("validation: {every: 0}\n", "validation.every must be at least 1"),
+    ("validation: {strength: 1.5}\n", "validation.strength must be in"),
     (
         "conditioner_options: {pose: {limb_widht: 3}}\n",
         "conditioner_options.pose.limb_widht: the pose conditioner takes no such option",
@@ -518,14 +519,15 @@ def test_the_validation_sampler_becomes_the_models_default(tmp_path, world):
     from charanim.training.build import build_backbone
 
     base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
-    shifted = ["validation.flow_shift=3.0", "validation.steps=7"]
+    shifted = ["validation.flow_shift=3.0", "validation.steps=7", "validation.strength=0.85"]
     scratch = build_backbone(resolve(Recipe, base, shifted), torch.device("cpu"))
-    assert (scratch.config.sampler.flow_shift, scratch.config.sampler.steps) == (3.0, 7)
+    sampler = scratch.config.sampler
+    assert (sampler.flow_shift, sampler.steps, sampler.strength) == (3.0, 7, 0.85)
     train(resolve(Recipe, base, ["training.steps=1"]), tmp_path / "run")
     warm = build_backbone(
         resolve(Recipe, base, [f"model.init={tmp_path / 'run' / 'model'}", *shifted]), torch.device("cpu")
     )
-    assert (warm.config.sampler.flow_shift, warm.config.sampler.steps) == (3.0, 7)
+    assert (warm.config.sampler.flow_shift, warm.config.sampler.steps, warm.config.sampler.strength) == (3.0, 7, 0.85)
 
 
 def test_recipe_hashes_leave_out_settings_at_their_default():

@@ -9,7 +9,7 @@ runtime dtype (float32 on CPU), and the rounding is far below what the model res
 its encoder frozen (``training.train_encoder: false``), so the latents the denoiser learnt
 are unchanged — checked here: the encoders and the latent statistics must agree.
 The model card (README.md) is kept if the target has one: it is written by hand from
-the bench report (recipes/tiny/warm-start/README.md is the one kept so far).
+the bench report (src/charanim/assets/models/charanim-tiny/README.md).
 """
 
 from __future__ import annotations

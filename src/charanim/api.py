@@ -150,7 +150,7 @@ def animate(
 
     ``options`` are the fields of :class:`AnimateOptions` (``model``, ``conditioners``,
     ``prompt``, ``size``, ``fps``, ``seed``...) plus the sampling settings (``steps``,
-    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``window``,
+    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``strength``, ``window``,
     ``overlap``). Returns a summary dict; ``summary["result"]`` holds the frames.
     """
     opts = _options(options)
@@ -284,6 +284,7 @@ def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, 
         "conditioners": [c.name for c in pipeline.conditioners],
         "steps": result.settings.steps,
         "sampler": result.settings.sampler,
+        "strength": result.settings.strength,
         "guidance": result.settings.guidance,
         "motion_guidance": result.settings.motion_guidance,
         "windows": len(result.windows),

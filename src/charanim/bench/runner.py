@@ -23,6 +23,7 @@ from charanim.bench import baselines
 from charanim.bench.cases import BenchCase
 from charanim.errors import CharanimError
 from charanim.io.atomic import atomic_output
+from charanim.models.config import CONFIG_NAME
 
 
 @dataclass
@@ -93,14 +94,17 @@ def model_contender(
 
 
 def _fingerprint(path: Path | None) -> str:
-    """Changes when a model directory's weights change (so its cache is not reused)."""
+    """Changes when a model directory's weights or its own defaults (``charanim.json``:
+    steps, strength...) change, so its cached outputs are not reused."""
     if path is None or not Path(path).is_dir():
         return ""
     stats = sorted(
         (str(p.relative_to(path)), p.stat().st_size, int(p.stat().st_mtime))
         for p in Path(path).rglob("*.safetensors")
     )
-    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:12]
+    config = Path(path) / CONFIG_NAME
+    defaults = config.read_text() if config.is_file() else ""
+    return hashlib.sha256(json.dumps([stats, defaults]).encode()).hexdigest()[:12]
 
 
 def cached_output(

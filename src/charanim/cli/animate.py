@@ -124,6 +124,12 @@ def animate(
     flow_shift: float | None = typer.Option(
         None, "--flow-shift", help="Shift of the noise schedule. Default: the model's."
     ),
+    strength: float | None = typer.Option(
+        None,
+        "--strength",
+        help="1 starts from pure noise; lower (e.g. 0.8) starts from the reference held still, "
+        "noised part-way, so the character keeps its place and colours (img2img). Default: the model's.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same video."),
     size: str | None = typer.Option(
         None, "--size", help="Output WIDTHxHEIGHT, e.g. 64x64. Default: the model's."
@@ -276,6 +282,7 @@ def animate(
                 conditioner_guidance=_parse_scales(conditioner_guidance),
                 sampler=sampler,
                 flow_shift=flow_shift,
+                strength=strength,
                 seed=seed,
                 size=output_size,
                 fps=fps,

@@ -42,6 +42,9 @@ class SamplingSettings:
     motion_guidance: float | None = None
     sampler: str | None = None
     flow_shift: float | None = None
+    #: 1 starts from pure noise; lower starts part-way from the reference held still
+    #: over the window, noised to that level (img2img / SDEdit)
+    strength: float | None = None
     window: int | None = None
     overlap: int | None = None
     #: "overlap": match each window's colours to the previous window's over their overlap
@@ -59,6 +62,7 @@ class SamplingSettings:
             else self.motion_guidance,
             sampler=self.sampler or defaults.name,
             flow_shift=defaults.flow_shift if self.flow_shift is None else self.flow_shift,
+            strength=defaults.strength if self.strength is None else self.strength,
             window=self.window or config.window_frames,
             overlap=config.window_overlap if self.overlap is None else self.overlap,
             colour_correction=self.colour_correction,
@@ -121,9 +125,10 @@ class AnimatePipeline:
         null_text = backbone.text.encode([negative_prompt]) if not all(p.text for p in passes) else None
         backbone.text.release()
 
-        # 3. Encode the reference
+        # 3. Encode the reference (and, to start from it, the reference held still)
         reference_pixels = reference[None, :, None].to(backbone.device, torch.float32)
         reference_latents = autoencoder.encode(reference_pixels)
+        still_latents = {}  # per window length: the reference held still, encoded
         image_embeds = backbone.image_embeds(reference_pixels)
         seconds["encode"] = time.perf_counter() - started
 
@@ -147,6 +152,9 @@ class AnimatePipeline:
                 settings,
                 generator,
                 callback,
+                _still(still_latents, reference_pixels, window.frames, autoencoder)
+                if settings.strength < 1.0
+                else None,
             )
             frames = _to_uint8(autoencoder.decode(latents))
             if window.context and settings.colour_correction != "none":
@@ -190,6 +198,8 @@ class AnimatePipeline:
             )
         if settings.steps < 1:
             raise InvalidOptionError("--steps must be at least 1.")
+        if not 0.0 < settings.strength <= 1.0:
+            raise InvalidOptionError(f"--strength must be in (0, 1], got {settings.strength:g}.")
         unknown = sorted(set(settings.conditioner_guidance) - names)
         if unknown:
             raise InvalidOptionError(
@@ -209,6 +219,7 @@ class AnimatePipeline:
         settings,
         generator,
         callback,
+        still=None,
     ) -> torch.Tensor:
         backbone, autoencoder, layout = self.backbone, self.backbone.autoencoder, self.backbone.layout
         sliced = [_slice_condition(c, window) for c in conditions]
@@ -265,7 +276,10 @@ class AnimatePipeline:
         on_step = None
         if callback is not None:
             on_step = lambda i, x: callback(window, i, settings.steps, x)  # noqa: E731
-        x = flow.sample(velocity, packed.latents, scheduler, settings.steps, project, on_step)
+        init = backbone.pack(reference_latents, still).latents if still is not None else None
+        x = flow.sample(
+            velocity, packed.latents, scheduler, settings.steps, project, on_step, init, settings.strength
+        )
         return layout.unpack(x, latent_frames)
 
     def _sequences(self, reference_latents, noise, conditions) -> tuple[Packed, Packed]:
@@ -345,6 +359,14 @@ def adapter_inputs(
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _still(cache: dict, reference_pixels: torch.Tensor, frames: int, autoencoder) -> torch.Tensor:
+    """The reference held still for ``frames`` frames, encoded like a clip (a causal
+    video autoencoder codes a still clip's later latent frames differently from its first)."""
+    if frames not in cache:
+        cache[frames] = autoencoder.encode(reference_pixels.expand(-1, -1, frames, -1, -1))
+    return cache[frames]
 
 
 def _slice_condition(condition: Condition, window: Window) -> Condition:

@@ -67,6 +67,15 @@ def set_schedule(scheduler, steps: int, device: torch.device | str | None = None
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def first_step(steps: int, strength: float) -> int:
+    """The step a run of ``steps`` starts at for ``strength`` in (0, 1]: it runs the last
+    ``int(steps·strength)`` steps of the grid (at least one), as diffusers' img2img
+    pipelines count them, so 1 is the whole run from pure noise."""
+    if not 0.0 < strength <= 1.0:
+        raise ValueError("strength must be in (0, 1]")
+    return steps - min(steps, max(1, int(steps * strength)))
+
+
 def sample(
     velocity: Velocity,
     noise: torch.Tensor,
@@ -74,6 +83,8 @@ def sample(
     steps: int,
     project: Callable[[torch.Tensor, float], torch.Tensor] | None = None,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
+    init: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> torch.Tensor:
     """Integrate from ``noise`` (σ = 1) to a sample (σ = 0).
 
@@ -81,11 +92,24 @@ def sample(
     ``project(x, σ)`` runs before each model call and on the result: the in-context
     pipeline re-imposes the clean reference there, and the known context frames of a
     window noised to the current σ. ``on_step(i, x)`` is called after each step.
+
+    With ``init`` (a clean guess at the sample, e.g. the reference repeated over the
+    frames) and ``strength`` < 1, sampling starts part-way down the same σ grid from
+    ``init`` noised to that σ, the SDEdit / img2img start: the guess fixes the layout
+    and colours, the remaining steps the details.
     """
     timesteps = set_schedule(scheduler, steps, device=noise.device)
     sigmas = [float(s) for s in scheduler.sigmas]
     x = noise
+    start = 0
+    if init is not None and strength < 1.0:
+        start = first_step(steps, strength)
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(start)
+        x = (1.0 - sigmas[start]) * init + sigmas[start] * noise
     for i, t in enumerate(timesteps):
+        if i < start:
+            continue
         if project is not None:
             x = project(x, sigmas[i])
         # The model gets the exact σ·1000: UniPC rounds its own timesteps to integers,

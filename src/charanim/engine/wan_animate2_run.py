@@ -90,6 +90,8 @@ class WanAnimate2Run:
             raise InvalidOptionError(
                 "Wan-Animate-2 samples with its own scheduler; --sampler and --flow-shift cannot change it."
             )
+        if settings.strength != 1.0:
+            raise InvalidOptionError("Wan-Animate-2 always starts from pure noise; leave --strength at 1.")
         if settings.window < 5 or (settings.window - 1) % 4:
             raise InvalidOptionError(
                 f"--window {settings.window}: Wan-Animate-2 segments are 4k+1 frames (81, 41, 9...)."

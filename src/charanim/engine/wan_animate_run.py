@@ -121,6 +121,8 @@ class WanAnimateRun:
             raise InvalidOptionError(
                 f"Wan-Animate samples with its own UniPC scheduler; --sampler {settings.sampler} is not available."
             )
+        if settings.strength != 1.0:
+            raise InvalidOptionError("Wan-Animate always starts from pure noise; leave --strength at 1.")
         if settings.overlap not in SEGMENT_CONTEXT:
             raise InvalidOptionError(
                 f"--overlap {settings.overlap}: Wan-Animate continues each segment from 1 or 5 frames."

@@ -21,6 +21,8 @@ class SamplerDefaults:
     name: str = "euler"
     steps: int = 10
     flow_shift: float = 1.0
+    #: 1: start from pure noise; lower: from the reference held still, noised part-way
+    strength: float = 1.0
     guidance: float = 1.0
     motion_guidance: float = 1.0
 

@@ -135,8 +135,9 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
 
 def sampler_defaults(recipe: Recipe) -> SamplerDefaults:
     """The trained model's default sampler: the one its validation samples used."""
+    validation = recipe.validation
     return SamplerDefaults(
-        name="euler", steps=recipe.validation.steps, flow_shift=recipe.validation.flow_shift
+        name="euler", steps=validation.steps, flow_shift=validation.flow_shift, strength=validation.strength
     )
 
 

@@ -172,6 +172,8 @@ class ValidationSpec:
     steps: int = 10
     #: > 1 spends more of the steps at high noise (pair it with training.logit_mean > 0)
     flow_shift: float = 1.0
+    #: < 1 starts from the reference held still, noised part-way (``animate --strength``)
+    strength: float = 1.0
 
 
 @dataclass

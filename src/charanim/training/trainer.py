@@ -474,7 +474,8 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def check_counts(recipe: Recipe) -> None:
-    """Step counts and intervals that must be positive (an interval of 0 would divide by zero)."""
+    """Step counts and intervals that must be positive (an interval of 0 would divide by zero),
+    and the sampling strength, a fraction."""
     counts = {
         "training.steps": recipe.training.steps,
         "training.batch_size": recipe.training.batch_size,
@@ -491,6 +492,8 @@ def check_counts(recipe: Recipe) -> None:
                 else ""
             )
             raise RecipeError(f"{key} must be at least 1, got {value}{hint}.")
+    if not 0.0 < recipe.validation.strength <= 1.0:
+        raise RecipeError(f"validation.strength must be in (0, 1], got {recipe.validation.strength:g}.")
 
 
 def check_recipe(recipe: Recipe) -> None:

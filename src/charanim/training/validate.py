@@ -32,7 +32,11 @@ def validate(backbone, conditioners, builder, data: ManifestData, recipe, run, s
             [condition, *extras],
             builder.spec,
             prompt=sample.prompt,
-            settings=SamplingSettings(steps=recipe.validation.steps, flow_shift=recipe.validation.flow_shift),
+            settings=SamplingSettings(
+                steps=recipe.validation.steps,
+                flow_shift=recipe.validation.flow_shift,
+                strength=recipe.validation.strength,
+            ),
             generator=torch.Generator().manual_seed(index),
         )
         target = builder._fit(sample.target)
