@@ -527,7 +527,8 @@ def test_the_validation_sampler_becomes_the_models_default(tmp_path, world):
     warm = build_backbone(
         resolve(Recipe, base, [f"model.init={tmp_path / 'run' / 'model'}", *shifted]), torch.device("cpu")
     )
-    assert (warm.config.sampler.flow_shift, warm.config.sampler.steps, warm.config.sampler.strength) == (3.0, 7, 0.85)
+    sampler = warm.config.sampler
+    assert (sampler.flow_shift, sampler.steps, sampler.strength) == (3.0, 7, 0.85)
 
 
 def test_recipe_hashes_leave_out_settings_at_their_default():
