@@ -135,6 +135,20 @@ def test_cli_report_is_complete_and_resumes_from_cache(tmp_path, tiny_model):
     assert comparison.exit_code == 0 and json.loads(comparison.stdout)["tiny"]["psnr"]["delta"] == 0
 
 
+def test_a_models_cached_outputs_are_not_reused_once_its_defaults_change(tmp_path, tiny_model):
+    import shutil
+
+    from charanim.bench.runner import _fingerprint
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    before = _fingerprint(model)
+    config = json.loads((model / "charanim.json").read_text())
+    config["sampler"]["strength"] = 0.8  # same weights, sampled differently
+    (model / "charanim.json").write_text(json.dumps(config))
+    assert _fingerprint(model) != before
+
+
 def test_a_corrupt_case_is_reported_and_the_run_goes_on(tmp_path, media, tiny_model):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
     (tmp_path / "suite.yaml").write_text(
