@@ -100,3 +100,20 @@ def test_bad_inputs(tmp_path, world, pose_model):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CharanimError, match="holds no images"):
         run_bootstrap(BootstrapJob(str(pose_model), world, tmp_path / "empty", tmp_path / "b", count=1))
+
+
+def test_each_motion_is_given_a_character_of_its_own_body_format(tmp_path, pose_model):
+    from charanim.synthetic.samples import WorldConfig
+    from charanim.synthetic.world import WorldJob, run_world
+
+    config = WorldConfig(size=(32, 32), frames=8, cross_plan=0.0)
+    run_world(WorldJob(tmp_path / "world", count=12, seed=4, config=config, shard_size=12, test_fraction=0.0))
+    manifest = tmp_path / "world" / "manifest.jsonl"
+    formats = {json.loads(line)["reference"]["keypoint_format"] for line in manifest.read_text().splitlines()}
+    assert len(formats) >= 2  # a world of several body plans
+    job = BootstrapJob(str(pose_model), manifest, manifest, tmp_path / "boot", count=8, steps=1, min_score=0.0)
+    run_bootstrap(job)
+    records = [json.loads(line) for line in (tmp_path / "boot" / "candidates.jsonl").read_text().splitlines()]
+    assert len(records) == 8
+    assert not [r for r in records if r.get("skipped") == "different body formats"]
+    assert sum("scores" in r for r in records) >= 6  # only a character paired with itself is skipped

@@ -162,7 +162,9 @@ def bootstrap(
     out: Path = typer.Option(..., "--output", "-o", help="Output folder (rerunning continues it)."),
     count: int = typer.Option(1000, "--count", "-n", min=1, help="Candidates to generate."),
     seed: int = typer.Option(0, "--seed", help="Which sources and characters are paired."),
-    steps: int = typer.Option(10, "--steps", min=1, help="Denoising steps per candidate."),
+    steps: int | None = typer.Option(
+        None, "--steps", min=1, help="Denoising steps per candidate. Default: the model's."
+    ),
     min_score: float = typer.Option(
         0.5, "--min-score", min=0.0, max=1.0, help="Keep candidates scoring at least this."
     ),

@@ -48,7 +48,8 @@ class BootstrapJob:
     out: Path
     count: int
     seed: int = 0
-    steps: int = 10
+    #: None: the model's own sampler defaults (steps and strength)
+    steps: int | None = None
     min_score: float = 0.5
     keep_top: float = 1.0
     shard_size: int = 20
@@ -88,12 +89,27 @@ class Bootstrapper:
             )
         self.sources = open_sources(job.driving, "driving")
         self.references = open_sources(job.references, "references")
+        # references by body format where the manifest says it, so a quadruped's motion
+        # is given a quadruped (drawn blind, most pairs of a many-plan world mismatch)
+        self.references_by_format: dict[str, list[int]] = {}
+        for position in range(len(self.references)):
+            fmt = self.references.body_format(position)
+            if fmt is None:
+                self.references_by_format = {}
+                break
+            self.references_by_format.setdefault(fmt, []).append(position)
 
     def candidate(self, index: int) -> tuple[dict[str, np.ndarray] | None, dict]:
         job, pipeline = self.job, self.pipeline
         config = pipeline.backbone.config
         source = self.sources.source(_pick(job.seed, index, len(self.sources), "source"))
-        reference = self.references.reference(_pick(job.seed, index, len(self.references), "reference"))
+        same_format = self.references_by_format.get(source.keypoints.header.body_format)
+        if same_format:
+            reference = self.references.reference(
+                same_format[_pick(job.seed, index, len(same_format), "reference")]
+            )
+        else:
+            reference = self.references.reference(_pick(job.seed, index, len(self.references), "reference"))
         record = {"index": index, "source": source.key, "reference_character": reference.key}
         if reference.key == source.key:
             return None, {**record, "skipped": "reference is the source's own character"}

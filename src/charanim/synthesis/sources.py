@@ -69,6 +69,10 @@ class ManifestSources:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def body_format(self, index: int) -> str | None:
+        """The character's keypoint format, read from the manifest (no arrays loaded)."""
+        return self.entries[index]["reference"]["keypoint_format"]
+
     def source(self, index: int) -> Source:
         entry = self.entries[index]
         arrays = load_shard_sample(self.root, entry)
@@ -116,6 +120,10 @@ class FolderSources:
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def body_format(self, index: int) -> str | None:
+        """Unknown until the file's keypoints are read or estimated."""
+        return None
 
     def _keypoints(self, path: Path, frames: np.ndarray, fps: float, size) -> KeypointSequence:
         sidecar = path.with_suffix(".pose.jsonl")
