@@ -111,7 +111,9 @@ def test_each_motion_is_given_a_character_of_its_own_body_format(tmp_path, pose_
     manifest = tmp_path / "world" / "manifest.jsonl"
     formats = {json.loads(line)["reference"]["keypoint_format"] for line in manifest.read_text().splitlines()}
     assert len(formats) >= 2  # a world of several body plans
-    job = BootstrapJob(str(pose_model), manifest, manifest, tmp_path / "boot", count=8, steps=1, min_score=0.0)
+    job = BootstrapJob(
+        str(pose_model), manifest, manifest, tmp_path / "boot", count=8, steps=1, min_score=0.0
+    )
     run_bootstrap(job)
     records = [json.loads(line) for line in (tmp_path / "boot" / "candidates.jsonl").read_text().splitlines()]
     assert len(records) == 8
