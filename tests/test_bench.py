@@ -149,6 +149,34 @@ def test_a_models_cached_outputs_are_not_reused_once_its_defaults_change(tmp_pat
     assert _fingerprint(model) != before
 
 
+def test_strength_overrides_every_models_own_and_is_checked(tmp_path, tiny_model):
+    out = tmp_path / "r"
+    base = [
+        "bench",
+        "--model",
+        str(tiny_model),
+        "--cases",
+        "1",
+        "--steps",
+        "4",
+        "--metric",
+        "psnr",
+        "-o",
+        str(out),
+        "--json",
+    ]
+    assert runner.invoke(app, base).exit_code == 0
+    partial = runner.invoke(app, [*base, "--strength", "0.5"])
+    assert partial.exit_code == 0, partial.output
+    tiny = next(
+        c for c in json.loads((out / "results.json").read_text())["contenders"] if c["name"] == "tiny"
+    )
+    assert tiny["strength"] == 0.5
+    assert len(list((out / "cache").glob("model-*"))) == 2  # its own outputs, not the full run's
+    bad = runner.invoke(app, [*base, "--strength", "0"])
+    assert bad.exit_code == 1 and "--strength must be in (0, 1]" in bad.stderr
+
+
 def test_a_corrupt_case_is_reported_and_the_run_goes_on(tmp_path, media, tiny_model):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
     (tmp_path / "suite.yaml").write_text(

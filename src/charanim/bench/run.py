@@ -31,6 +31,8 @@ class BenchOptions:
     device: str = "auto"
     strips: int = 8
     ablations: list[str] = field(default_factory=list)
+    #: sampling strength for every model (None: each model's own; see ``animate --strength``)
+    strength: float | None = None
 
 
 def load_cases(options: BenchOptions):
@@ -88,11 +90,22 @@ def model_contenders(options: BenchOptions) -> list:
         for conditioner in conditioners:
             label = f" [{conditioner}]" if len(conditioners) > 1 else ""
             contenders.append(
-                model_contender(model, options.steps, options.seed, conditioner, options.device, label=label)
+                model_contender(
+                    model,
+                    options.steps,
+                    options.seed,
+                    conditioner,
+                    options.device,
+                    label=label,
+                    strength=options.strength,
+                )
             )
             if "text" in options.ablations:
                 contenders.append(
-                    model_contender(model, options.steps, options.seed, conditioner, options.device, text=False, label=f"{label} (no text)")
+                    model_contender(
+                        model, options.steps, options.seed, conditioner, options.device, text=False,
+                        label=f"{label} (no text)", strength=options.strength,
+                    )
                 )  # fmt: skip
     return contenders
 

@@ -51,9 +51,11 @@ def model_contender(
     device: str,
     text: bool = True,
     label: str = "",
+    strength: float | None = None,
 ) -> Contender:
     """A model as a contender. ``text=False`` drops the prompt (the text-guidance
-    ablation); ``label`` is appended to its name to tell variants apart."""
+    ablation); ``label`` is appended to its name to tell variants apart; ``steps`` and
+    ``strength`` override the model's own sampler defaults when given."""
     from charanim.api import _fit_reference, load_pipeline
     from charanim.conditioning import Driving, OutputSpec, Reference
     from charanim.engine.pipeline import SamplingSettings
@@ -65,6 +67,7 @@ def model_contender(
     identity = json.dumps(
         [str(backbone.path or spec), steps, seed, conditioner, __version__, _fingerprint(backbone.path)]
         + ([] if text else ["no-text"])
+        + ([] if strength is None else [f"strength={strength}"])
     )
     key = "model-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
     name = Path(spec).name if Path(spec).exists() else spec
@@ -84,12 +87,13 @@ def model_contender(
         conditions = [c.prepare(driving, reference, spec_) for c in pipeline.conditioners]
         result = pipeline(
             _fit_reference(image, spec_), conditions, spec_, prompt=case.meta.get("prompt", "") if text else "",
-            settings=SamplingSettings(steps=steps), generator=torch.Generator().manual_seed(seed),
+            settings=SamplingSettings(steps=steps, strength=strength), generator=torch.Generator().manual_seed(seed),
         )  # fmt: skip
         return result.frames
 
     details = {"path": str(backbone.path) if backbone.path else spec, "backbone": backbone.family,
-               "conditioners": [c.name for c in pipeline.conditioners], "steps": steps or backbone.config.sampler.steps, "text": text}  # fmt: skip
+               "conditioners": [c.name for c in pipeline.conditioners], "steps": steps or backbone.config.sampler.steps, "text": text,
+               "strength": backbone.config.sampler.strength if strength is None else strength}  # fmt: skip
     return Contender(name, "model", key, run, backbone.parameter_count(), details)
 
 

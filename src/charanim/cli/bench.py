@@ -48,6 +48,12 @@ def bench(
         help="World suite: a manifest whose test split to use (default: a fresh held-out world).",
     ),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Denoising steps (default: each model's)."),
+    strength: float | None = typer.Option(
+        None,
+        "--strength",
+        help="Sampling strength for every model: 1 from pure noise, lower from the reference held "
+        "still (default: each model's).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
     conditioner: list[str] = typer.Option(
         None,
@@ -79,13 +85,15 @@ def bench(
     console.silence_model_libraries()
     if out is None:
         raise InvalidOptionError("Give the report folder with -o.")
+    if strength is not None and not 0.0 < strength <= 1.0:
+        raise InvalidOptionError(f"--strength must be in (0, 1], got {strength:g}.")
     try:
         part, parts = (int(v) for v in shard.split("/"))
     except ValueError:
         raise InvalidOptionError(f"--shard must look like i/n, got '{shard}'.") from None
     chosen = BenchOptions(
         suite, model or [], out, cases, data, steps, seed, conditioner or [], metric or [], (part, parts), device,
-        ablations=ablate or [],
+        ablations=ablate or [], strength=strength,
     )  # fmt: skip
     with console.progress("Benchmarking") as progress:
         results = run_bench(chosen, on_progress=progress)
