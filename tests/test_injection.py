@@ -66,3 +66,37 @@ def test_frame_attention_mask():
         [True, True, False, False],
         [True, False, True, True],
     ]
+
+
+@pytest.mark.parametrize(("layout", "pt"), [("spatial", 2), ("spatial", 1), ("temporal", 1)])
+def test_frame_conditions_reach_the_tokens_of_their_own_frames(layout, pt):
+    """charanim-tiny's patch spans 2 latent frames: the token of frames 2i and 2i+1 must
+    see the condition vectors of those frames (and a residual their mean), not frame i's;
+    the temporal layout's reference frame comes first and has none."""
+    from types import SimpleNamespace
+
+    from charanim.engine.pipeline import adapter_inputs
+
+    frames = 8
+    autoencoder = SimpleNamespace(temporal_factor=1, spatial_factor=8)
+    backbone = SimpleNamespace(
+        autoencoder=autoencoder, layout=SimpleNamespace(name=layout), patch_size=(pt, 2, 2), device="cpu"
+    )
+    shift = 1 if layout == "temporal" else 0
+    reference = torch.zeros(1, 1, frames + shift, 4, 8)
+    if layout == "temporal":
+        reference[:, :, 0] = 1
+    else:
+        reference[..., :4] = 1
+    packed = SimpleNamespace(reference_mask=reference)
+    features = torch.arange(frames, dtype=torch.float32).view(1, frames, 1).expand(1, frames, 3)
+    given = adapter_inputs(backbone, {"t": InjectionSite.TOKENS}, {"t": features}, {}, packed, frames)["t"]
+    assert given.feature_frames.tolist() == [(f + shift) // pt for f in range(frames)]
+    target_token_frames = set(given.token_frames[given.token_frames >= 0].tolist())
+    assert target_token_frames == set(given.feature_frames.tolist())
+    residual = adapter_inputs(backbone, {"r": InjectionSite.RESIDUAL}, {"r": features}, {}, packed, frames)[
+        "r"
+    ]
+    assert residual.features.shape[1] == (frames + shift) // pt
+    if pt == 2:
+        assert residual.features[0, :, 0].tolist() == [0.5, 2.5, 4.5, 6.5]

@@ -114,3 +114,33 @@ def test_adapter_batches_carry_the_voice(tmp_path, talking_world):
     assert features.shape == (2, 4, 44)
     assert features[..., -1].min() == 1.0  # the speech stream is present in every frame
     assert features[..., 10:42].max() > 0.3  # and loud somewhere
+
+
+def test_a_frozen_transformer_gains_a_trained_adapter_and_stays_what_it_was(tmp_path, talking_world):
+    from charanim.errors import IncompatibleError
+
+    base = _recipe(tmp_path, talking_world, steps=2)
+    base.conditioners = ["pose"]
+    train(base, tmp_path / "base")
+    recipe = _recipe(tmp_path, talking_world, steps=3)
+    recipe.model.init = str(tmp_path / "base" / "model")
+    recipe.training.train_transformer = False
+    train(recipe, tmp_path / "adapter")
+
+    before = load_safetensors(next((tmp_path / "base" / "model" / "transformer").glob("*.safetensors")))
+    after = load_safetensors(next((tmp_path / "adapter" / "model" / "transformer").glob("*.safetensors")))
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    adapter = load_safetensors(tmp_path / "adapter" / "model" / "conditioners" / "audio-face.safetensors")
+    assert max(float(v.abs().max()) for k, v in adapter.items() if k.endswith("to_out.weight")) > 0
+
+    pose_only = _recipe(tmp_path, talking_world, steps=2)
+    pose_only.conditioners = ["pose"]
+    pose_only.model.init = recipe.model.init
+    pose_only.training.train_transformer = False
+    with pytest.raises(IncompatibleError, match="none of pose has one"):
+        train(pose_only, tmp_path / "nothing")
+    recipe.model.init = ""
+    with pytest.raises(IncompatibleError, match="model.init"):
+        train(recipe, tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()

@@ -144,10 +144,12 @@ class InjectionInput:
     """What one adapter receives for one forward pass (already batched, in the packed layout).
 
     - channels: ``extra`` ``[B, C, T, H, W]`` on the packed latent grid;
-    - residual: ``features`` ``[B, T', Df]`` per latent frame of the packed sequence and
-      ``token_mask`` ``[B, 1, T', H', W']`` (1 on target tokens);
-    - tokens: ``features`` ``[B, M, Df]``, ``feature_frames`` ``[M]`` (latent frame of each
-      vector) and ``token_frames`` ``[N]`` (latent frame of each video token, -1 = none).
+    - residual: ``features`` ``[B, T', Df]`` per frame of the token grid (packed latent
+      frames // the temporal patch) and ``token_mask`` ``[B, 1, T', H', W']`` (1 on target
+      tokens);
+    - tokens: ``features`` ``[B, M, Df]``, ``feature_frames`` ``[M]`` (token-grid frame of
+      each vector) and ``token_frames`` ``[N]`` (token-grid frame of each video token,
+      -1 = none).
     """
 
     extra: torch.Tensor | None = None

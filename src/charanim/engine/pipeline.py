@@ -330,7 +330,10 @@ def adapter_inputs(
     pt, ph, pw = backbone.patch_size
     grid = packed.reference_mask[:, :, ::pt, ::ph, ::pw]
     target_tokens = 1.0 - grid
-    token_frames = _token_frames(grid, layout.name)
+    token_frames = _token_frames(grid)
+    # a target latent frame's place in the packed sequence (the temporal layout puts the
+    # reference first); a token spans pt packed frames (charanim-tiny's patch is [2, 2, 2])
+    offset = 1 if layout.name == "temporal" else 0
     for name, site in sites.items():
         if site is InjectionSite.CHANNELS:
             video = videos[name].to(backbone.device, torch.float32)
@@ -345,14 +348,16 @@ def adapter_inputs(
             per_latent = torch.stack([
                 _features_per_latent_frame(f.to(backbone.device), autoencoder, latent_frames) for f in features[name]
             ])  # fmt: skip
-            if layout.name == "temporal":
+            if offset:
                 per_latent = torch.cat([torch.zeros_like(per_latent[:, :1]), per_latent], dim=1)
-            inputs[name] = InjectionInput(features=per_latent, token_mask=target_tokens)
+            per_token = per_latent.unflatten(1, (-1, pt)).mean(2)
+            inputs[name] = InjectionInput(features=per_token, token_mask=target_tokens)
         elif site is InjectionSite.TOKENS:
             batched = features[name]
+            packed_frame = _latent_frame_of(batched.shape[1], autoencoder) + offset
             inputs[name] = InjectionInput(
                 features=batched.to(backbone.device),
-                feature_frames=_latent_frame_of(batched.shape[1], autoencoder).to(backbone.device),
+                feature_frames=(packed_frame // pt).to(backbone.device),
                 token_frames=token_frames,
             )
     return inputs
@@ -399,10 +404,11 @@ def _features_per_latent_frame(features: torch.Tensor, autoencoder, latent_frame
     return summed / counts[:, None]
 
 
-def _token_frames(reference_grid: torch.Tensor, layout_name: str) -> torch.Tensor:
-    """Latent frame of every token in transformer order; -1 for reference tokens."""
+def _token_frames(reference_grid: torch.Tensor) -> torch.Tensor:
+    """Frame of every token on the token grid (packed latent frames // the temporal
+    patch), in transformer order; -1 for reference tokens."""
     _, _, frames, height, width = reference_grid.shape
-    frame = torch.arange(frames, device=reference_grid.device) - (1 if layout_name == "temporal" else 0)
+    frame = torch.arange(frames, device=reference_grid.device)
     per_token = frame.view(frames, 1, 1).expand(frames, height, width).clone()
     per_token[reference_grid[0, 0] > 0.5] = -1
     return per_token.reshape(-1)

@@ -145,6 +145,10 @@ class TrainingSpec:
     #: folder). Its latents and their normalisation stay as they were, so every model
     #: trained on them keeps working with the new decoder
     train_encoder: bool = True
+    #: denoiser task: false freezes the transformer (from ``model.init``) and trains only
+    #: the conditioners' adapters, which start at zero, so the model without them stays
+    #: exactly the one it started from (a new conditioner added to a shipped model)
+    train_transformer: bool = True
 
 
 @dataclass

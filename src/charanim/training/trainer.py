@@ -114,6 +114,10 @@ def train(
     on_progress: ProgressCallback | None = None,
 ) -> dict:
     check_counts(recipe)
+    if not recipe.training.train_transformer:
+        from charanim.plugins import get_plugins
+
+        _check_frozen_transformer(recipe, get_plugins().conditioners)
     fresh = not run.exists()
     try:
         if recipe.training.task == "autoencoder":
@@ -198,6 +202,9 @@ class DenoiserTrainer:
             from charanim.training.lora import add_lora
 
             return {**add_lora(transformer, self.recipe.lora), **adapters}
+        if not self.recipe.training.train_transformer:
+            transformer.requires_grad_(False)
+            return adapters
         transformer.requires_grad_(True)
         if self.recipe.training.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
@@ -496,6 +503,23 @@ def check_counts(recipe: Recipe) -> None:
         raise RecipeError(f"validation.strength must be in (0, 1], got {recipe.validation.strength:g}.")
 
 
+def _check_frozen_transformer(recipe: Recipe, registry) -> None:
+    """``training.train_transformer: false`` needs a trained transformer to freeze and an
+    adapter to train (a conditioner whose site is not ``in_context``)."""
+    from charanim.conditioning import InjectionSite
+
+    if recipe.training.task != "denoiser" or recipe.lora is not None or not recipe.model.init:
+        raise IncompatibleError(
+            "training.train_transformer: false freezes a trained transformer: it needs "
+            "training.task: denoiser, model.init set and no lora section."
+        )
+    if all(registry.get(name).site is InjectionSite.IN_CONTEXT for name in recipe.conditioners):
+        raise IncompatibleError(
+            "training.train_transformer: false trains only the conditioners' adapters, and "
+            f"none of {', '.join(recipe.conditioners)} has one (add e.g. audio-face)."
+        )
+
+
 def check_recipe(recipe: Recipe) -> None:
     """Cheap checks for ``--dry-run`` (before any model is built)."""
     from charanim.plugins import get_plugins
@@ -511,6 +535,8 @@ def check_recipe(recipe: Recipe) -> None:
         open_data(recipe.data, recipe.model.frames, (recipe.model.width, recipe.model.height))
     elif not Path(recipe.data.manifest).is_file():
         raise CharanimError(f"Training manifest '{recipe.data.manifest}' does not exist.")
+    if not recipe.training.train_transformer:
+        _check_frozen_transformer(recipe, registry)
     if recipe.training.task == "autoencoder" and not recipe.training.train_encoder and not recipe.model.init:
         from charanim.training.autoencoder import DECODER_NEEDS_INIT
 
