@@ -134,6 +134,14 @@ def test_a_frozen_transformer_gains_a_trained_adapter_and_stays_what_it_was(tmp_
     adapter = load_safetensors(tmp_path / "adapter" / "model" / "conditioners" / "audio-face.safetensors")
     assert max(float(v.abs().max()) for k, v in adapter.items() if k.endswith("to_out.weight")) > 0
 
+    # a step where the only trainable adapter is dropped (condition dropout) has nothing to learn
+    dropped = _recipe(tmp_path, talking_world, steps=2)
+    dropped.model.init, dropped.training.train_transformer = recipe.model.init, False
+    dropped.training.dropout.motion = 1.0
+    train(dropped, tmp_path / "dropped")
+    unchanged = load_safetensors(tmp_path / "dropped" / "model" / "conditioners" / "audio-face.safetensors")
+    assert max(float(v.abs().max()) for k, v in unchanged.items() if k.endswith("to_out.weight")) == 0
+
     pose_only = _recipe(tmp_path, talking_world, steps=2)
     pose_only.conditioners = ["pose"]
     pose_only.model.init = recipe.model.init

@@ -325,7 +325,8 @@ class DenoiserTrainer:
                 raise CharanimError(
                     f"The loss became {loss.item()} at step {self.step + 1}; {where}. Lower optim.lr or check the data."
                 )
-            (loss / training.gradient_accumulation).backward()
+            if loss.requires_grad:  # not when the only trainable adapter was dropped
+                (loss / training.gradient_accumulation).backward()
             total += loss.item() / training.gradient_accumulation
         distributed.average_gradients(self.parameters.values(), self.group)
         total = distributed.mean(total, self.group)
