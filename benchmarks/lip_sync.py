@@ -5,10 +5,14 @@ For each talking sample (world seeds from 5000, close and upper framing as
 driver's skeleton and the driver's voice (``pose+audio-face``), and the per-frame mouth
 opening of the output (mouth-coloured pixels in the head box around the *true* target's
 nose, :func:`charanim.metrics.mouth_openness`) is correlated with the voice's loudness.
-The same is reported for the true target (the ceiling: the measure itself) and, as the
-floor, for the model without the audio. Run:
+The same is reported for the true target (the ceiling of the measure itself), for the
+true target passed through the model's autoencoder (the ceiling of anything the model can
+draw) and, as the floor, for the model without the audio. Run:
 
-    python benchmarks/lip_sync.py --model runs/tiny-audio-face/model [--cases 24] [--json]
+    python benchmarks/lip_sync.py --model runs/tiny-audio-face/model [--cases 24] [--audio-guidance 2] [--json] [--strip s.png]
+
+``--strip`` writes the first case's frames as rows (truth, autoencoder, model, model
+without the audio), 4x enlarged, to look at.
 """
 
 from __future__ import annotations
@@ -24,6 +28,23 @@ def loudness(sound: np.ndarray, frames: int) -> np.ndarray:
     return np.sqrt([np.mean(sound[i * per_frame : (i + 1) * per_frame] ** 2) for i in range(frames)])
 
 
+def round_trip(autoencoder, frames: np.ndarray) -> np.ndarray:
+    """``[F, H, W, 3]`` uint8 frames encoded and decoded by the model's autoencoder."""
+    import torch
+
+    pixels = torch.from_numpy(frames).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
+    with torch.no_grad():
+        decoded = autoencoder.decode(autoencoder.encode(pixels))[0]
+    return ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+
+
+def write_strip(path: str, rows: list[np.ndarray], frames: int = 8, scale: int = 4) -> None:
+    from PIL import Image
+
+    grid = np.concatenate([np.concatenate(list(row[:frames]), axis=1) for row in rows], axis=0)
+    Image.fromarray(np.kron(grid, np.ones((scale, scale, 1), np.uint8))).save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -33,7 +54,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--audio-guidance", type=float, default=1.0, help="guidance scale of the audio-face conditioner"
+    )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--strip", default=None, help="PNG of the first case's frames")
     args = parser.parse_args()
 
     import torch
@@ -52,7 +77,8 @@ def main() -> None:
     config = WorldConfig(size=size, frames=16, body_plans=("humanoid",), motions=("talk",), audio=True)
     with_audio = load_pipeline(args.model, "pose+audio-face", "cpu")
     without = load_pipeline(args.model, "pose", "cpu")
-    scores = {"model": [], "model_without_audio": [], "truth": []}
+    scores = {"model": [], "model_without_audio": [], "truth": [], "autoencoder": []}
+    rows = {}
     for seed in range(5000, 5000 + args.cases):
         sample = make_sample(config, seed, seed)
         header = KeypointsHeader(*size, config.fps, body_format="coco17")
@@ -70,19 +96,29 @@ def main() -> None:
             frames = animate(
                 image_from_array(sample.reference), video, pipeline=pipeline, pose=pose,
                 reference_pose=reference_pose, audio=audio, steps=args.steps,
+                conditioner_guidance={"audio-face": args.audio_guidance} if audio is not None else {},
             )["result"].frames  # fmt: skip
             scores[name].append(lip_sync(mouth_openness(frames, nose, eyes), level))
+            rows.setdefault(name, frames)
+        through = round_trip(with_audio.backbone.autoencoder, sample.target)
+        scores["autoencoder"].append(lip_sync(mouth_openness(through, nose, eyes), level))
         scores["truth"].append(lip_sync(mouth_openness(sample.target, nose, eyes), level))
+        rows.setdefault("truth", sample.target)
+        rows.setdefault("autoencoder", through)
     report = {
         name: {"median_r": round(float(np.nanmedian(v)), 3), "mean_r": round(float(np.nanmean(v)), 3),
                "no_mouth_motion": int(np.isnan(v).sum())}
         for name, v in scores.items()
     }  # fmt: skip
-    report["cases"] = args.cases
+    report["cases"], report["audio_guidance"] = args.cases, args.audio_guidance
+    if args.strip:
+        write_strip(
+            args.strip, [rows[name] for name in ("truth", "autoencoder", "model", "model_without_audio")]
+        )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        for name in ("model", "model_without_audio", "truth"):
+        for name in ("model", "model_without_audio", "autoencoder", "truth"):
             r = report[name]
             print(
                 f"{name:<20} median r {r['median_r']:+.3f}  mean r {r['mean_r']:+.3f}  ({r['no_mouth_motion']} still)"
