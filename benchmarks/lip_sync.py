@@ -4,8 +4,9 @@ For each talking sample (world seeds from 5000, close and upper framing as
 ``synthesize world --audio`` makes them), the model animates the reference with the
 driver's skeleton and the driver's voice (``pose+audio-face``), and the per-frame mouth
 opening of the output (mouth-coloured pixels in the head box around the *true* target's
-nose, :func:`charanim.metrics.mouth_openness`) is correlated with the voice's loudness.
-The same is reported for the true target (the ceiling of the measure itself), for the
+nose, :func:`charanim.metrics.mouth_openness`) is correlated with the voice's loudness;
+also with the voice alone (``audio-face``, no driving video: the body stays as the
+reference stands, the mouth must follow the voice). The same is reported for the true target (the ceiling of the measure itself), for the
 true target passed through the model's autoencoder (the ceiling of anything the model can
 draw) and, as the floor, for the model without the audio. Run:
 
@@ -77,7 +78,10 @@ def main() -> None:
     config = WorldConfig(size=size, frames=16, body_plans=("humanoid",), motions=("talk",), audio=True)
     with_audio = load_pipeline(args.model, "pose+audio-face", "cpu")
     without = load_pipeline(args.model, "pose", "cpu")
-    scores = {"model": [], "model_without_audio": [], "truth": [], "autoencoder": []}
+    audio_only = load_pipeline(args.model, "audio-face", "cpu")
+    scores = {
+        name: [] for name in ("model", "model_audio_only", "model_without_audio", "truth", "autoencoder")
+    }
     rows = {}
     for seed in range(5000, 5000 + args.cases):
         sample = make_sample(config, seed, seed)
@@ -89,13 +93,15 @@ def main() -> None:
         target_points = sample.target_keypoints
         nose, eyes = target_points[:, 0, :2], target_points[:, 1:3, :2]
         level = loudness(sound, config.frames)
+        voice = Audio(sound, SAMPLE_RATE)
         for name, pipeline, audio in (
-            ("model", with_audio, Audio(sound, SAMPLE_RATE)),
+            ("model", with_audio, voice),
+            ("model_audio_only", audio_only, voice),  # no driving video: a still body that talks
             ("model_without_audio", without, None),
         ):
             frames = animate(
-                image_from_array(sample.reference), video, pipeline=pipeline, pose=pose,
-                reference_pose=reference_pose, audio=audio, steps=args.steps,
+                image_from_array(sample.reference), None if pipeline is audio_only else video,
+                pipeline=pipeline, pose=pose, reference_pose=reference_pose, audio=audio, steps=args.steps,
                 conditioner_guidance={"audio-face": args.audio_guidance} if audio is not None else {},
             )["result"].frames  # fmt: skip
             scores[name].append(lip_sync(mouth_openness(frames, nose, eyes), level))
@@ -118,7 +124,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        for name in ("model", "model_without_audio", "autoencoder", "truth"):
+        for name in ("model", "model_audio_only", "model_without_audio", "autoencoder", "truth"):
             r = report[name]
             print(
                 f"{name:<20} median r {r['median_r']:+.3f}  mean r {r['mean_r']:+.3f}  ({r['no_mouth_motion']} still)"

@@ -93,6 +93,14 @@ def test_audio_face_adapter_trains_beside_pose_and_animate_uses_it(tmp_path, tal
                       audio=voice, steps=2)  # fmt: skip
     assert summary["conditioners"] == ["pose", "audio-face"] and summary["frames"] == 8
 
+    # the voice alone, in memory (Python API): as many frames as the voice lasts
+    from charanim.io.audio import Audio
+
+    voice_only = load_pipeline(model, "audio-face", device="cpu")
+    sound = Audio(to_float(sample.driving_audio), 16000)
+    talking = animate(tmp_path / "ref.png", None, pipeline=voice_only, audio=sound, steps=2)
+    assert talking["frames"] == int(sound.duration * 8.0)
+
 
 def test_adapter_batches_carry_the_voice(tmp_path, talking_world):
     from charanim.conditioning import OutputSpec

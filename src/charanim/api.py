@@ -20,6 +20,7 @@ from charanim.conditioning import Conditioner, Driving, OutputSpec, Reference
 from charanim.devices import resolve_device, resolve_dtype
 from charanim.engine.pipeline import AnimatePipeline, AnimateResult, SamplingSettings, StepCallback
 from charanim.errors import ConditionerInputError, InvalidOptionError
+from charanim.io.audio import Audio
 from charanim.io.image import LoadedImage, read_image
 from charanim.io.resize import FIT_MODES, fit_frames
 from charanim.io.video import Video, read_video, write_video
@@ -60,7 +61,8 @@ class AnimateOptions:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     pose: Path | None = None
     reference_pose: Path | None = None
-    audio: Path | None = None
+    #: a sound file, or (Python API) an in-memory ``charanim.io.audio.Audio``
+    audio: Path | Audio | None = None
     #: LoRA folders to load: "PATH" or "PATH@SCALE"
     loras: list[str] = field(default_factory=list)
     #: per-conditioner constructor options, e.g. {"transfer": "upper"}; each conditioner
@@ -254,7 +256,8 @@ def _output_spec(backbone: Backbone, opts: AnimateOptions, driving) -> tuple[Out
     if driving is None and opts.audio is not None:  # a talking character: as long as the audio
         from charanim.io.audio import read_audio
 
-        frames = max(1, int(read_audio(opts.audio).duration * fps))
+        audio = opts.audio if isinstance(opts.audio, Audio) else read_audio(opts.audio)
+        frames = max(1, int(audio.duration * fps))
         if opts.max_frames is not None:
             frames = min(frames, opts.max_frames)
         return OutputSpec(width, height, frames, fps, opts.fit), None
