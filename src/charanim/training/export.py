@@ -27,14 +27,20 @@ def export_model(backbone, recipe: Recipe, directory: Path, step: int) -> Path:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     config = dataclasses.replace(backbone.config)
-    config.provenance = {
-        **config.provenance,
+    run = {
         "trained_by": f"charanim {__version__}",
         "steps": step,
         "recipe_hash": recipe_hash(recipe),
         "data": recipe.data.manifest,
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    if recipe.training.train_transformer or recipe.lora is not None:
+        config.provenance = {**config.provenance, **run}
+    else:  # the transformer is model.init's, untouched: its provenance stays, the adapters' run is added
+        config.provenance = {
+            **config.provenance,
+            "adapters": {**run, "conditioners": list(backbone.adapters)},
+        }
     if recipe.lora is not None:
         from charanim.training.lora import save_lora
 
