@@ -299,13 +299,17 @@ def test_foreground_weighting_keeps_the_scale_and_favours_the_character():
     on_character[..., 0, 0] = 1.0  # all the error where the character is
     on_background = target.clone()
     on_background[..., 1, 1] = 1.0
-    plain = weighted_mse(on_character, target, mask, 1.0)
-    assert plain == weighted_mse(on_background, target, mask, 1.0) == pytest.approx(0.25)
+    plain = weighted_mse(on_character, target, [(mask, 1.0)])
+    assert plain == weighted_mse(on_background, target, [(mask, 1.0)]) == pytest.approx(0.25)
     # weight 4 on one latent of four: weights 4,1,1,1 -> errors there count 4/7 instead of 1/4
-    assert weighted_mse(on_character, target, mask, 4.0) == pytest.approx(4 / 7)
-    assert weighted_mse(on_background, target, mask, 4.0) == pytest.approx(1 / 7)
+    assert weighted_mse(on_character, target, [(mask, 4.0)]) == pytest.approx(4 / 7)
+    assert weighted_mse(on_background, target, [(mask, 4.0)]) == pytest.approx(1 / 7)
     # a uniform error keeps the unweighted loss's value
-    assert weighted_mse(target + 0.5, target, mask, 4.0) == pytest.approx(0.25)
+    assert weighted_mse(target + 0.5, target, [(mask, 4.0)]) == pytest.approx(0.25)
+    # a face inside the character adds its own: 1 + 3 + 9 = 13 there, 1 on the three others
+    face = mask.clone()
+    assert weighted_mse(on_character, target, [(mask, 4.0), (face, 10.0)]) == pytest.approx(13 / 16)
+    assert weighted_mse(on_character, target, [(mask, 4.0), (None, 10.0)]) == pytest.approx(4 / 7)
 
 
 def test_batches_carry_the_targets_character_mask_on_the_latent_grid(tmp_path, world):

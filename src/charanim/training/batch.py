@@ -16,6 +16,7 @@ from charanim.io.video import Video
 from charanim.models.autoencoder import WanAutoencoder
 from charanim.models.backbones import Backbone
 from charanim.training.data import TrainSample
+from charanim.training.face_region import face_masks
 from charanim.training.latent_cache import LatentCache
 from charanim.training.objective import EncodedBatch
 
@@ -150,6 +151,7 @@ class BatchBuilder:
             text=backbone.text.encode(prompts),
             null_text=backbone.text.encode([""] * len(samples)),
             target_mask=self._target_mask(samples),
+            face_mask=self._face_mask(samples),
             adapter_sites={c.name: c.site for c in self.adapter_conditioners},
             adapter_features={
                 name: torch.stack([c.features for c in made]).to(device)
@@ -168,6 +170,17 @@ class BatchBuilder:
         for sample in samples:
             mask = (sample.target_mask > 0).astype(np.uint8) * 255
             fitted = self._fit(np.repeat(mask[..., None], 3, axis=-1))[..., 0]
+            masks.append(torch.from_numpy(np.ascontiguousarray(fitted > 127)).float()[None])
+        stacked = torch.stack(masks).to(self.backbone.device)
+        return self.backbone.autoencoder.downsample_mask(stacked)
+
+    def _face_mask(self, samples: list[TrainSample]) -> torch.Tensor:
+        """The targets' face boxes (:mod:`charanim.training.face_region`) on the latent grid
+        ``[B, 1, F, h, w]``, for ``training.face_weight``."""
+        masks = []
+        for sample in samples:
+            faces = face_masks(sample.target_keypoints, *sample.target.shape[1:3])
+            fitted = self._fit(np.repeat(faces[..., None].astype(np.uint8) * 255, 3, axis=-1))[..., 0]
             masks.append(torch.from_numpy(np.ascontiguousarray(fitted > 127)).float()[None])
         stacked = torch.stack(masks).to(self.backbone.device)
         return self.backbone.autoencoder.downsample_mask(stacked)

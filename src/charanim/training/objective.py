@@ -33,6 +33,7 @@ class EncodedBatch:
     null_text: torch.Tensor  # [B, L, D]
     #: where the target's character is, on the latent grid (for ``foreground_weight``)
     target_mask: torch.Tensor | None = None  # [B, 1, F, h, w]
+    face_mask: torch.Tensor | None = None  # [B, 1, F, h, w], the targets' faces
     image_embeds: torch.Tensor | None = None  # Wan2.1's CLIP tokens of the references
     #: conditioners feeding adapters: their sites, features ``[B, F, D]``, videos ``[B, C, F, H, W]``
     adapter_sites: dict = field(default_factory=dict)
@@ -55,6 +56,7 @@ def flow_matching_loss(
     rows: slice | None = None,
     full_batch: int | None = None,
     foreground_weight: float = 1.0,
+    face_weight: float = 1.0,
 ) -> torch.Tensor:
     """``rows`` of a ``full_batch``: in data-parallel training each process holds some rows
     of the batch and draws the same random numbers as one process would for the whole
@@ -62,7 +64,7 @@ def flow_matching_loss(
 
     With ``foreground_weight`` w ≠ 1 the squared error is weighted 1 + (w - 1)·mask over
     the target's character mask and divided by the mean weight, so the loss keeps the
-    unweighted loss's scale."""
+    unweighted loss's scale. ``face_weight`` adds (w - 1)·face mask on top."""
     x0 = batch.target
     size = full_batch or x0.shape[0]
     rows = rows if rows is not None else slice(None)
@@ -87,7 +89,8 @@ def flow_matching_loss(
     with backbone.injector.feeding(feeding) if backbone.injector is not None else contextlib.nullcontext():
         prediction = backbone.velocity(backbone.assemble(packed), timestep, text, batch.image_embeds)
     predicted = backbone.layout.unpack(prediction.float(), x0.shape[2])
-    return weighted_mse(predicted, noise - x0, batch.target_mask, foreground_weight)
+    weights = [(batch.target_mask, foreground_weight), (batch.face_mask, face_weight)]
+    return weighted_mse(predicted, noise - x0, weights)
 
 
 def model_timesteps(backbone: Backbone, packed, sigma: torch.Tensor) -> torch.Tensor:
@@ -100,14 +103,19 @@ def model_timesteps(backbone: Backbone, packed, sigma: torch.Tensor) -> torch.Te
 
 
 def weighted_mse(
-    predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, foreground_weight: float
+    predicted: torch.Tensor, target: torch.Tensor, weights: list[tuple[torch.Tensor | None, float]]
 ) -> torch.Tensor:
-    """Mean squared error, weighted 1 + (w - 1)·mask and divided by the mean weight (so
-    the scale stays the unweighted loss's); ``mask`` broadcasts over channels."""
-    if foreground_weight == 1.0 or mask is None:
+    """Mean squared error, weighted 1 + Σ (w - 1)·mask over ``(mask, w)`` pairs and divided
+    by the mean weight (so the scale stays the unweighted loss's); masks broadcast over
+    channels."""
+    used = [(mask, w) for mask, w in weights if mask is not None and w != 1.0]
+    if not used:
         return F.mse_loss(predicted, target)
     squared = (predicted - target) ** 2
-    weight = (1.0 + (foreground_weight - 1.0) * mask.to(predicted)).expand_as(squared)
+    weight = torch.ones_like(squared[:, :1])
+    for mask, w in used:
+        weight = weight + (w - 1.0) * mask.to(predicted)
+    weight = weight.expand_as(squared)
     return (weight * squared).sum() / weight.sum()
 
 

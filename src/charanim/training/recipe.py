@@ -118,6 +118,10 @@ class TrainingSpec:
     #: the reference already shows, so an unweighted loss barely sees the character.
     #: The autoencoder task weighs the character's pixels so (and the bones of pose maps)
     foreground_weight: float = 1.0
+    #: loss weight of the latents over the target's face (a box around its nose and eyes,
+    #: from its keypoints; :mod:`charanim.training.face_region`), added on top: for audio
+    #: and face conditioners, whose mouth is a few latents of a frame
+    face_weight: float = 1.0
     augment: bool = True
     threads: int = 0
     gradient_accumulation: int = 1

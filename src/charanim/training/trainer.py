@@ -318,6 +318,7 @@ class DenoiserTrainer:
                     rows=slice(self.group.rank, None, self.group.world),
                     full_batch=training.batch_size // training.gradient_accumulation,
                     foreground_weight=training.foreground_weight,
+                    face_weight=training.face_weight,
                 )  # fmt: skip
             if not torch.isfinite(loss):
                 last = ckpt.list_checkpoints(self.run_dir)
