@@ -80,7 +80,8 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             )
             backbone.config.reference_motion_channels = True
         backbone.config.sampler = sampler_defaults(recipe)
-        backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
+        if recipe.training.train_transformer:  # else the transformer stays init's, and so does its history
+            backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
         return backbone
     autoencoder = load_autoencoder(spec.autoencoder) if spec.autoencoder else PixelSpace()
     motion_space = spec.motion_space or "latent"

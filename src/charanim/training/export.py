@@ -37,10 +37,8 @@ def export_model(backbone, recipe: Recipe, directory: Path, step: int) -> Path:
     if recipe.training.train_transformer or recipe.lora is not None:
         config.provenance = {**config.provenance, **run}
     else:  # the transformer is model.init's, untouched: its provenance stays, the adapters' run is added
-        config.provenance = {
-            **config.provenance,
-            "adapters": {**run, "conditioners": list(backbone.adapters)},
-        }
+        adapters = {**run, "warm_start": recipe.model.init, "conditioners": list(backbone.adapters)}
+        config.provenance = {**config.provenance, "adapters": adapters}
     if recipe.lora is not None:
         from charanim.training.lora import save_lora
 
