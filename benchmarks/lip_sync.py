@@ -118,7 +118,7 @@ def main() -> None:
         rows.setdefault("autoencoder", through)
     report = {
         name: {"median_r": round(float(np.nanmedian(v)), 3), "mean_r": round(float(np.nanmean(v)), 3),
-               "no_mouth_motion": int(np.isnan(v).sum())}
+               "no_mouth_motion": int(np.isnan(v).sum()), "r": [round(float(x), 3) for x in v]}
         for name, v in scores.items()
     }  # fmt: skip
     report["cases"], report["audio_guidance"] = args.cases, args.audio_guidance
