@@ -93,6 +93,23 @@ def test_audio_face_adapter_trains_beside_pose_and_animate_uses_it(tmp_path, tal
                       audio=voice, steps=2)  # fmt: skip
     assert summary["conditioners"] == ["pose", "audio-face"] and summary["frames"] == 8
 
+    # a model's own guidance for a conditioner applies where that conditioner is used
+    config = json.loads((model / "charanim.json").read_text())
+    config["sampler"]["conditioner_guidance"] = {"audio-face": 3.0}
+    (model / "charanim.json").write_text(json.dumps(config))
+    guided = load_pipeline(model, "pose+audio-face", device="cpu")
+    run = dict(pose=pose, reference_pose=reference_pose, audio=voice, steps=1)
+    assert animate(tmp_path / "ref.png", drive, pipeline=guided, **run)["conditioner_guidance"] == {
+        "audio-face": 3.0
+    }
+    overridden = animate(
+        tmp_path / "ref.png", drive, pipeline=guided, conditioner_guidance={"audio-face": 1.5}, **run
+    )
+    assert overridden["conditioner_guidance"] == {"audio-face": 1.5}
+    pose_only = load_pipeline(model, "pose", device="cpu")
+    assert animate(tmp_path / "ref.png", drive, pipeline=pose_only, pose=pose, reference_pose=reference_pose,
+                   steps=1)["conditioner_guidance"] == {}  # fmt: skip
+
     # the voice alone, in memory (Python API): as many frames as the voice lasts
     from charanim.io.audio import Audio
 

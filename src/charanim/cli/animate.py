@@ -118,7 +118,7 @@ def animate(
         [],
         "--conditioner-guidance",
         help="NAME=SCALE: a guidance scale for one conditioner of a combination (one extra model pass "
-        "per step), e.g. audio-face=2. Repeatable.",
+        "per step), e.g. audio-face=2. Repeatable. Default: the model's (charanim-tiny: audio-face=3).",
     ),
     sampler: str | None = typer.Option(None, "--sampler", help="euler or unipc. Default: the model's."),
     flow_shift: float | None = typer.Option(

@@ -7,7 +7,7 @@ denoising loop is ``engine.sampler.sample`` with the in-context pieces plugged i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -52,8 +52,12 @@ class SamplingSettings:
     #: guidance scale per conditioner name, on top of ``motion_guidance`` (combinations)
     conditioner_guidance: dict[str, float] = field(default_factory=dict)
 
-    def resolved(self, backbone: Backbone) -> SamplingSettings:
+    def resolved(self, backbone: Backbone, conditioners: Iterable[str] = ()) -> SamplingSettings:
+        """Unset settings from the model's defaults; its per-conditioner guidance for those
+        of ``conditioners`` this run does not set itself."""
         defaults, config = backbone.config.sampler, backbone.config
+        used = set(conditioners)
+        conditioner_guidance = {k: v for k, v in defaults.conditioner_guidance.items() if k in used}
         return SamplingSettings(
             steps=self.steps or defaults.steps,
             guidance=defaults.guidance if self.guidance is None else self.guidance,
@@ -66,7 +70,7 @@ class SamplingSettings:
             window=self.window or config.window_frames,
             overlap=config.window_overlap if self.overlap is None else self.overlap,
             colour_correction=self.colour_correction,
-            conditioner_guidance=dict(self.conditioner_guidance),
+            conditioner_guidance={**conditioner_guidance, **self.conditioner_guidance},
         )
 
 
@@ -108,7 +112,7 @@ class AnimatePipeline:
     ) -> AnimateResult:
         """``reference`` is ``float [3, H, W]`` in [-1, 1] at the output size."""
         backbone, autoencoder = self.backbone, self.backbone.autoencoder
-        settings = (settings or SamplingSettings()).resolved(backbone)
+        settings = (settings or SamplingSettings()).resolved(backbone, [c.name for c in self.conditioners])
         if not backbone.text.available:  # no text encoder: the text guidance pass would be a copy
             settings = replace(settings, guidance=1.0)
         seconds: dict[str, float] = {}

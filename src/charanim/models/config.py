@@ -25,6 +25,9 @@ class SamplerDefaults:
     strength: float = 1.0
     guidance: float = 1.0
     motion_guidance: float = 1.0
+    #: guidance per conditioner name, used when a run uses that conditioner and does not
+    #: set its own (charanim-tiny: its audio-face adapter wants 3)
+    conditioner_guidance: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

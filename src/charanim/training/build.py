@@ -138,7 +138,11 @@ def sampler_defaults(recipe: Recipe) -> SamplerDefaults:
     """The trained model's default sampler: the one its validation samples used."""
     validation = recipe.validation
     return SamplerDefaults(
-        name="euler", steps=validation.steps, flow_shift=validation.flow_shift, strength=validation.strength
+        name="euler",
+        steps=validation.steps,
+        flow_shift=validation.flow_shift,
+        strength=validation.strength,
+        conditioner_guidance=dict(validation.conditioner_guidance),
     )
 
 
