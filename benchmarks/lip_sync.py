@@ -25,11 +25,6 @@ import json
 import numpy as np
 
 
-def loudness(sound: np.ndarray, frames: int) -> np.ndarray:
-    per_frame = len(sound) // frames
-    return np.sqrt([np.mean(sound[i * per_frame : (i + 1) * per_frame] ** 2) for i in range(frames)])
-
-
 def round_trip(autoencoder, frames: np.ndarray) -> np.ndarray:
     """``[F, H, W, 3]`` uint8 frames encoded and decoded by the model's autoencoder."""
     import torch
@@ -57,7 +52,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--audio-guidance", type=float, default=1.0, help="guidance scale of the audio-face conditioner"
+        "--audio-guidance",
+        type=float,
+        default=None,
+        help="guidance scale of the audio-face conditioner (default: the model's)",
     )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--strip", default=None, help="PNG of the first case's frames")
@@ -70,7 +68,7 @@ def main() -> None:
     from charanim.io.audio import Audio
     from charanim.io.image import image_from_array
     from charanim.io.video import Video
-    from charanim.metrics import lip_sync, mouth_openness
+    from charanim.metrics import lip_sync, loudness, mouth_openness
     from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
     from charanim.synthetic.samples import WorldConfig, make_sample
     from charanim.synthetic.voice import SAMPLE_RATE, to_float
@@ -106,7 +104,9 @@ def main() -> None:
             frames = animate(
                 image_from_array(sample.reference), None if pipeline is audio_only else video,
                 pipeline=pipeline, pose=pose, reference_pose=reference_pose, audio=audio, steps=args.steps,
-                conditioner_guidance={"audio-face": args.audio_guidance} if audio is not None else {},
+                conditioner_guidance={"audio-face": args.audio_guidance}
+                if audio is not None and args.audio_guidance is not None
+                else {},
             )["result"].frames  # fmt: skip
             face = (still_nose, still_eyes) if pipeline is audio_only else (nose, eyes)
             scores[name].append(lip_sync(mouth_openness(frames, *face), level))
@@ -121,7 +121,9 @@ def main() -> None:
                "no_mouth_motion": int(np.isnan(v).sum()), "r": [round(float(x), 3) for x in v]}
         for name, v in scores.items()
     }  # fmt: skip
-    report["cases"], report["audio_guidance"] = args.cases, args.audio_guidance
+    guidance = with_audio.backbone.config.sampler.conditioner_guidance.get("audio-face", 1.0)
+    report["cases"] = args.cases
+    report["audio_guidance"] = guidance if args.audio_guidance is None else args.audio_guidance
     if args.strip:
         write_strip(
             args.strip,

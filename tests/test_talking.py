@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from charanim.metrics import lip_sync, mouth_openness
+from charanim.metrics import lip_sync, loudness, mouth_openness
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _loudness(sound: np.ndarray, frames: int) -> np.ndarray:
-    per_frame = len(sound) // frames
-    return np.sqrt([np.mean(sound[i * per_frame : (i + 1) * per_frame] ** 2) for i in range(frames)])
 
 
 def test_the_shipped_models_mouth_follows_the_voice():
@@ -42,7 +37,7 @@ def test_the_shipped_models_mouth_follows_the_voice():
         )
         video = Video(sample.driving, config.fps, config.fps, (64, 64), np.arange(config.frames))
         sound = to_float(sample.driving_audio)
-        level = _loudness(sound, config.frames)
+        level = loudness(sound, config.frames)
         nose, eyes = sample.target_keypoints[:, 0, :2], sample.target_keypoints[:, 1:3, :2]
         for name, pipeline, audio in (
             ("voice", with_voice, Audio(sound, SAMPLE_RATE)),

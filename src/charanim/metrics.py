@@ -146,6 +146,12 @@ def mouth_openness(
     return out
 
 
+def loudness(sound: np.ndarray, frames: int) -> np.ndarray:
+    """Root-mean-square level of ``sound`` (float samples) in each of ``frames`` equal slices."""
+    per_frame = len(sound) // frames
+    return np.sqrt([np.mean(sound[i * per_frame : (i + 1) * per_frame] ** 2) for i in range(frames)])
+
+
 def lip_sync(openness: np.ndarray, loudness: np.ndarray) -> float:
     """Pearson correlation of a clip's per-frame mouth opening with its audio loudness
     (NaN when either does not vary)."""
