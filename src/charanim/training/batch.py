@@ -166,23 +166,21 @@ class BatchBuilder:
     def _target_mask(self, samples: list[TrainSample]) -> torch.Tensor:
         """The targets' character masks on the latent grid ``[B, 1, F, h, w]`` (a latent is
         foreground if any pixel under it is)."""
-        masks = []
-        for sample in samples:
-            mask = (sample.target_mask > 0).astype(np.uint8) * 255
-            fitted = self._fit(np.repeat(mask[..., None], 3, axis=-1))[..., 0]
-            masks.append(torch.from_numpy(np.ascontiguousarray(fitted > 127)).float()[None])
-        stacked = torch.stack(masks).to(self.backbone.device)
-        return self.backbone.autoencoder.downsample_mask(stacked)
+        return self._on_latent_grid([s.target_mask > 0 for s in samples])
 
     def _face_mask(self, samples: list[TrainSample]) -> torch.Tensor:
         """The targets' face boxes (:mod:`charanim.training.face_region`) on the latent grid
         ``[B, 1, F, h, w]``, for ``training.face_weight``."""
-        masks = []
-        for sample in samples:
-            faces = face_masks(sample.target_keypoints, *sample.target.shape[1:3])
-            fitted = self._fit(np.repeat(faces[..., None].astype(np.uint8) * 255, 3, axis=-1))[..., 0]
-            masks.append(torch.from_numpy(np.ascontiguousarray(fitted > 127)).float()[None])
-        stacked = torch.stack(masks).to(self.backbone.device)
+        return self._on_latent_grid([face_masks(s.target_keypoints, *s.target.shape[1:3]) for s in samples])
+
+    def _on_latent_grid(self, masks: list[np.ndarray]) -> torch.Tensor:
+        """Pixel masks ``bool [F, H, W]``, one per sample, fitted to the output grid like
+        the frames and max-pooled to the latent grid: ``[B, 1, F, h, w]``."""
+        fitted = []
+        for mask in masks:
+            pixels = self._fit(np.repeat(mask[..., None].astype(np.uint8) * 255, 3, axis=-1))[..., 0]
+            fitted.append(torch.from_numpy(np.ascontiguousarray(pixels > 127)).float()[None])
+        stacked = torch.stack(fitted).to(self.backbone.device)
         return self.backbone.autoencoder.downsample_mask(stacked)
 
     def _clip_latents(self, samples: list[TrainSample]) -> tuple[torch.Tensor, torch.Tensor]:
