@@ -52,10 +52,12 @@ def test_training_batches_carry_the_face_on_the_latent_grid_inside_the_character
     recipe = resolve(Recipe, recipe_file)
     backbone = build_backbone(recipe, torch.device("cpu"))
     pose = get_plugins().conditioners.get("pose")()
-    builder = BatchBuilder(backbone, [pose], OutputSpec(32, 32, 4, 8.0), "target")
+    builder = BatchBuilder(backbone, [pose], OutputSpec(32, 32, 4, 8.0), "target", face_masks=True)
     data = ManifestData(recipe.data, 4)
     samples = [data.sample(i, sample_rng(0, 0, i)) for i in range(2)]
     batch = builder.build(samples, [sample_rng(0, 1, i) for i in range(2)], augment=False)
+    builder.face_masks = False  # a face weight of 1 does not read them: none are made
+    assert builder.build(samples, [sample_rng(0, 1, i) for i in range(2)], augment=False).face_mask is None
     assert batch.face_mask.shape == batch.target_mask.shape
     assert 0 < batch.face_mask.mean() < batch.target_mask.mean()
     # the face box reaches a little past the head's outline, but lies mostly on the character

@@ -35,6 +35,7 @@ class BatchBuilder:
         spec: OutputSpec,
         pose_source: str,
         latent_cache: LatentCache | None = None,
+        face_masks: bool = False,
     ):
         in_context = [c for c in conditioners if c.site is InjectionSite.IN_CONTEXT]
         if len(in_context) != 1:
@@ -48,6 +49,8 @@ class BatchBuilder:
         self.adapter_conditioners = [c for c in conditioners if c.site is not InjectionSite.IN_CONTEXT]
         self.spec = spec
         self.pose_source = pose_source
+        #: whether batches carry the targets' face boxes (only a face_weight other than 1 reads them)
+        self.face_masks = face_masks
         # A frozen per-frame autoencoder gives the same latents for a frame wherever it is
         # cropped: encode each clip and reference once, keep them in half precision.
         self.cacheable = backbone.autoencoder.temporal_factor == 1 and not isinstance(
@@ -151,7 +154,7 @@ class BatchBuilder:
             text=backbone.text.encode(prompts),
             null_text=backbone.text.encode([""] * len(samples)),
             target_mask=self._target_mask(samples),
-            face_mask=self._face_mask(samples),
+            face_mask=self._face_mask(samples) if self.face_masks else None,
             adapter_sites={c.name: c.site for c in self.adapter_conditioners},
             adapter_features={
                 name: torch.stack([c.features for c in made]).to(device)

@@ -168,7 +168,12 @@ class DenoiserTrainer:
             )
         latents = _latent_cache(recipe, self.backbone, self.spec)
         self.builder = BatchBuilder(
-            self.backbone, self.conditioners, self.spec, recipe.data.pose_source, latents
+            self.backbone,
+            self.conditioners,
+            self.spec,
+            recipe.data.pose_source,
+            latents,
+            face_masks=training.face_weight != 1.0,
         )
         self.adapters = attach_adapters(self.backbone, self.conditioners, model.init)
         self.parameters = self._trainable()
