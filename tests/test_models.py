@@ -58,6 +58,24 @@ def test_the_default_model_says_when_it_is_not_installed(families, monkeypatch, 
         resolve_model("charanim-tiny", families)
 
 
+def test_every_bundled_model_folder_is_a_model_name(families, monkeypatch, tmp_path, tiny_model):
+    import shutil
+
+    from charanim.models import tiny
+
+    bundled = tmp_path / "assets" / "models"
+    shutil.copytree(tiny_model, bundled / "charanim-tiny-rgb")
+    (bundled / "notes.txt").parent.mkdir(parents=True, exist_ok=True)
+    (bundled / "notes.txt").write_text("a file is not a model")
+    monkeypatch.setattr(tiny.resources, "files", lambda package: tmp_path)
+    names = tiny.TinyFamily.named_models()
+    # the default is listed although absent here (it then gets the not-installed message)
+    assert sorted(names) == ["charanim-tiny", "charanim-tiny-rgb"]
+    assert resolve_model("charanim-tiny-rgb", families) == (tiny.TinyFamily, bundled / "charanim-tiny-rgb")
+    with pytest.raises(ModelLoadError, match="No trained default model is installed"):
+        resolve_model("charanim-tiny", families)
+
+
 def test_incomplete_and_mismatched_model_directories(tmp_path, families, tiny_model):
     import shutil
 
@@ -95,3 +113,24 @@ def test_the_prompt_cache_encodes_every_prompt_when_it_overflows():
     again = encoder.encode(["a red robot", "a blue bird"])  # 1 cached + 1 new: over the size
     assert torch.allclose(again, fresh, atol=1e-6)
     assert len(encoder._cache) <= 2
+
+
+def test_a_conditioner_the_model_lacks_names_the_bundled_model_that_has_it(
+    families, monkeypatch, tmp_path, tiny_model
+):
+    from charanim.models import tiny
+    from charanim.plugins import get_plugins
+    from charanim.testing import make_tiny_model
+
+    pose_only = make_tiny_model(tmp_path / "pose-only", conditioners=("pose",))
+    bundled = {"charanim-tiny": pose_only, "charanim-tiny-rgb": tiny_model}
+    monkeypatch.setattr(tiny.TinyFamily, "named_models", classmethod(lambda cls: bundled))
+    backbone = load_backbone(pose_only, torch.device("cpu"), torch.float32, families)
+    registry = get_plugins().conditioners
+    assert backbone.check_conditioner(registry.get("pose")) is None
+    warning = backbone.check_conditioner(registry.get("rgb"))
+    assert "trained with conditioner(s) pose, not 'rgb'" in warning
+    assert warning.endswith("--model charanim-tiny-rgb")
+    # and the other way round
+    rgb_model = load_backbone(tiny_model, torch.device("cpu"), torch.float32, families)
+    assert rgb_model.check_conditioner(registry.get("pose")).endswith("--model charanim-tiny")

@@ -100,6 +100,17 @@ class TinyBackbone(Backbone):
             parts.append(self.layout.reference_everywhere(packed.condition))
         return torch.cat(parts, dim=1)
 
+    def check_conditioner(self, conditioner) -> str | None:
+        warning = super().check_conditioner(conditioner)
+        if warning is None:
+            return None
+        # the bundled models are trained for different conditioners: name the one that fits
+        for name, path in TinyFamily.named_models().items():
+            config = read_model_config(path) if (path / CONFIG_NAME).is_file() else None
+            if config is not None and conditioner.name in config.conditioners and path != self.path:
+                return f"{warning}; the bundled '{name}' was trained for it: --model {name}"
+        return warning
+
 
 def add_input_channels(transformer, count: int) -> None:
     """Append ``count`` input channels to a trained transformer, zero-initialised, so the
@@ -128,7 +139,13 @@ class TinyFamily(BackboneFamily):
 
     @classmethod
     def named_models(cls) -> dict[str, Path]:
-        return {NAME: Path(str(resources.files("charanim") / "assets" / "models" / NAME))}
+        # every model folder the package ships (charanim-tiny, its stage-2 charanim-tiny-rgb);
+        # the default is listed even when absent, so its name gets the not-installed message
+        bundled = Path(str(resources.files("charanim") / "assets" / "models"))
+        named = {NAME: bundled / NAME}
+        if bundled.is_dir():
+            named.update((path.name, path) for path in sorted(bundled.iterdir()) if path.is_dir())
+        return named
 
     @classmethod
     def check_named(cls, name: str, path: Path) -> None:
