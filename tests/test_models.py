@@ -65,7 +65,6 @@ def test_every_bundled_model_folder_is_a_model_name(families, monkeypatch, tmp_p
 
     bundled = tmp_path / "assets" / "models"
     shutil.copytree(tiny_model, bundled / "charanim-tiny-rgb")
-    (bundled / "notes.txt").parent.mkdir(parents=True, exist_ok=True)
     (bundled / "notes.txt").write_text("a file is not a model")
     monkeypatch.setattr(tiny.resources, "files", lambda package: tmp_path)
     names = tiny.TinyFamily.named_models()

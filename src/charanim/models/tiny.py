@@ -139,7 +139,7 @@ class TinyFamily(BackboneFamily):
 
     @classmethod
     def named_models(cls) -> dict[str, Path]:
-        # every model folder the package ships (charanim-tiny, its stage-2 charanim-tiny-rgb);
+        # every model folder the package ships (charanim-tiny, and a stage-2 model beside it);
         # the default is listed even when absent, so its name gets the not-installed message
         bundled = Path(str(resources.files("charanim") / "assets" / "models"))
         named = {NAME: bundled / NAME}
