@@ -26,13 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 import torch
-
-#: the embedded model: its transformer's shape and its autoencoder, present on every install
-SHIPPED = Path(str(resources.files("charanim") / "assets" / "models" / "charanim-tiny"))
 
 
 def _jsonable(value):
@@ -187,8 +183,12 @@ def main() -> None:
     parser.add_argument(
         "--no-prefetch", action="store_true", help="build each batch in the step (as before 0.1)"
     )
+    from charanim.models.tiny import NAME, TinyFamily
+
+    # the embedded model (its transformer's shape, its autoencoder) is on every install
+    shipped = TinyFamily.named_models()[NAME]
     parser.add_argument(
-        "--init", default=str(SHIPPED), help="model to start from (default: the shipped charanim-tiny)"
+        "--init", default=str(shipped), help="model to start from (default: the shipped charanim-tiny)"
     )
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
     parser.add_argument("--json", action="store_true")
@@ -245,4 +245,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from charanim.errors import CharanimError
+
+    try:
+        main()
+    except CharanimError as error:  # a bad --init, --recipe or --set: one line, not a traceback
+        raise SystemExit(f"error: {error}") from None

@@ -63,10 +63,10 @@ def test_every_bundled_model_folder_is_a_model_name(families, monkeypatch, tmp_p
 
     from charanim.models import tiny
 
-    bundled = tmp_path / "assets" / "models"
+    bundled = tmp_path / "models"
     shutil.copytree(tiny_model, bundled / "charanim-tiny-rgb")
     (bundled / "notes.txt").write_text("a file is not a model")
-    monkeypatch.setattr(tiny.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(tiny, "bundled_models_folder", lambda: bundled)
     names = tiny.TinyFamily.named_models()
     # the default is listed although absent here (it then gets the not-installed message)
     assert sorted(names) == ["charanim-tiny", "charanim-tiny-rgb"]

@@ -107,7 +107,7 @@ class TinyBackbone(Backbone):
         # the bundled models are trained for different conditioners: name the one that fits
         for name, path in TinyFamily.named_models().items():
             config = read_model_config(path) if (path / CONFIG_NAME).is_file() else None
-            if config is not None and conditioner.name in config.conditioners and path != self.path:
+            if config is not None and conditioner.name in config.conditioners:
                 return f"{warning}; the bundled '{name}' was trained for it: --model {name}"
         return warning
 
@@ -128,6 +128,11 @@ def add_input_channels(transformer, count: int) -> None:
     transformer.register_to_config(in_channels=new.in_channels)
 
 
+def bundled_models_folder() -> Path:
+    """Where the package's own trained models lie (``charanim/assets/models``)."""
+    return Path(str(resources.files("charanim") / "assets" / "models"))
+
+
 class TinyFamily(BackboneFamily):
     name = "tiny"
     description = "charanim's own small Wan-architecture models (charanim.json + transformer/)"
@@ -141,7 +146,7 @@ class TinyFamily(BackboneFamily):
     def named_models(cls) -> dict[str, Path]:
         # every model folder the package ships (charanim-tiny, and a stage-2 model beside it);
         # the default is listed even when absent, so its name gets the not-installed message
-        bundled = Path(str(resources.files("charanim") / "assets" / "models"))
+        bundled = bundled_models_folder()
         named = {NAME: bundled / NAME}
         if bundled.is_dir():
             named.update((path.name, path) for path in sorted(bundled.iterdir()) if path.is_dir())
