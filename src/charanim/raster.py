@@ -142,43 +142,98 @@ def render_parts(
     return np.clip(image, 0, 1), coverage
 
 
-def render_part_sequence(
-    sequence: list[list[Part]], background: np.ndarray, visible: np.ndarray | None = None
+def render_part_tracks(
+    parts: list[Part], tracks: np.ndarray, background: np.ndarray, visible: np.ndarray | None = None
 ) -> np.ndarray:
-    """``render_parts`` (fills only, no outline) for every frame of ``sequence`` at once:
-    each part is evaluated for all frames in one numpy call over the union of its
-    windows, instead of once per frame. Pose maps of a clip are the use: same bones in
-    every frame, moving. Outside a part's own window its coverage is exactly 0, so the
-    frames come out as ``render_parts`` draws them one by one. Every frame must list the
-    same parts in the same order (kind, size, fill, opacity; polygons and non-circular
-    ellipses are not supported), differing only in where they are. ``visible``
-    ``[F, P]`` (0 or 1) leaves part P out of frame F exactly as if that frame had not
-    listed it (its points there need only be finite).
+    """``render_parts`` (fills only, no outline) for every frame of a clip at once: each
+    part is given once (``parts``: capsules and circles, their kind, size, fill and
+    opacity; their points are not read) with its two points in every frame (``tracks``
+    ``[P, F, 2, 2]``, a circle's centre twice, in the keypoints' own dtype: float32
+    keypoints must round as render_parts rounds them), and evaluated for all frames in
+    one numpy call over the union of its windows instead of once per frame. Pose maps
+    of a clip are the use: the same bones in every frame, moving. Outside a part's own
+    window its coverage is exactly 0, so the frames come out as ``render_parts`` draws
+    them one by one. ``visible`` ``[F, P]`` (0 or 1) leaves part P out of frame F
+    exactly as if that frame had not listed it (its points there need only be finite).
     Returns float ``[F, H, W, 3]`` in [0, 1]."""
     height, width = background.shape[:2]
     xs, ys = _grid(height, width)
-    images = np.repeat(background.astype(np.float32)[None], len(sequence), axis=0)
-    for index, part in enumerate(sequence[0]):
-        # in the points' own dtype: float32 keypoints must round as render_parts rounds them
-        track = np.stack([np.asarray(frame[index].points) for frame in sequence])  # [F, N, 2]
-        drawn = track if visible is None else track[visible[:, index] > 0]
-        # one window holding the part in every frame that draws it (coverage beyond a
-        # frame's own window is exactly 0, so a larger region changes no pixel)
-        reach = (max(part.radii) if part.radii else 0.0) + 1.5
-        window = _box(drawn.reshape(-1, 2).astype(np.float64), reach, height, width) if len(drawn) else None
+    images = np.repeat(background.astype(np.float32)[None], tracks.shape[1], axis=0)
+    # the points per part, as [F, 1, 1] columns broadcasting over its window
+    columns = tracks.transpose(0, 2, 3, 1)[..., None, None]  # [P, 2, 2, F, 1, 1]
+    for index, (part, window) in enumerate(
+        zip(parts, _track_windows(parts, tracks, visible, height, width), strict=True)
+    ):
         if window is None:
             continue
-        rows, cols = window
-        # the part's points per frame, as [F, 1, 1] columns broadcasting over the window
-        points = track.transpose(1, 2, 0)[..., None, None]  # [N, 2, F, 1, 1]
-        moving = Part(part.kind, points, part.radii, part.fill, part.angle, part.outline, part.opacity)
-        distance, along, across = SHAPES[part.kind](moving, xs[rows, cols][None], ys[rows, cols][None])
+        x, y = xs[window][None], ys[window][None]
+        flat = part.fill.shade == 0 and part.fill.pattern not in PATTERNS
+        if flat and part.kind == "capsule" and part.radii[0] == part.radii[1]:
+            distance = _round_capsule_distance(columns[index], part.radii[0], x, y)
+        elif flat and part.kind == "ellipse" and part.radii[0] == part.radii[1] and part.angle == 0:
+            distance = _circle_distance(columns[index][0], part.radii[0], x, y)
+        else:
+            points = columns[index] if part.kind == "capsule" else columns[index][:1]
+            moving = Part(part.kind, points, part.radii, part.fill, part.angle, part.outline, part.opacity)
+            distance, along, across = SHAPES[part.kind](moving, x, y)
         alpha = np.clip(0.5 - distance, 0, 1) * part.opacity
         if visible is not None:  # x 0 adds exactly nothing below; x 1 changes nothing
             alpha = alpha * visible[:, index, None, None]
-        region = images[:, rows, cols]
-        region += (_colour(part.fill, along, across) - region) * alpha[..., None]
+        # a flat fill is one colour: broadcast, the same values _colour would spread out
+        colour = (
+            np.asarray(part.fill.colour, np.float32).astype(distance.dtype)
+            if flat
+            else _colour(part.fill, along, across)
+        )
+        region = images[(slice(None), *window)]
+        region += (colour - region) * alpha[..., None]
     return np.clip(images, 0, 1)
+
+
+def _round_capsule_distance(points, radius: float, xs, ys):
+    """:func:`_capsule`'s signed distance for equal end radii, without the local
+    coordinates a flat fill does not read (the same values: ``ra + t * 0`` is ``ra``)."""
+    (ax, ay), (bx, by) = points
+    dx, dy = bx - ax, by - ay
+    length2 = np.maximum(dx * dx + dy * dy, 1e-6)
+    t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0.0, 1.0)
+    px, py = xs - (ax + t * dx), ys - (ay + t * dy)
+    return np.sqrt(px * px + py * py) - (radius + t * 0.0)
+
+
+def _circle_distance(centre, radius: float, xs, ys):
+    """:func:`_ellipse`'s signed distance for a circle (angle 0), without the local
+    coordinates: the same values (it scales by ``np.cos(0)`` and adds ``x * np.sin(0)``,
+    in float64, which changes no number)."""
+    cx, cy = centre
+    scale = max(radius, 1e-3)
+    lx = (xs - cx).astype(np.float64) / scale
+    ly = (ys - cy).astype(np.float64) / scale
+    return (np.sqrt(lx * lx + ly * ly) - 1.0) * radius
+
+
+def _track_windows(parts, tracks, visible, height: int, width: int) -> list[tuple[slice, slice] | None]:
+    """Per part, one window holding it in every frame that draws it (coverage beyond a
+    frame's own window is exactly 0, so a larger region changes no pixel); None where no
+    frame draws it on the canvas. :func:`_box` for all parts in a few numpy calls."""
+    drawn = np.ones(tracks.shape[:2], bool) if visible is None else (visible.T > 0)  # [P, F]
+    points = tracks.astype(np.float64)
+    finite = np.isfinite(points).all((2, 3)) | ~drawn  # _box: a drawn point with no place hides the part
+    low = np.where(drawn[..., None, None], points, np.inf).min((1, 2))
+    high = np.where(drawn[..., None, None], points, -np.inf).max((1, 2))
+    reach = np.array([(max(p.radii) if p.radii else 0.0) + 1.5 for p in parts])[:, None]
+    with np.errstate(invalid="ignore"):  # parts no frame draws: inf - inf
+        x0, y0 = np.floor(low - reach).clip(0, None).T
+        x1, y1 = (np.ceil(high + reach) + 1).T
+    windows = []
+    for index in range(len(parts)):
+        if not (drawn[index].any() and finite[index].all()):
+            windows.append(None)
+            continue
+        left, top = int(x0[index]), int(y0[index])
+        right, bottom = min(int(x1[index]), width), min(int(y1[index]), height)
+        windows.append(None if left >= right or top >= bottom else (slice(top, bottom), slice(left, right)))
+    return windows
 
 
 def _window(part: Part, outline: float, height: int, width: int) -> tuple[slice, slice] | None:

@@ -73,6 +73,25 @@ def test_reference_map_and_validity():
         )
 
 
+@pytest.mark.parametrize("plan", ["humanoid", "quadruped"])
+def test_clip_and_reference_maps_are_drawn_as_render_pose_draws_each(plan):
+    """The clip's maps and the reference's, drawn in one pass, are exactly the maps of
+    each retargeted frame and of the reference drawn on their own."""
+    from charanim.pose.render import render_pose
+
+    driving, reference, _ = world_inputs(plan)
+    condition = _conditioner().prepare(driving, reference, OutputSpec(64, 64, 8, 8.0))
+    meta = condition.meta
+
+    def pixels(tensor):
+        return np.round((tensor.numpy() + 1.0) * 127.5).astype(np.uint8)
+
+    for frame, body in zip(pixels(condition.video.permute(1, 2, 3, 0)), meta["keypoints"], strict=True):
+        assert np.array_equal(frame, render_pose(body, meta["body_format"], (64, 64)))
+    own = render_pose(meta["reference_keypoints"], meta["body_format"], (64, 64))
+    assert np.array_equal(pixels(condition.reference[:, 0].permute(1, 2, 0)), own) and own.any()
+
+
 def test_a_wider_limb_width_draws_the_same_skeleton_thicker():
     driving, reference, _ = world_inputs()
     spec = OutputSpec(64, 64, 8, 8.0)

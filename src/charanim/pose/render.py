@@ -15,7 +15,7 @@ import colorsys
 import numpy as np
 
 from charanim.pose.formats import FORMATS, OPENPOSE18, coco_to_openpose
-from charanim.raster import Fill, Part, render_part_sequence, render_parts
+from charanim.raster import Fill, Part, render_part_tracks, render_parts
 
 #: OpenPose's body palette (RGB), one colour per limb and per joint
 OPENPOSE_COLOURS = np.array([
@@ -29,6 +29,20 @@ HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0
 
 def _hue(i: int, n: int) -> tuple[float, float, float]:
     return colorsys.hsv_to_rgb(i / max(n, 1), 1.0, 1.0)
+
+
+def _body_parts(fmt, present: np.ndarray) -> list[tuple[list[int], str, tuple, float]]:
+    """What a body with the joints ``present`` is drawn as, in drawing order (bones, then
+    joints): each part's joints, kind, colour and opacity."""
+    parts = []
+    for i, (a, b) in enumerate(fmt.bones):
+        if present[a] and present[b]:
+            colour = tuple(OPENPOSE_COLOURS[i % 18]) if fmt is OPENPOSE18 else _hue(i, len(fmt.bones))
+            parts.append(([a, b], "capsule", colour, 0.6))
+    for i in np.flatnonzero(present):
+        colour = tuple(OPENPOSE_COLOURS[i % 18]) if fmt is OPENPOSE18 else _hue(int(i), len(fmt))
+        parts.append(([int(i)], "ellipse", colour, 1.0))
+    return parts
 
 
 def default_width(size: tuple[int, int]) -> float:
@@ -47,27 +61,10 @@ def pose_parts(
     """The parts of one person's pose map (pixel coordinates)."""
     if body_format == "coco17":
         body, body_format = coco_to_openpose(body), "openpose18"
-    fmt = FORMATS[body_format]
-    present = body[:, 2] >= threshold
-    parts = []
-    for i, (a, b) in enumerate(fmt.bones):
-        if present[a] and present[b]:
-            colour = tuple(OPENPOSE_COLOURS[i % 18]) if fmt is OPENPOSE18 else _hue(i, len(fmt.bones))
-            parts.append(
-                Part(
-                    "capsule",
-                    body[[a, b], :2],
-                    (width, width),
-                    Fill(colour, shade=0.0),
-                    outline=False,
-                    opacity=0.6,
-                )
-            )
-    for i in np.flatnonzero(present):
-        colour = tuple(OPENPOSE_COLOURS[i % 18]) if fmt is OPENPOSE18 else _hue(int(i), len(fmt))
-        parts.append(
-            Part("ellipse", body[i : i + 1, :2], (width, width), Fill(colour, shade=0.0), outline=False)
-        )
+    parts = [
+        Part(kind, body[joints, :2], (width, width), Fill(colour, shade=0.0), outline=False, opacity=opacity)
+        for joints, kind, colour, opacity in _body_parts(FORMATS[body_format], body[:, 2] >= threshold)
+    ]
     for hand in () if hands is None else hands:
         seen = hand[:, 2] >= threshold
         for i, (a, b) in enumerate(HAND_EDGES):
@@ -149,10 +146,17 @@ def render_pose_sequence(
     for joint in np.flatnonzero(anywhere):  # where it is missing, the place of a frame that shows it
         stand_in[~shown[:, joint], joint, :2] = bodies[shown[:, joint].argmax(), joint, :2]
     stand_in[..., 2] = np.where(anywhere, 1.0, np.nan)  # NaN: never drawn, whatever the threshold
-    # every frame now lists the same parts (capsules and round dots) in the same order
-    sequence = [pose_parts(b, body_format, width, threshold=threshold) for b in stand_in]
+    # every frame draws the same parts (capsules and round dots) in the same order: each
+    # part once, with its joints' places in every frame
+    drawn = _body_parts(FORMATS[body_format], stand_in[0, :, 2] >= threshold)
+    parts = [Part(kind, None, (width, width), Fill(colour, shade=0.0), outline=False, opacity=opacity)
+             for _, kind, colour, opacity in drawn]  # fmt: skip
+    ends = np.array([(joints[0], joints[-1]) for joints, *_ in drawn], int).reshape(
+        -1, 2
+    )  # a dot: its joint twice
+    tracks = stand_in[:, ends, :2].transpose(1, 0, 2, 3)  # [P, F, 2, 2]
     visible = _part_visibility(shown, anywhere, body_format)
-    images = render_part_sequence(sequence, np.zeros((h, w, 3), np.float32), visible)
+    images = render_part_tracks(parts, tracks, np.zeros((h, w, 3), np.float32), visible)
     return np.round(images * 255).astype(np.uint8)
 
 

@@ -90,9 +90,15 @@ def _reference_anchor(first: np.ndarray, reference: np.ndarray, body_format: str
 def size_ratio(driving: np.ndarray, reference: np.ndarray, body_format: str) -> float:
     """Reference size over driving size: sums of the tree's bone lengths over the bones
     both show (driving lengths: 90th percentile over frames); 1 when they share none."""
-    tree = TREES[body_format]
-    drive_lengths = _percentile(bone_lengths(tree, driving), 90)
-    reference_lengths = bone_lengths(tree, reference)
+    return _size_ratio(*_lengths(TREES[body_format], driving, reference))
+
+
+def _lengths(tree, driving: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bone lengths ``[E]``: the driver's (90th percentile over frames) and the reference's."""
+    return _percentile(bone_lengths(tree, driving), 90), bone_lengths(tree, reference)
+
+
+def _size_ratio(drive_lengths: np.ndarray, reference_lengths: np.ndarray) -> float:
     shared = np.isfinite(drive_lengths) & np.isfinite(reference_lengths)
     drive_size = float(drive_lengths[shared].sum())
     return float(reference_lengths[shared].sum()) / drive_size if drive_size > 1e-6 else 1.0
@@ -104,9 +110,12 @@ def _percentile(lengths: np.ndarray, q: float) -> np.ndarray:
     out = np.full(lengths.shape[1], np.nan)
     if seen.any():
         known = lengths[:, seen]
-        # numpy's nanpercentile loops in Python per column; with no gap the plain one is the same
-        percentile = np.percentile if np.isfinite(known).all() else np.nanpercentile
-        out[seen] = percentile(known, q, axis=0)
+        if np.isfinite(known).all():
+            out[seen] = np.percentile(known, q, axis=0)
+        else:  # numpy's nanpercentile loops in Python per column; torch's is one call (same method)
+            import torch
+
+            out[seen] = torch.nanquantile(torch.from_numpy(known), q / 100, dim=0).numpy()
     return out
 
 
@@ -128,15 +137,14 @@ def retarget(
         raise ConditionerInputError("The reference has no keypoints to retarget onto.")
     if not (driving[..., 2] > 0).any():
         raise ConditionerInputError("The driving video has no keypoints to retarget.")
-    drive_lengths = _percentile(bone_lengths(tree, driving), 90)
-    reference_lengths = bone_lengths(tree, reference)
+    drive_lengths, reference_lengths = _lengths(tree, driving, reference)
     scales = np.where(
         np.isfinite(drive_lengths) & np.isfinite(reference_lengths) & (drive_lengths > 1e-6),
         reference_lengths / np.maximum(drive_lengths, 1e-6),
         1.0,
     )
     out = rescale_bones(tree, driving, np.clip(scales, 0.2, 5.0))
-    ratio = size_ratio(driving, reference, body_format)
+    ratio = _size_ratio(drive_lengths, reference_lengths)
     anchors = _anchors(out, reference, body_format)
     present = anchors[:, 2] > 0
     first = int(np.argmax(present)) if present.any() else 0

@@ -9,6 +9,7 @@ missing; its children move with the nearest present ancestor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -28,6 +29,12 @@ class Tree:
     @property
     def names(self) -> list[str]:
         return list(self.format.keypoints) + list(self.virtual)
+
+    @cached_property
+    def edge_index(self) -> tuple[list[int], list[int]]:
+        """Parents' and children's places in :meth:`extend`'s output, edge by edge."""
+        names = self.names
+        return [names.index(p) for p, _ in self.edges], [names.index(c) for _, c in self.edges]
 
 
 def _lr(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -123,14 +130,11 @@ def extend(tree: Tree, points: np.ndarray) -> np.ndarray:
 
 def bone_lengths(tree: Tree, points: np.ndarray) -> np.ndarray:
     """``[..., E]`` lengths of the tree's edges (NaN where an end is missing)."""
-    names = tree.names
+    parents, children = tree.edge_index
     full = extend(tree, points)
-    lengths = []
-    for parent, child in tree.edges:
-        a, b = full[..., names.index(parent), :], full[..., names.index(child), :]
-        length = np.linalg.norm(b[..., :2] - a[..., :2], axis=-1)
-        lengths.append(np.where((a[..., 2] > 0) & (b[..., 2] > 0), length, np.nan))
-    return np.stack(lengths, -1)
+    a, b = full[..., parents, :], full[..., children, :]
+    length = np.linalg.norm(b[..., :2] - a[..., :2], axis=-1)
+    return np.where((a[..., 2] > 0) & (b[..., 2] > 0), length, np.nan)
 
 
 def rescale_bones(tree: Tree, points: np.ndarray, scales: np.ndarray) -> np.ndarray:

@@ -94,7 +94,12 @@ class PoseConditioner(Conditioner):
     ) -> Condition:
         """``people`` ``[P, F, K, 3]`` and ``reference_people`` ``[P, K, 3]``, output pixels."""
         width = self.limb_width
-        maps = render_pose_sequence(people[0], body_format, size, width)
+        # the reference's map as one more frame of the clip's: one pass draws both (each
+        # frame exactly as render_pose would), at half the cost of two
+        maps = render_pose_sequence(
+            np.concatenate([people[0], reference_people[:1]]), body_format, size, width
+        )
+        maps, own = maps[:-1], maps[-1]
         for person in people[1:]:
             maps = np.stack([
                 render_pose(b, body_format, size, width=width, canvas=m) for b, m in zip(person, maps, strict=True)
@@ -103,7 +108,6 @@ class PoseConditioner(Conditioner):
         frames = people.shape[1]
         seen = torch.from_numpy((people[..., 2] > 0).any(-1).any(0).astype(np.float32))
         valid = seen.view(1, -1, 1, 1).expand(1, frames, size[1], size[0]).clone()
-        own = render_pose(reference_people[0], body_format, size, width=width)
         for person in reference_people[1:]:
             own = render_pose(person, body_format, size, width=width, canvas=own)
         reference_map = torch.from_numpy(own).permute(2, 0, 1)[:, None].float() / 127.5 - 1.0
