@@ -327,6 +327,29 @@ def test_batches_carry_the_targets_character_mask_on_the_latent_grid(tmp_path, w
     assert 0 < batch.target_mask.mean() < 0.6  # some character, mostly background
 
 
+def test_batches_carry_where_the_target_moved_away_from_the_reference(tmp_path, world):
+    """motion_weight's mask: the latents over pixels that differ from the reference (a
+    limb's new place and the place it left), none where the frame is the reference."""
+    from charanim.training.batch import MOTION_THRESHOLD
+    from charanim.training.data import sample_rng
+
+    recipe = resolve(Recipe, _recipe(tmp_path, world), ["training.motion_weight=4"])
+    trainer = DenoiserTrainer(recipe, tmp_path / "run", resume=False, force=False, on_progress=None)
+    assert trainer.builder.motion_masks and not trainer.builder.face_masks
+    samples = [trainer.data.sample(i, np.random.default_rng(i)) for i in range(2)]
+    samples[1].target[2] = samples[1].reference  # one frame exactly the reference: nothing moved
+    batch = trainer.builder.build(samples, [sample_rng(0, 0, i) for i in range(2)], augment=False)
+    factor = trainer.backbone.autoencoder.spatial_factor
+    moved = np.stack([
+        np.abs(s.target.astype(int) - s.reference.astype(int)[None]).max(-1) > MOTION_THRESHOLD for s in samples
+    ])  # fmt: skip
+    expected = torch.nn.functional.max_pool3d(torch.from_numpy(moved).float()[:, None], (1, factor, factor))
+    assert torch.equal(batch.motion_mask, expected)
+    assert batch.motion_mask[1, 0, 2].sum() == 0 and 0 < batch.motion_mask.mean() < 1
+    # where a limb left, the target's character mask is empty but the motion mask is not
+    assert ((batch.motion_mask > 0) & (batch.target_mask == 0)).any()
+
+
 def _stop_by_signal(command: list[str], run: Path, signum: int, after_steps: int) -> int:
     """Start ``command``, send ``signum`` once ``after_steps`` steps are logged; check the
     exit code and the one-line message, return the step it stopped after."""

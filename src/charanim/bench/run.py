@@ -12,7 +12,7 @@ from charanim.errors import CharanimError, InvalidOptionError, UnknownNameError
 
 SUITES = ("world", "real", "speed")
 #: ablations that add contenders: each model again without its text prompt
-ABLATIONS = ("text",)
+ABLATIONS = ("text", "detail")
 
 
 @dataclass
@@ -105,6 +105,13 @@ def model_contenders(options: BenchOptions) -> list:
                     model_contender(
                         model, options.steps, options.seed, conditioner, options.device, text=False,
                         label=f"{label} (no text)", strength=options.strength,
+                    )
+                )  # fmt: skip
+            if "detail" in options.ablations:
+                contenders.append(
+                    model_contender(
+                        model, options.steps, options.seed, conditioner, options.device,
+                        label=f"{label} (no detail restore)", strength=options.strength, restore_detail=0.0,
                     )
                 )  # fmt: skip
     return contenders

@@ -130,6 +130,13 @@ def animate(
         help="1 starts from pure noise; lower (e.g. 0.8) starts from the reference held still, "
         "noised part-way, so the character keeps its place and colours (img2img). Default: the model's.",
     ),
+    restore_detail: float | None = typer.Option(
+        None,
+        "--restore-detail",
+        help="Add back the reference's fine detail (texture, eyes, background) that the model's "
+        "autoencoder loses, where a frame did not change: up to this much change, in [-1, 1] units "
+        "(e.g. 0.3); 0 turns it off. Default: the model's.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same video."),
     size: str | None = typer.Option(
         None, "--size", help="Output WIDTHxHEIGHT, e.g. 64x64. Default: the model's."
@@ -283,6 +290,7 @@ def animate(
                 sampler=sampler,
                 flow_shift=flow_shift,
                 strength=strength,
+                restore_detail=restore_detail,
                 seed=seed,
                 size=output_size,
                 fps=fps,

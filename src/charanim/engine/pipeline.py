@@ -15,6 +15,7 @@ import torch
 
 from charanim.conditioning import Condition, Conditioner, InjectionSite, OutputSpec
 from charanim.engine import sampler as flow
+from charanim.engine.detail import restore_detail
 from charanim.engine.injection import InjectionInput
 from charanim.engine.layout import Packed, per_token_timesteps, reference_token_mask
 from charanim.engine.windows import (
@@ -45,6 +46,8 @@ class SamplingSettings:
     #: 1 starts from pure noise; lower starts part-way from the reference held still
     #: over the window, noised to that level (img2img / SDEdit)
     strength: float | None = None
+    #: > 0: the reference's detail back where frames did not change (engine.detail); 0: off
+    restore_detail: float | None = None
     window: int | None = None
     overlap: int | None = None
     #: "overlap": match each window's colours to the previous window's over their overlap
@@ -67,6 +70,7 @@ class SamplingSettings:
             sampler=self.sampler or defaults.name,
             flow_shift=defaults.flow_shift if self.flow_shift is None else self.flow_shift,
             strength=defaults.strength if self.strength is None else self.strength,
+            restore_detail=defaults.restore_detail if self.restore_detail is None else self.restore_detail,
             window=self.window or config.window_frames,
             overlap=config.window_overlap if self.overlap is None else self.overlap,
             colour_correction=self.colour_correction,
@@ -133,6 +137,9 @@ class AnimatePipeline:
         reference_pixels = reference[None, :, None].to(backbone.device, torch.float32)
         reference_latents = autoencoder.encode(reference_pixels)
         still_latents = {}  # per window length: the reference held still, encoded
+        # what the autoencoder makes of the reference: where frames still match it, the
+        # detail it lost is the reference's own (step 5)
+        reconstruction = autoencoder.decode(reference_latents) if settings.restore_detail > 0 else None
         image_embeds = backbone.image_embeds(reference_pixels)
         seconds["encode"] = time.perf_counter() - started
 
@@ -160,7 +167,10 @@ class AnimatePipeline:
                 if settings.strength < 1.0
                 else None,
             )
-            frames = _to_uint8(autoencoder.decode(latents))
+            decoded = autoencoder.decode(latents)
+            if reconstruction is not None:
+                decoded = restore_detail(decoded, reference_pixels, reconstruction, settings.restore_detail)
+            frames = _to_uint8(decoded)
             if window.context and settings.colour_correction != "none":
                 frames = match_overlap_colours(
                     frames,
@@ -204,6 +214,10 @@ class AnimatePipeline:
             raise InvalidOptionError("--steps must be at least 1.")
         if not 0.0 < settings.strength <= 1.0:
             raise InvalidOptionError(f"--strength must be in (0, 1], got {settings.strength:g}.")
+        if not settings.restore_detail >= 0.0:
+            raise InvalidOptionError(
+                f"--restore-detail must be 0 (off) or more, got {settings.restore_detail:g}."
+            )
         unknown = sorted(set(settings.conditioner_guidance) - names)
         if unknown:
             raise InvalidOptionError(

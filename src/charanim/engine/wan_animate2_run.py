@@ -92,6 +92,10 @@ class WanAnimate2Run:
             )
         if settings.strength != 1.0:
             raise InvalidOptionError("Wan-Animate-2 always starts from pure noise; leave --strength at 1.")
+        if settings.restore_detail:
+            raise InvalidOptionError(
+                "Wan-Animate-2 decodes in its own pipeline; --restore-detail is not available."
+            )
         if settings.window < 5 or (settings.window - 1) % 4:
             raise InvalidOptionError(
                 f"--window {settings.window}: Wan-Animate-2 segments are 4k+1 frames (81, 41, 9...)."

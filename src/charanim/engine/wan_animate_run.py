@@ -123,6 +123,10 @@ class WanAnimateRun:
             )
         if settings.strength != 1.0:
             raise InvalidOptionError("Wan-Animate always starts from pure noise; leave --strength at 1.")
+        if settings.restore_detail:
+            raise InvalidOptionError(
+                "Wan-Animate decodes in its own pipeline; --restore-detail is not available."
+            )
         if settings.overlap not in SEGMENT_CONTEXT:
             raise InvalidOptionError(
                 f"--overlap {settings.overlap}: Wan-Animate continues each segment from 1 or 5 frames."

@@ -23,6 +23,9 @@ class SamplerDefaults:
     flow_shift: float = 1.0
     #: 1: start from pure noise; lower: from the reference held still, noised part-way
     strength: float = 1.0
+    #: > 0: add back the reference's detail the autoencoder lost where a frame did not
+    #: change, up to this change ([-1, 1] units; :mod:`charanim.engine.detail`)
+    restore_detail: float = 0.0
     guidance: float = 1.0
     motion_guidance: float = 1.0
     #: guidance per conditioner name, used when a run uses that conditioner and does not

@@ -34,6 +34,7 @@ class EncodedBatch:
     #: where the target's character is, on the latent grid (for ``foreground_weight``)
     target_mask: torch.Tensor | None = None  # [B, 1, F, h, w]
     face_mask: torch.Tensor | None = None  # [B, 1, F, h, w], the targets' faces
+    motion_mask: torch.Tensor | None = None  # [B, 1, F, h, w], where targets differ from references
     image_embeds: torch.Tensor | None = None  # Wan2.1's CLIP tokens of the references
     #: conditioners feeding adapters: their sites, features ``[B, F, D]``, videos ``[B, C, F, H, W]``
     adapter_sites: dict = field(default_factory=dict)
@@ -57,6 +58,7 @@ def flow_matching_loss(
     full_batch: int | None = None,
     foreground_weight: float = 1.0,
     face_weight: float = 1.0,
+    motion_weight: float = 1.0,
 ) -> torch.Tensor:
     """``rows`` of a ``full_batch``: in data-parallel training each process holds some rows
     of the batch and draws the same random numbers as one process would for the whole
@@ -64,7 +66,8 @@ def flow_matching_loss(
 
     With ``foreground_weight`` w ≠ 1 the squared error is weighted 1 + (w - 1)·mask over
     the target's character mask and divided by the mean weight, so the loss keeps the
-    unweighted loss's scale. ``face_weight`` adds (w - 1)·face mask on top."""
+    unweighted loss's scale. ``face_weight`` adds (w - 1)·face mask on top, and
+    ``motion_weight`` (w - 1)·motion mask (where the target differs from the reference)."""
     x0 = batch.target
     size = full_batch or x0.shape[0]
     rows = rows if rows is not None else slice(None)
@@ -89,7 +92,11 @@ def flow_matching_loss(
     with backbone.injector.feeding(feeding) if backbone.injector is not None else contextlib.nullcontext():
         prediction = backbone.velocity(backbone.assemble(packed), timestep, text, batch.image_embeds)
     predicted = backbone.layout.unpack(prediction.float(), x0.shape[2])
-    weights = [(batch.target_mask, foreground_weight), (batch.face_mask, face_weight)]
+    weights = [
+        (batch.target_mask, foreground_weight),
+        (batch.face_mask, face_weight),
+        (batch.motion_mask, motion_weight),
+    ]
     return weighted_mse(predicted, noise - x0, weights)
 
 

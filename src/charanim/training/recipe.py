@@ -122,6 +122,10 @@ class TrainingSpec:
     #: from its keypoints; :mod:`charanim.training.face_region`), added on top: for audio
     #: and face conditioners, whose mouth is a few latents of a frame
     face_weight: float = 1.0
+    #: loss weight of the latents where the target differs from the reference (what moved:
+    #: a limb's old place and its new one), added on top. Most of a character stands
+    #: still between reference and target, so even the character's loss is mostly copying
+    motion_weight: float = 1.0
     augment: bool = True
     threads: int = 0
     gradient_accumulation: int = 1

@@ -174,6 +174,7 @@ class DenoiserTrainer:
             recipe.data.pose_source,
             latents,
             face_masks=training.face_weight != 1.0,
+            motion_masks=training.motion_weight != 1.0,
         )
         self.adapters = attach_adapters(self.backbone, self.conditioners, model.init)
         self.parameters = self._trainable()
@@ -324,6 +325,7 @@ class DenoiserTrainer:
                     full_batch=training.batch_size // training.gradient_accumulation,
                     foreground_weight=training.foreground_weight,
                     face_weight=training.face_weight,
+                    motion_weight=training.motion_weight,
                 )  # fmt: skip
             if not torch.isfinite(loss):
                 last = ckpt.list_checkpoints(self.run_dir)
