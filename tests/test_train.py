@@ -546,16 +546,31 @@ def test_the_validation_sampler_becomes_the_models_default(tmp_path, world):
     from charanim.training.build import build_backbone
 
     base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
-    shifted = ["validation.flow_shift=3.0", "validation.steps=7", "validation.strength=0.85"]
+    shifted = [
+        "validation.flow_shift=3.0",
+        "validation.steps=7",
+        "validation.strength=0.85",
+        "validation.restore_detail=0.3",
+    ]
     scratch = build_backbone(resolve(Recipe, base, shifted), torch.device("cpu"))
     sampler = scratch.config.sampler
-    assert (sampler.flow_shift, sampler.steps, sampler.strength) == (3.0, 7, 0.85)
+    assert (sampler.flow_shift, sampler.steps, sampler.strength, sampler.restore_detail) == (
+        3.0,
+        7,
+        0.85,
+        0.3,
+    )
     train(resolve(Recipe, base, ["training.steps=1"]), tmp_path / "run")
     warm = build_backbone(
         resolve(Recipe, base, [f"model.init={tmp_path / 'run' / 'model'}", *shifted]), torch.device("cpu")
     )
     sampler = warm.config.sampler
-    assert (sampler.flow_shift, sampler.steps, sampler.strength) == (3.0, 7, 0.85)
+    assert (sampler.flow_shift, sampler.steps, sampler.strength, sampler.restore_detail) == (
+        3.0,
+        7,
+        0.85,
+        0.3,
+    )
 
 
 def test_recipe_hashes_leave_out_settings_at_their_default():

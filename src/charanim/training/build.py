@@ -142,6 +142,7 @@ def sampler_defaults(recipe: Recipe) -> SamplerDefaults:
         steps=validation.steps,
         flow_shift=validation.flow_shift,
         strength=validation.strength,
+        restore_detail=validation.restore_detail,
         conditioner_guidance=dict(validation.conditioner_guidance),
     )
 

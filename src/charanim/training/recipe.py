@@ -186,6 +186,8 @@ class ValidationSpec:
     flow_shift: float = 1.0
     #: < 1 starts from the reference held still, noised part-way (``animate --strength``)
     strength: float = 1.0
+    #: > 0 adds the reference's lost detail back where frames did not change (``animate --restore-detail``)
+    restore_detail: float = 0.0
     #: guidance per conditioner, e.g. {audio-face: 3}; also stored as the model's default
     conditioner_guidance: dict[str, float] = field(default_factory=dict)
 

@@ -510,6 +510,10 @@ def check_counts(recipe: Recipe) -> None:
             raise RecipeError(f"{key} must be at least 1, got {value}{hint}.")
     if not 0.0 < recipe.validation.strength <= 1.0:
         raise RecipeError(f"validation.strength must be in (0, 1], got {recipe.validation.strength:g}.")
+    if not recipe.validation.restore_detail >= 0.0:
+        raise RecipeError(
+            f"validation.restore_detail must be 0 (off) or more, got {recipe.validation.restore_detail:g}."
+        )
 
 
 def _check_frozen_transformer(recipe: Recipe, registry) -> None:

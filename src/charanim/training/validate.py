@@ -36,6 +36,7 @@ def validate(backbone, conditioners, builder, data: ManifestData, recipe, run, s
                 steps=recipe.validation.steps,
                 flow_shift=recipe.validation.flow_shift,
                 strength=recipe.validation.strength,
+                restore_detail=recipe.validation.restore_detail,
                 conditioner_guidance=dict(recipe.validation.conditioner_guidance),
             ),
             generator=torch.Generator().manual_seed(index),
