@@ -151,9 +151,8 @@ def render_pose_sequence(
     drawn = _body_parts(FORMATS[body_format], stand_in[0, :, 2] >= threshold)
     parts = [Part(kind, None, (width, width), Fill(colour, shade=0.0), outline=False, opacity=opacity)
              for _, kind, colour, opacity in drawn]  # fmt: skip
-    ends = np.array([(joints[0], joints[-1]) for joints, *_ in drawn], int).reshape(
-        -1, 2
-    )  # a dot: its joint twice
+    # each part's two joints (a dot: its joint twice)
+    ends = np.array([(joints[0], joints[-1]) for joints, *_ in drawn], int).reshape(-1, 2)
     tracks = stand_in[:, ends, :2].transpose(1, 0, 2, 3)  # [P, F, 2, 2]
     visible = _part_visibility(shown, anywhere, body_format)
     images = render_part_tracks(parts, tracks, np.zeros((h, w, 3), np.float32), visible)
