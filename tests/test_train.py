@@ -149,6 +149,8 @@ BAD = [
     ("model: {frames: 99}\n", "fewer than the model's 99 frames"),
     ("validation: {every: 0}\n", "validation.every must be at least 1"),
     ("validation: {strength: 1.5}\n", "validation.strength must be in"),
+    ("training: {motion_weight: 0}\n", "training.motion_weight must be positive"),
+    ("validation: {restore_detail: -1}\n", "validation.restore_detail must be 0 (off) or more"),
     (
         "conditioner_options: {pose: {limb_widht: 3}}\n",
         "conditioner_options.pose.limb_widht: the pose conditioner takes no such option",

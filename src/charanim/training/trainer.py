@@ -491,7 +491,8 @@ def _truncate_log(path: Path, step: int) -> None:
 
 def check_counts(recipe: Recipe) -> None:
     """Step counts and intervals that must be positive (an interval of 0 would divide by zero),
-    and the sampling strength, a fraction."""
+    loss weights that must be positive, the sampling strength (a fraction) and detail
+    restoration (0 or more)."""
     counts = {
         "training.steps": recipe.training.steps,
         "training.batch_size": recipe.training.batch_size,
@@ -508,6 +509,12 @@ def check_counts(recipe: Recipe) -> None:
                 else ""
             )
             raise RecipeError(f"{key} must be at least 1, got {value}{hint}.")
+    training = recipe.training
+    for key in ("foreground_weight", "face_weight", "motion_weight"):
+        if not getattr(training, key) > 0.0:  # a loss weight of 0 or less would drop or reverse it
+            raise RecipeError(
+                f"training.{key} must be positive (1: no extra weight), got {getattr(training, key):g}."
+            )
     if not 0.0 < recipe.validation.strength <= 1.0:
         raise RecipeError(f"validation.strength must be in (0, 1], got {recipe.validation.strength:g}.")
     if not recipe.validation.restore_detail >= 0.0:
