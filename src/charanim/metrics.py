@@ -38,6 +38,20 @@ def foreground_mask(frames: np.ndarray, background: np.ndarray, threshold: float
     return distance > threshold
 
 
+def background_plate(views: np.ndarray, masks: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The background behind a character filmed by a still camera, ``[H, W, 3]`` float:
+    at each pixel the median of the views ``[N, H, W, 3]`` whose character mask ``[N, H, W]``
+    leaves it uncovered; ``fallback`` (a colour) where every view shows the character.
+
+    A single background colour misses the character on textured backgrounds (a noise or
+    landscape backdrop differs from its own median colour by more than any threshold)."""
+    shown = np.where((masks == 0)[..., None], views.astype(np.float32), np.nan)
+    seen = (masks == 0).any(0)
+    plate = np.broadcast_to(np.asarray(fallback, np.float32), shown.shape[1:]).copy()
+    plate[seen] = np.nanmedian(shown[:, seen], axis=0)
+    return plate
+
+
 # --------------------------------------------------------------------------- without ground truth
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from charanim.errors import CharanimError, InputFileError
+from charanim.metrics import background_colour, background_plate
 from charanim.pose.formats import get_format
 from charanim.pose.keypoints import KeypointSequence
 
@@ -44,6 +46,22 @@ class BenchCase:
     @property
     def size(self) -> tuple[int, int]:
         return self.reference.shape[1], self.reference.shape[0]
+
+    @cached_property
+    def background(self) -> np.ndarray:
+        """What an output's character is told apart from: the scene's background plate
+        where the true frames show it (a still camera, as in the world), else the
+        reference's border colour. ``[H, W, 3]`` or ``[3]``."""
+        colour = background_colour(self.reference)
+        if self.target is None or self.target_mask is None:
+            return colour
+        views, masks = self.target, self.target_mask
+        if self.reference_mask is not None and self.reference_mask.shape == masks.shape[1:]:
+            views = np.concatenate([self.reference[None], views])
+            masks = np.concatenate([self.reference_mask[None], masks])
+        if views.shape[1:3] != self.reference.shape[:2]:
+            return colour
+        return background_plate(views, masks, colour)
 
 
 def world_suite(

@@ -13,7 +13,6 @@ import torch
 
 from charanim.bench.cases import BenchCase
 from charanim.metrics import (
-    background_colour,
     colour_histogram,
     flicker,
     foreground_mask,
@@ -41,8 +40,8 @@ class Metric:
 
 
 def _output_mask(case: BenchCase, frames: np.ndarray) -> np.ndarray:
-    """Where the output shows a character: pixels unlike the reference's background."""
-    return foreground_mask(frames, background_colour(case.reference))
+    """Where the output shows a character: pixels unlike the scene's background."""
+    return foreground_mask(frames, case.background)
 
 
 class PSNR(Metric):
@@ -89,7 +88,12 @@ class SSIMCharacter(Metric):
 
 
 class ForegroundIoU(Metric):
-    name, description, range = "fg_iou", "IoU of the output's character silhouette and the true one", "0..1"
+    name, description, range = (
+        "fg_iou",
+        "IoU of the output's character silhouette (pixels unlike the scene's background, seen in the "
+        "true frames where the character is not) and the true one",
+        "0..1",
+    )
 
     def compute(self, case, frames):
         if case.target_mask is None:
@@ -168,14 +172,13 @@ class Identity(Metric):
     needs_target = False
 
     def compute(self, case, frames):
-        background = background_colour(case.reference)
         reference_mask = (
             case.reference_mask > 0
             if case.reference_mask is not None
-            else foreground_mask(case.reference[None], background)[0]
+            else _output_mask(case, case.reference[None])[0]
         )
         reference = colour_histogram(case.reference[reference_mask])
-        masks = foreground_mask(frames, background)
+        masks = _output_mask(case, frames)
         scores = [
             histogram_similarity(colour_histogram(f[m]), reference)
             for f, m in zip(frames, masks, strict=True)
