@@ -80,6 +80,16 @@ def test_the_true_frames_have_the_true_silhouette_on_textured_backgrounds_too(ca
     assert min(one_colour) < 0.5
 
 
+def test_motion_amount_is_zero_for_a_still_target_and_grows_as_it_moves(cases):
+    from dataclasses import replace
+
+    case = cases[0]
+    still = replace(case, target_mask=np.repeat(case.reference_mask[None], 3, 0))
+    assert still.motion_amount == 0 and still.motion_band == "small"
+    shifted = replace(case, target_mask=np.roll(still.target_mask, 6, axis=2))
+    assert 0.15 < shifted.motion_amount <= 1 and shifted.motion_band in ("medium", "large")
+
+
 def test_skeleton_warp_without_motion_is_the_reference(cases):
     from dataclasses import replace
 
@@ -154,8 +164,11 @@ def test_cli_report_is_complete_and_resumes_from_cache(tmp_path, tiny_model):
     assert "fid" in results["summary"]["tiny"] or "fid" in results["unavailable_metrics"]
     if "fid" in results["summary"]["tiny"]:
         assert results["summary"]["tiny"]["fid"] > 0 and results["by_group"]
+    bands = {row["motion_band"] for row in results["cases"]}
+    assert all(0 <= row["motion_amount"] <= 1 for row in results["cases"])
+    assert set(results["by_motion"]) == bands and bands <= {"small", "medium", "large"}
     html = (out / "index.html").read_text()
-    assert "Summary" in html and "strips/" in html and "plot-psnr.png" in html
+    assert "Summary" in html and "strips/" in html and "plot-psnr.png" in html and "By motion" in html
     cached = sorted(p.name for p in (out / "cache").rglob("*.npz"))
     again = runner.invoke(app, arguments)
     assert again.exit_code == 0 and sorted(p.name for p in (out / "cache").rglob("*.npz")) == cached

@@ -17,11 +17,15 @@ import numpy as np
 import yaml
 
 from charanim.errors import CharanimError, InputFileError
-from charanim.metrics import background_colour, background_plate
+from charanim.metrics import background_colour, background_plate, mask_iou
 from charanim.pose.formats import get_format
 from charanim.pose.keypoints import KeypointSequence
 
 BENCH_WORLD_SEED = 1000  # the shipped model trains on seed 0: these characters and motions are new
+
+#: motion amount below which a case is ``small``, then ``medium``, else ``large``: where the
+#: reference already stands almost as the target does, a still image is hard to beat
+MOTION_BANDS = ((0.15, "small"), (0.35, "medium"), (float("inf"), "large"))
 
 
 @dataclass
@@ -46,6 +50,21 @@ class BenchCase:
     @property
     def size(self) -> tuple[int, int]:
         return self.reference.shape[1], self.reference.shape[0]
+
+    @cached_property
+    def motion_amount(self) -> float | None:
+        """How much of the true silhouette the reference's does not already cover:
+        1 - IoU of the reference's and the target's character masks, mean over frames."""
+        if self.reference_mask is None or self.target_mask is None:
+            return None
+        if self.reference_mask.shape != self.target_mask.shape[1:]:
+            return None
+        return 1.0 - float(np.mean([mask_iou(self.reference_mask, m) for m in self.target_mask]))
+
+    @property
+    def motion_band(self) -> str | None:
+        amount = self.motion_amount
+        return None if amount is None else next(name for limit, name in MOTION_BANDS if amount < limit)
 
     @cached_property
     def background(self) -> np.ndarray:

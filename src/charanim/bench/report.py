@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from charanim import __version__
+from charanim.bench.cases import MOTION_BANDS
 from charanim.io.atomic import write_text_atomic
 
 SCHEMA = 1
@@ -22,7 +23,14 @@ def _mean(values: list) -> float | None:
     return round(float(np.mean(finite)), 4) if finite else None
 
 
-def summarise(rows: list[dict], contenders: list, metrics: list) -> tuple[dict, dict]:
+#: how the report splits the cases besides the whole: by body plan, and by how far the
+#: target stands from the reference (``motion_band``; world cases only)
+SPLITS = {"by_group": "group", "by_motion": "motion_band"}
+
+
+def summarise(rows: list[dict], contenders: list, metrics: list, key: str = "group") -> tuple[dict, dict]:
+    """Mean scores per contender over all rows, and per value of ``row[key]`` (rows
+    without one are in the whole only)."""
     names = [c.name for c in contenders]
     summary = {
         n: {m.name: _mean([r["scores"].get(n, {}).get(m.name) for r in rows]) for m in metrics} for n in names
@@ -30,23 +38,25 @@ def summarise(rows: list[dict], contenders: list, metrics: list) -> tuple[dict, 
     for n in names:
         seconds = [r["seconds"][n] for r in rows if n in r["seconds"]]
         summary[n]["seconds_per_case"] = _mean(seconds)
-    groups = sorted({r["group"] for r in rows})
-    by_group = {
+    parts = sorted({r.get(key) for r in rows} - {None})
+    by_part = {
         g: {
             n: {
-                m.name: _mean([r["scores"].get(n, {}).get(m.name) for r in rows if r["group"] == g])
+                m.name: _mean([r["scores"].get(n, {}).get(m.name) for r in rows if r.get(key) == g])
                 for m in metrics
             }
             for n in names
         }
-        for g in groups
+        for g in parts
     }
-    return summary, by_group
+    return summary, by_part
 
 
-def set_scores(out: Path, rows: list[dict], contenders: list, metrics: list) -> tuple[dict, dict]:
-    """Set metrics (FID) per contender over all cases, and per group: from the features
-    the runner cached for every scored case."""
+def set_scores(
+    out: Path, rows: list[dict], contenders: list, metrics: list, key: str = "group"
+) -> tuple[dict, dict]:
+    """Set metrics (FID) per contender over all cases, and per value of ``row[key]``: from
+    the features the runner cached for every scored case."""
     from charanim.bench.runner import features_file
 
     overall: dict = {c.name: {} for c in contenders}
@@ -60,7 +70,7 @@ def set_scores(out: Path, rows: list[dict], contenders: list, metrics: list) -> 
                 mine = features_file(out, contender.key, row["id"], metric.name)
                 truth = features_file(out, "target", row["id"], metric.name)
                 if mine.is_file() and truth.is_file():
-                    pair = per_group.setdefault(row["group"], ([], []))
+                    pair = per_group.setdefault(row.get(key), ([], []))
                     pair[0].append(np.load(mine, allow_pickle=False))
                     pair[1].append(np.load(truth, allow_pickle=False))
             if not per_group:
@@ -68,6 +78,8 @@ def set_scores(out: Path, rows: list[dict], contenders: list, metrics: list) -> 
             everything = [np.concatenate(sum((p[i] for p in per_group.values()), [])) for i in (0, 1)]
             overall[contender.name][metric.name] = round(metric.score(*everything), 4)
             for group, (outputs, targets) in per_group.items():
+                if group is None:
+                    continue
                 score = metric.score(np.concatenate(outputs), np.concatenate(targets))
                 grouped.setdefault(group, {}).setdefault(contender.name, {})[metric.name] = round(score, 4)
     return overall, grouped
@@ -82,18 +94,21 @@ def write_results(
     speed: dict | None,
     unavailable: dict | None = None,
 ) -> dict:
-    summary, by_group = summarise(rows, contenders, metrics)
-    overall, grouped = set_scores(out, rows, contenders, metrics)
+    summary, _ = summarise(rows, contenders, metrics)
+    overall, _ = set_scores(out, rows, contenders, metrics)
     for name, scores in overall.items():
         summary.setdefault(name, {}).update(scores)
-    for group, per_contender in grouped.items():
-        for name, scores in per_contender.items():
-            by_group.setdefault(group, {}).setdefault(name, {}).update(scores)
+    splits = {}
+    for split, key in SPLITS.items():
+        _, splits[split] = summarise(rows, contenders, metrics, key)
+        for part, per_contender in set_scores(out, rows, contenders, metrics, key)[1].items():
+            for name, scores in per_contender.items():
+                splits[split].setdefault(part, {}).setdefault(name, {}).update(scores)
     results = {
         "schema": SCHEMA, "charanim": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "suite": suite,
         "contenders": [{"name": c.name, "kind": c.kind, "parameters": c.parameters, **(c.details or {})} for c in contenders],
         "metrics": [m.describe() for m in metrics],
-        "cases": rows, "summary": summary, "by_group": by_group, "speed": speed or {},
+        "cases": rows, "summary": summary, **splits, "speed": speed or {},
         "failed_cases": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
         "unavailable_metrics": unavailable or {},
     }  # fmt: skip
@@ -178,6 +193,14 @@ def frame_strip(out: Path, case, outputs: dict[str, np.ndarray], columns: int = 
     return f"strips/{case.id}.png"
 
 
+_BAND_ORDER = {name: order for order, (_, name) in enumerate(MOTION_BANDS)}
+_BAND_NOTE = html.escape(
+    "Motion amount: 1 - IoU of the reference's and the target's character silhouettes (mean over "
+    f"frames); small < {MOTION_BANDS[0][0]} <= medium < {MOTION_BANDS[1][0]} <= large. The still "
+    "reference is hard to beat where little moves."
+)
+
+
 def write_html(out: Path, results: dict, strips: list[str], plot_files: list[str]) -> Path:
     metrics = results["metrics"]
     head = "".join(
@@ -203,6 +226,12 @@ def write_html(out: Path, results: dict, strips: list[str], plot_files: list[str
         )  # fmt: skip
         speed = f"<h2>Speed and memory</h2><table><tr><th>model</th><th>size</th><th>frames</th><th>s/frame</th><th>fps</th><th title='wall time over a bare diffusers loop making the same transformer calls'>vs bare loop</th><th>peak RSS MB</th><th>parameters</th></tr>{rows}</table>"
     groups = "".join(f"<h3>{html.escape(g)}</h3>{table(s)}" for g, s in results["by_group"].items())
+    bands = "".join(
+        f"<h3>{html.escape(band)}</h3>{table(s)}"
+        for band, s in sorted(
+            results.get("by_motion", {}).items(), key=lambda item: _BAND_ORDER.get(item[0], 9)
+        )
+    )
     failed = "".join(
         f"<li>{html.escape(c['id'])}: {html.escape(str(c['error']))}</li>" for c in results["failed_cases"]
     )
@@ -213,6 +242,7 @@ td:first-child,th:first-child{{text-align:left}}img{{image-rendering:pixelated;m
 <p>charanim {results['charanim']}, {results['created']}, {len(results['cases'])} cases.</p>
 <h2 id="summary">Summary</h2>{table(results['summary'])}
 <h2>By group</h2>{groups}
+{f'<h2>By motion</h2><p>{_BAND_NOTE}</p>{bands}' if bands else ''}
 {speed}
 <h2>Plots</h2>{''.join(f'<img src="{p}" alt="{p}">' for p in plot_files)}
 <h2>Cases</h2>{''.join(f'<div><p>{html.escape(Path(s).stem)}</p><img src="{s}" width="{4 * 128 + 144}"></div>' for s in strips)}

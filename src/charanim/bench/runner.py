@@ -162,6 +162,8 @@ def run_cases(
             "id": case.id,
             "group": case.group,
             "motion": case.motion,
+            "motion_amount": None if case.motion_amount is None else round(case.motion_amount, 4),
+            "motion_band": case.motion_band,
             "error": case.error,
             "scores": {},
             "seconds": {},

@@ -102,7 +102,7 @@ def bench(
         results = run_bench(chosen, on_progress=progress)
     if json_output:
         console.print_json(
-            {k: results[k] for k in ("suite", "summary", "by_group", "speed", "failed_cases")}
+            {k: results[k] for k in ("suite", "summary", "by_group", "by_motion", "speed", "failed_cases")}
             | {"report": str(out / "index.html")}
         )
     else:
