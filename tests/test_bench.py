@@ -14,6 +14,7 @@ from charanim.bench.cases import BenchCase, world_suite
 from charanim.bench.metrics import PSNR, ForegroundIoU, PSNRCharacter, TemporalError
 from charanim.bench.runner import Contender, baseline_contenders, run_cases
 from charanim.cli.app import app
+from charanim.errors import CharanimError
 from charanim.metrics import (
     background_colour,
     background_plate,
@@ -78,6 +79,18 @@ def test_the_true_frames_have_the_true_silhouette_on_textured_backgrounds_too(ca
         mask_iou(foreground_mask(c.target, background_colour(c.reference)), c.target_mask) for c in cases
     ]
     assert min(one_colour) < 0.5
+
+
+def test_a_case_driven_by_its_targets_skeleton(cases):
+    case = cases[0]
+    oracle = case.with_target_skeleton()
+    count = case.reference_keypoints.body_array().shape[1]
+    assert np.allclose(oracle.driving_keypoints.body_array(), case.target_keypoints[:, :count])
+    assert oracle.driving is case.driving and oracle.target is case.target  # only the skeleton changes
+    from dataclasses import replace
+
+    with pytest.raises(CharanimError, match="no true target skeleton"):
+        replace(case, target_keypoints=None).with_target_skeleton()
 
 
 def test_motion_amount_is_zero_for_a_still_target_and_grows_as_it_moves(cases):
@@ -348,14 +361,17 @@ def test_real_suite_runs_with_a_model_and_the_baselines(tmp_path, tiny_model):
 
 def test_ablations_add_contenders_per_conditioner_and_without_text(tmp_path, tiny_model):
     out = tmp_path / "ablate"
-    args = ["bench", "--model", str(tiny_model), "-c", "rgb", "-c", "pose", "--ablate", "text", "--cases", "1", "--steps", "1",
-            "--metric", "psnr", "-o", str(out)]  # fmt: skip
+    args = ["bench", "--model", str(tiny_model), "-c", "rgb", "-c", "pose", "--ablate", "text", "--ablate", "target-pose",
+            "--cases", "1", "--steps", "1", "--metric", "psnr", "-o", str(out)]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     contenders = {c["name"]: c for c in json.loads((out / "results.json").read_text())["contenders"]}
     assert {"tiny [rgb]", "tiny [rgb] (no text)", "tiny [pose]", "tiny [pose] (no text)"} <= set(contenders)
     assert contenders["tiny [pose] (no text)"]["text"] is False
     assert contenders["tiny [pose]"]["conditioners"] == ["pose"]
+    # the oracle skeleton only for the pose model: the RGB one reads no skeleton
+    assert contenders["tiny [pose] (target's skeleton)"]["driven_by"] == "the target's own skeleton"
+    assert "tiny [rgb] (target's skeleton)" not in contenders
     bad = runner.invoke(app, ["bench", "--model", str(tiny_model), "--ablate", "layout", "-o", str(out)])
     assert bad.exit_code == 1 and "ablation" in bad.stderr
 

@@ -51,6 +51,18 @@ class BenchCase:
     def size(self) -> tuple[int, int]:
         return self.reference.shape[1], self.reference.shape[0]
 
+    def with_target_skeleton(self) -> BenchCase:
+        """The case driven by the target's own true skeleton (an oracle no real run has:
+        every limb where the target has it, no retargeting)."""
+        from dataclasses import replace
+
+        if self.target_keypoints is None or self.reference_keypoints is None:
+            raise CharanimError(f"Case '{self.id}' has no true target skeleton to drive with.")
+        header = replace(self.reference_keypoints.header, fps=self.fps)
+        count = self.reference_keypoints.body_array().shape[1]
+        truth = np.asarray(self.target_keypoints[:, :count], np.float32)
+        return replace(self, driving_keypoints=KeypointSequence.from_body_array(header, truth))
+
     @cached_property
     def motion_amount(self) -> float | None:
         """How much of the true silhouette the reference's does not already cover:

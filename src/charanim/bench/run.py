@@ -7,12 +7,19 @@ from pathlib import Path
 
 from charanim.bench import report
 from charanim.bench.cases import speed_suite, world_suite, yaml_suite
-from charanim.bench.runner import baseline_contenders, cached_output, model_contender, run_cases
+from charanim.bench.runner import (
+    baseline_contenders,
+    cached_output,
+    driven_by_target_skeleton,
+    model_contender,
+    run_cases,
+)
 from charanim.errors import CharanimError, InvalidOptionError, UnknownNameError
 
 SUITES = ("world", "real", "speed")
-#: ablations that add contenders: each model again without its text prompt
-ABLATIONS = ("text", "detail")
+#: ablations that add contenders, each model again: without its text prompt, without
+#: detail restoration, driven by the target's own true skeleton (pose models; world cases)
+ABLATIONS = ("text", "detail", "target-pose")
 
 
 @dataclass
@@ -89,17 +96,12 @@ def model_contenders(options: BenchOptions) -> list:
     for model in options.models:
         for conditioner in conditioners:
             label = f" [{conditioner}]" if len(conditioners) > 1 else ""
-            contenders.append(
-                model_contender(
-                    model,
-                    options.steps,
-                    options.seed,
-                    conditioner,
-                    options.device,
-                    label=label,
-                    strength=options.strength,
-                )
-            )
+            contender = model_contender(
+                model, options.steps, options.seed, conditioner, options.device, label=label, strength=options.strength
+            )  # fmt: skip
+            contenders.append(contender)
+            if "target-pose" in options.ablations and "pose" in contender.details["conditioners"]:
+                contenders.append(driven_by_target_skeleton(contender))
             if "text" in options.ablations:
                 contenders.append(
                     model_contender(

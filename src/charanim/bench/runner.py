@@ -101,6 +101,20 @@ def model_contender(
     return Contender(name, "model", key, run, backbone.parameter_count(), details)
 
 
+def driven_by_target_skeleton(contender: Contender) -> Contender:
+    """A pose model driven by each case's true target skeleton instead of the retargeted
+    driving one: if it scores far above the model as run, retargeting limits the model;
+    if not, the model itself does."""
+    return Contender(
+        f"{contender.name} (target's skeleton)",
+        contender.kind,
+        f"{contender.key}-target-pose",
+        lambda case: contender.run(case.with_target_skeleton()),
+        contender.parameters,
+        {**(contender.details or {}), "driven_by": "the target's own skeleton"},
+    )
+
+
 def _fingerprint(path: Path | None) -> str:
     """Changes when a model directory's weights or its own defaults (``charanim.json``:
     steps, strength...) change, so its cached outputs are not reused."""

