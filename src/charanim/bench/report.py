@@ -23,11 +23,6 @@ def _mean(values: list) -> float | None:
     return round(float(np.mean(finite)), 4) if finite else None
 
 
-#: how the report splits the cases besides the whole: by body plan, and by how far the
-#: target stands from the reference (``motion_band``; world cases only)
-SPLITS = {"by_group": "group", "by_motion": "motion_band"}
-
-
 def summarise(rows: list[dict], contenders: list, metrics: list, key: str = "group") -> tuple[dict, dict]:
     """Mean scores per contender over all rows, and per value of ``row[key]`` (rows
     without one are in the whole only)."""
@@ -52,11 +47,9 @@ def summarise(rows: list[dict], contenders: list, metrics: list, key: str = "gro
     return summary, by_part
 
 
-def set_scores(
-    out: Path, rows: list[dict], contenders: list, metrics: list, key: str = "group"
-) -> tuple[dict, dict]:
-    """Set metrics (FID) per contender over all cases, and per value of ``row[key]``: from
-    the features the runner cached for every scored case."""
+def set_scores(out: Path, rows: list[dict], contenders: list, metrics: list) -> tuple[dict, dict]:
+    """Set metrics (FID) per contender over all cases, and per group: from the features
+    the runner cached for every scored case."""
     from charanim.bench.runner import features_file
 
     overall: dict = {c.name: {} for c in contenders}
@@ -70,7 +63,7 @@ def set_scores(
                 mine = features_file(out, contender.key, row["id"], metric.name)
                 truth = features_file(out, "target", row["id"], metric.name)
                 if mine.is_file() and truth.is_file():
-                    pair = per_group.setdefault(row.get(key), ([], []))
+                    pair = per_group.setdefault(row["group"], ([], []))
                     pair[0].append(np.load(mine, allow_pickle=False))
                     pair[1].append(np.load(truth, allow_pickle=False))
             if not per_group:
@@ -78,8 +71,6 @@ def set_scores(
             everything = [np.concatenate(sum((p[i] for p in per_group.values()), [])) for i in (0, 1)]
             overall[contender.name][metric.name] = round(metric.score(*everything), 4)
             for group, (outputs, targets) in per_group.items():
-                if group is None:
-                    continue
                 score = metric.score(np.concatenate(outputs), np.concatenate(targets))
                 grouped.setdefault(group, {}).setdefault(contender.name, {})[metric.name] = round(score, 4)
     return overall, grouped
@@ -94,21 +85,21 @@ def write_results(
     speed: dict | None,
     unavailable: dict | None = None,
 ) -> dict:
-    summary, _ = summarise(rows, contenders, metrics)
-    overall, _ = set_scores(out, rows, contenders, metrics)
+    summary, by_group = summarise(rows, contenders, metrics)
+    overall, grouped = set_scores(out, rows, contenders, metrics)
     for name, scores in overall.items():
         summary.setdefault(name, {}).update(scores)
-    splits = {}
-    for split, key in SPLITS.items():
-        _, splits[split] = summarise(rows, contenders, metrics, key)
-        for part, per_contender in set_scores(out, rows, contenders, metrics, key)[1].items():
-            for name, scores in per_contender.items():
-                splits[split].setdefault(part, {}).setdefault(name, {}).update(scores)
+    for group, per_contender in grouped.items():
+        for name, scores in per_contender.items():
+            by_group.setdefault(group, {}).setdefault(name, {}).update(scores)
+    # by how far each target stands from its reference (world cases). No FID per band: each
+    # would cost as much as the whole's and, over a few cases' frames, mostly measure how few
+    _, by_motion = summarise(rows, contenders, metrics, key="motion_band")
     results = {
         "schema": SCHEMA, "charanim": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "suite": suite,
         "contenders": [{"name": c.name, "kind": c.kind, "parameters": c.parameters, **(c.details or {})} for c in contenders],
         "metrics": [m.describe() for m in metrics],
-        "cases": rows, "summary": summary, **splits, "speed": speed or {},
+        "cases": rows, "summary": summary, "by_group": by_group, "by_motion": by_motion, "speed": speed or {},
         "failed_cases": [{"id": r["id"], "error": r["error"]} for r in rows if r["error"]],
         "unavailable_metrics": unavailable or {},
     }  # fmt: skip
