@@ -44,7 +44,8 @@ def background_plate(views: np.ndarray, masks: np.ndarray, fallback: np.ndarray)
     leaves it uncovered; ``fallback`` (a colour) where every view shows the character.
 
     A single background colour misses the character on textured backgrounds (a noise or
-    landscape backdrop differs from its own median colour by more than any threshold)."""
+    landscape backdrop differs from its own median colour by more than ``foreground_mask``'s
+    threshold)."""
     shown = np.where((masks == 0)[..., None], views.astype(np.float32), np.nan)
     seen = (masks == 0).any(0)
     plate = np.broadcast_to(np.asarray(fallback, np.float32), shown.shape[1:]).copy()

@@ -9,7 +9,7 @@ target and keypoint files.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -54,8 +54,6 @@ class BenchCase:
     def with_target_skeleton(self) -> BenchCase:
         """The case driven by the target's own true skeleton (an oracle no real run has:
         every limb where the target has it, no retargeting)."""
-        from dataclasses import replace
-
         if self.target_keypoints is None or self.reference_keypoints is None:
             raise CharanimError(f"Case '{self.id}' has no true target skeleton to drive with.")
         header = replace(self.reference_keypoints.header, fps=self.fps)
