@@ -138,12 +138,14 @@ def plots(out: Path, results: dict) -> list[str]:
         values = [results["summary"][n].get(metric["name"]) for n in names]
         if all(v is None for v in values):
             continue
-        figure, axis = plt.subplots(figsize=(5, 2.6), dpi=100)
-        axis.bar(
+        # horizontal bars: contender names (ablations are long) read at any count
+        figure, axis = plt.subplots(figsize=(6, 0.9 + 0.32 * len(names)), dpi=100)
+        axis.barh(
             names,
             [v if v is not None else 0 for v in values],
             color=["#888" if "baseline" in str(k) else "#3a7" for k in _kinds(results)],
         )
+        axis.invert_yaxis()  # first contender on top, as in the tables
         axis.set_title(f"{metric['name']} ({metric['direction']} is better)", fontsize=9)
         axis.tick_params(labelsize=8)
         figure.tight_layout()
