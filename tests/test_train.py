@@ -518,6 +518,49 @@ def test_a_warm_start_gains_the_reference_pose_beside_every_token(tmp_path, worl
     assert weight[:, -3:].abs().sum() > 0  # the new channels learnt something in two steps
 
 
+def test_a_warm_start_gains_the_reference_warped_to_the_skeleton(tmp_path, world):
+    from charanim.api import load_pipeline
+    from charanim.training.build import build_backbone
+
+    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
+    train(resolve(Recipe, base, ["training.steps=2"]), tmp_path / "plain")
+    plain_model = tmp_path / "plain" / "model"
+    plain = build_backbone(resolve(Recipe, base, [f"model.init={plain_model}"]), torch.device("cpu"))
+    widened = build_backbone(
+        resolve(Recipe, base, [f"model.init={plain_model}", "model.reference_warp_channels=true"]),
+        torch.device("cpu"),
+    )
+    assert widened.transformer.config.in_channels == plain.transformer.config.in_channels + 3
+
+    g = torch.Generator().manual_seed(2)
+    reference, target = torch.randn(1, 3, 1, 32, 32, generator=g), torch.randn(1, 3, 4, 32, 32, generator=g)
+    motion, moved = torch.randn(1, 3, 4, 32, 32, generator=g), torch.randn(1, 3, 4, 32, 32, generator=g)
+    with pytest.raises(ValueError, match="warped to the skeleton"):
+        widened.assemble(widened.pack(reference, target, motion))
+    packed = widened.pack(reference, target, motion, warp=(reference, moved))
+    inputs = widened.assemble(packed)
+    # the warped frames beside the target tokens, the still reference beside its own
+    assert torch.equal(inputs[:, -3:, :, :, 32:], moved)
+    assert torch.equal(inputs[:, -3:, :, :, :32], reference.expand(-1, -1, 4, -1, -1))
+    # without the motion condition (guidance, dropout) the reference stands still
+    dropped = widened.assemble(widened.pack(reference, target, warp=(reference, moved)))
+    assert torch.equal(dropped[:, -3:, :, :, 32:], reference.expand(-1, -1, 4, -1, -1))
+    timestep, text = torch.full((1,), 500.0), torch.zeros(1, 1, 16)
+    with torch.no_grad():
+        before = plain.velocity(plain.assemble(packed), timestep, text)
+        after = widened.velocity(inputs, timestep, text)
+    assert torch.allclose(before, after, atol=1e-6)  # zero weights: the same function to start
+
+    # trained on world pairs, and sampled by the validation pass (the pipeline warps too)
+    overrides = [f"model.init={plain_model}", "model.reference_warp_channels=true", "training.steps=2"]
+    overrides += ["validation.every=2", "validation.samples=1"]
+    train(resolve(Recipe, base, overrides), tmp_path / "warp")
+    assert (tmp_path / "warp" / "samples" / "step-0000002.mp4").is_file()
+    pipeline = load_pipeline(tmp_path / "warp" / "model", device="cpu")
+    assert pipeline.backbone.config.reference_warp_channels is True
+    assert pipeline.backbone.transformer.patch_embedding.weight[:, -3:].abs().sum() > 0
+
+
 def test_a_model_with_the_reference_pose_but_not_its_latents_cannot_gain_them_out_of_order(tmp_path, world):
     from charanim.training.build import build_backbone
 

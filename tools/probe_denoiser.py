@@ -9,7 +9,8 @@ reconstruction (the ceiling of any latent model). A model whose one-step estimat
 the static reference while its samples do not is unsure, not broken; a loss that barely
 moves when the condition is zeroed means the model is not yet using the motion. The
 loss with only the reference's own pose map zeroed shows how much the model compares
-the reference's pose with the target's.
+the reference's pose with the target's; for a model with ``reference_warp_channels``, the
+loss with the warped reference replaced by the still one shows how much it reads the warp.
 
     python tools/probe_denoiser.py runs/tiny-stage1/model [--pairs 8] [--json]
 """
@@ -45,11 +46,14 @@ def main() -> None:
     ceiling, static = report["autoencoder"], report["static"]
     print(f"autoencoder ceiling {ceiling['psnr']:.2f} dB ({ceiling['psnr_character']:.2f} in character); "
           f"static reference {static['psnr']:.2f} ({static['psnr_character']:.2f})")  # fmt: skip
-    print("sigma  loss   without-motion  without-reference-pose  x0-psnr  x0-psnr-in-character")
+    warp = "loss_without_warp" in report["sigmas"][0]
+    print("sigma  loss   without-motion  without-reference-pose  x0-psnr  x0-psnr-in-character"
+          + ("  without-warp" if warp else ""))  # fmt: skip
     for row in report["sigmas"]:
         print(f"{row['sigma']:.2f}   {row['loss']:.3f}  {row['loss_without_motion']:.3f}"
               f"           {row['loss_without_reference_pose']:.3f}"
-              f"                   {row['x0_psnr']:.2f}    {row['x0_psnr_character']:.2f}")  # fmt: skip
+              f"                   {row['x0_psnr']:.2f}    {row['x0_psnr_character']:.2f}"
+              + (f"                 {row['loss_without_warp']:.3f}" if warp else ""))  # fmt: skip
 
 
 @torch.no_grad()
@@ -94,9 +98,13 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
     static = [np.repeat(builder._fit(s.reference)[None], len(s.target), axis=0) for s in samples]
     report = {"pairs": len(samples), "autoencoder": scores(to_uint8(batch.target)), "static": scores(static)}
 
-    def velocity(noisy, sigma, keep_motion: bool, keep_reference_pose: bool = True):
+    def velocity(noisy, sigma, keep_motion: bool, keep_reference_pose: bool = True, keep_warp: bool = True):
         def kept(tensor, keep=keep_motion):
             return tensor if tensor is None or keep else torch.zeros_like(tensor)
+
+        warp = batch.warp
+        if warp is not None and not (keep_motion and keep_warp):
+            warp = (warp[0], warp[0].expand_as(warp[1]))  # the reference held still
 
         packed = backbone.pack(
             batch.reference,
@@ -104,6 +112,7 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
             kept(batch.motion),
             kept(batch.motion_valid),
             kept(batch.reference_motion, keep_motion and keep_reference_pose),
+            warp,
         )
         timestep = model_timesteps(backbone, packed, torch.full((len(samples),), sigma))
         out = backbone.velocity(backbone.assemble(packed), timestep, batch.text, batch.image_embeds)
@@ -117,13 +126,17 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
         with_motion, without = velocity(noisy, sigma, True), velocity(noisy, sigma, False)
         without_reference_pose = velocity(noisy, sigma, True, keep_reference_pose=False)
         estimate = scores(to_uint8(noisy - sigma * with_motion))
-        rows.append({
+        row = {
             "sigma": sigma,
             "loss": round(float(((with_motion - (noise - x0)) ** 2).mean()), 4),
             "loss_without_motion": round(float(((without - (noise - x0)) ** 2).mean()), 4),
             "loss_without_reference_pose": round(float(((without_reference_pose - (noise - x0)) ** 2).mean()), 4),
             "x0_psnr": estimate["psnr"], "x0_psnr_character": estimate["psnr_character"],
-        })  # fmt: skip
+        }  # fmt: skip
+        if batch.warp is not None:
+            without_warp = velocity(noisy, sigma, True, keep_warp=False)
+            row["loss_without_warp"] = round(float(((without_warp - (noise - x0)) ** 2).mean()), 4)
+        rows.append(row)
     report["sigmas"] = rows
     return report
 

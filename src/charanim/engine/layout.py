@@ -37,6 +37,9 @@ class Packed:
     condition: torch.Tensor
     reference_mask: torch.Tensor
     motion_mask: torch.Tensor
+    #: the reference warped to each frame's skeleton, packed like ``latents`` (models with
+    #: ``reference_warp_channels``; ``engine.reference_warp``)
+    warp: torch.Tensor | None = None
 
 
 class InContextLayout(ABC):

@@ -18,6 +18,7 @@ from charanim.engine import sampler as flow
 from charanim.engine.detail import restore_detail
 from charanim.engine.injection import InjectionInput
 from charanim.engine.layout import Packed, per_token_timesteps, reference_token_mask
+from charanim.engine.reference_warp import warped_reference
 from charanim.engine.windows import (
     Window,
     colour_drift,
@@ -141,6 +142,15 @@ class AnimatePipeline:
         # detail it lost is the reference's own (step 5)
         reconstruction = autoencoder.decode(reference_latents) if settings.restore_detail > 0 else None
         image_embeds = backbone.image_embeds(reference_pixels)
+        # the reference moved to the driving skeleton: the still one on the latent grid, the
+        # moved frames in pixels (each window takes and encodes its own)
+        warp = None
+        if backbone.config.reference_warp_channels:
+            in_context = next((c for c in conditions if c.site is InjectionSite.IN_CONTEXT), None)
+            moved = warped_reference(in_context, reference, spec.frames)[None].to(
+                backbone.device, torch.float32
+            )
+            warp = (backbone.encode_motion(reference_pixels), moved)
         seconds["encode"] = time.perf_counter() - started
 
         # 4. Plan windows
@@ -166,6 +176,7 @@ class AnimatePipeline:
                 _still(still_latents, reference_pixels, window.frames, autoencoder)
                 if settings.strength < 1.0
                 else None,
+                warp,
             )
             decoded = autoencoder.decode(latents)
             if reconstruction is not None:
@@ -238,6 +249,7 @@ class AnimatePipeline:
         generator,
         callback,
         still=None,
+        warp=None,
     ) -> torch.Tensor:
         backbone, autoencoder, layout = self.backbone, self.backbone.autoencoder, self.backbone.layout
         sliced = [_slice_condition(c, window) for c in conditions]
@@ -247,7 +259,9 @@ class AnimatePipeline:
             (1, channels, latent_frames, height, width), generator=generator, dtype=torch.float32
         ).to(backbone.device)
 
-        packed, null_packed = self._sequences(reference_latents, noise, sliced)
+        if warp is not None:
+            warp = (warp[0], backbone.encode_motion(_take_frames(warp[1], 2, window)))
+        packed, null_packed = self._sequences(reference_latents, noise, sliced, warp)
         passes = flow.guidance_passes(
             settings.guidance, settings.motion_guidance, settings.conditioner_guidance
         )
@@ -300,10 +314,10 @@ class AnimatePipeline:
         )
         return layout.unpack(x, latent_frames)
 
-    def _sequences(self, reference_latents, noise, conditions) -> tuple[Packed, Packed]:
+    def _sequences(self, reference_latents, noise, conditions, warp=None) -> tuple[Packed, Packed]:
         """The in-context sequence with the motion condition, and without it (guidance)."""
         backbone, autoencoder = self.backbone, self.backbone.autoencoder
-        null_packed = backbone.pack(reference_latents, noise)
+        null_packed = backbone.pack(reference_latents, noise, warp=warp)
         in_context = [c for c in conditions if c.site is InjectionSite.IN_CONTEXT]
         if not in_context:
             return null_packed, null_packed
@@ -317,7 +331,7 @@ class AnimatePipeline:
             reference_motion = backbone.encode_motion(
                 condition.reference[None].to(backbone.device, torch.float32)
             )
-        return backbone.pack(reference_latents, noise, motion, valid, reference_motion), null_packed
+        return backbone.pack(reference_latents, noise, motion, valid, reference_motion, warp), null_packed
 
     def _injection_inputs(self, conditions, packed: Packed, latent_frames: int) -> dict[str, InjectionInput]:
         """Adapter inputs on the packed grid for channel/token/residual conditions."""
@@ -394,17 +408,20 @@ def _still(cache: dict, reference_pixels: torch.Tensor, frames: int, autoencoder
 
 def _slice_condition(condition: Condition, window: Window) -> Condition:
     """The window's frames of a condition; frames past the clip's end repeat the last one."""
-
-    def take(tensor: torch.Tensor | None, dim: int) -> torch.Tensor | None:
-        if tensor is None:
-            return None
-        last = tensor.shape[dim] - 1
-        index = torch.arange(window.start, window.start + window.frames).clamp(max=last)
-        return tensor.index_select(dim, index)
-
     return condition.replace(
-        video=take(condition.video, 1), valid=take(condition.valid, 1), features=take(condition.features, 0)
+        video=_take_frames(condition.video, 1, window),
+        valid=_take_frames(condition.valid, 1, window),
+        features=_take_frames(condition.features, 0, window),
     )
+
+
+def _take_frames(tensor: torch.Tensor | None, dim: int, window: Window) -> torch.Tensor | None:
+    """The window's frames along ``dim``; frames past the clip's end repeat the last one."""
+    if tensor is None:
+        return None
+    last = tensor.shape[dim] - 1
+    index = torch.arange(window.start, window.start + window.frames).clamp(max=last).to(tensor.device)
+    return tensor.index_select(dim, index)
 
 
 def _latent_frame_of(frames: int, autoencoder) -> torch.Tensor:

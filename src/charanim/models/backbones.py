@@ -141,17 +141,30 @@ class Backbone(ABC):
         """What the condition channels hold at the reference's place in the layout."""
         return reference_motion
 
-    def pack(self, reference, target, motion=None, motion_valid=None, reference_motion=None) -> Packed:
+    def pack(
+        self, reference, target, motion=None, motion_valid=None, reference_motion=None, warp=None
+    ) -> Packed:
         """The in-context sequence, as training and sampling both build it. ``motion=None``
-        is the dropped motion condition (classifier-free guidance, condition dropout)."""
-        if motion is None:
+        is the dropped motion condition (classifier-free guidance, condition dropout).
+        ``warp`` (models with ``reference_warp_channels``): ``(still, moved)``, the
+        reference's pixels ``[B, Cm, 1, h, w]`` and the reference warped to each frame's
+        skeleton ``[B, Cm, F, h, w]``, both through :meth:`encode_motion`; without the
+        motion condition the reference stands still."""
+        dropped = motion is None
+        if dropped:
             batch, _, frames, height, width = target.shape
             motion = target.new_zeros(batch, self.motion_channels, frames, height, width)
             motion_valid = target.new_zeros(batch, 1, frames, height, width)
             reference_motion = None
-        return self.layout.pack(
+        packed = self.layout.pack(
             reference, target, motion, motion_valid, self.reference_condition(reference, reference_motion)
         )
+        if warp is not None:
+            still, moved = warp
+            if dropped or moved is None:
+                moved = still.expand(-1, -1, target.shape[2], -1, -1)
+            packed.warp = self.layout.pack(still, moved).latents
+        return packed
 
     def image_embeds(self, reference_pixels: torch.Tensor) -> torch.Tensor | None:
         """Extra image tokens some families take (Wan2.1's CLIP embedding); None if not."""

@@ -45,7 +45,10 @@ class ModelConfig:
     input channels, after the masks), so copying the reference's background and colours
     need not go through attention; ``reference_motion_channels``: likewise the reference's
     own motion signal (its pose map) at every position, so each target token can compare
-    where a limb was with where it is going; ``motion_space``: how the in-context motion video
+    where a limb was with where it is going; ``reference_warp_channels``: the reference's
+    pixels moved bone by bone to each frame's skeleton at every target position
+    (``engine.reference_warp``), so the model corrects a warp instead of drawing each
+    limb anew; ``motion_space``: how the in-context motion video
     (pose maps, driving frames) reaches the latent grid — ``latent``, encoded by the
     autoencoder like any frame, or ``pixels``, its pixels folded space-to-depth onto the
     latent grid (3·s² channels for a spatial factor s), so thin limbs arrive exactly and
@@ -64,6 +67,7 @@ class ModelConfig:
     reference_timestep_zero: bool = True
     reference_channels: bool = False
     reference_motion_channels: bool = False
+    reference_warp_channels: bool = False
     motion_space: str = "latent"
     #: per conditioner, the settings it was trained with (``{"pose": {"limb_width": 3}}``)
     conditioner_options: dict[str, dict[str, Any]] = field(default_factory=dict)

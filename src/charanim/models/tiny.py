@@ -13,7 +13,9 @@ small ``AutoencoderKLWan``), stored as a charanim model directory::
 The transformer's input channels are ``[latents, condition, M_r, M_m]`` (C + Cm + 2), then
 with ``reference_channels`` the reference latents at every position (+C), then with
 ``reference_motion_channels`` the reference's own motion signal (its pose map) at every
-position (+Cm); Cm, the motion signal's channels, is C, or 3·s² with ``motion_space: pixels``.
+position (+Cm), then with ``reference_warp_channels`` the reference warped to each frame's
+skeleton (+Cm, through the motion space; ``engine.reference_warp``); Cm, the motion
+signal's channels, is C, or 3·s² with ``motion_space: pixels``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def tiny_transformer_config(
     reference_channels: bool = False,
     motion_channels: int | None = None,
     reference_motion_channels: bool = False,
+    reference_warp_channels: bool = False,
 ) -> dict:
     """The ``WanTransformer3DModel`` config of a tiny in-context model.
 
@@ -62,7 +65,11 @@ def tiny_transformer_config(
         num_attention_heads=num_attention_heads,
         attention_head_dim=attention_head_dim,
         in_channels=input_channels(
-            latent_channels, reference_channels, motion_channels, reference_motion_channels
+            latent_channels,
+            reference_channels,
+            motion_channels,
+            reference_motion_channels,
+            reference_warp_channels,
         ),
         out_channels=latent_channels,
         text_dim=text_dim,
@@ -78,11 +85,12 @@ def input_channels(
     reference_channels: bool,
     motion_channels: int | None = None,
     reference_motion_channels: bool = False,
+    reference_warp_channels: bool = False,
 ) -> int:
     motion = latent_channels if motion_channels is None else motion_channels
     return (
         (2 if reference_channels else 1) * latent_channels
-        + (2 if reference_motion_channels else 1) * motion
+        + (1 + reference_motion_channels + reference_warp_channels) * motion
         + 2
     )
 
@@ -98,6 +106,10 @@ class TinyBackbone(Backbone):
             # the reference part of the condition is the reference's own pose map: beside
             # each target token it makes "a limb left / reached this place" a local reading
             parts.append(self.layout.reference_everywhere(packed.condition))
+        if self.config.reference_warp_channels:
+            if packed.warp is None:
+                raise ValueError("this model takes the reference warped to the skeleton: pack(..., warp=)")
+            parts.append(packed.warp)
         return torch.cat(parts, dim=1)
 
     def check_conditioner(self, conditioner) -> str | None:
@@ -115,7 +127,8 @@ class TinyBackbone(Backbone):
 def add_input_channels(transformer, count: int) -> None:
     """Append ``count`` input channels to a trained transformer, zero-initialised, so the
     warm-started model computes exactly what it did (``reference_channels``,
-    ``reference_motion_channels`` added to a model trained without them)."""
+    ``reference_motion_channels``, ``reference_warp_channels`` added to a model trained
+    without them)."""
     old = transformer.patch_embedding
     new = torch.nn.Conv3d(old.in_channels + count, old.out_channels, old.kernel_size, stride=old.stride).to(
         old.weight.device, old.weight.dtype
@@ -176,7 +189,11 @@ class TinyFamily(BackboneFamily):
             )
         motion = motion_channels(autoencoder, config.motion_space)
         expected = input_channels(
-            autoencoder.channels, config.reference_channels, motion, config.reference_motion_channels
+            autoencoder.channels,
+            config.reference_channels,
+            motion,
+            config.reference_motion_channels,
+            config.reference_warp_channels,
         )
         if transformer.config.in_channels != expected:
             raise ModelLoadError(
@@ -184,7 +201,8 @@ class TinyFamily(BackboneFamily):
                 f"in-context layout needs {expected} (latents, {motion} motion channels "
                 f"({config.motion_space} motion space), 2 masks"
                 f"{', reference latents' if config.reference_channels else ''}"
-                f"{', reference motion' if config.reference_motion_channels else ''})."
+                f"{', reference motion' if config.reference_motion_channels else ''}"
+                f"{', warped reference' if config.reference_warp_channels else ''})."
             )
         text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
         transformer.to(device).eval().requires_grad_(False)

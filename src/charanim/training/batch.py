@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
+from charanim.engine.reference_warp import warped_reference
 from charanim.errors import IncompatibleError
 from charanim.io.image import image_from_array
 from charanim.io.resize import fit_frames
@@ -125,7 +126,7 @@ class BatchBuilder:
     ) -> EncodedBatch:
         backbone, autoencoder = self.backbone, self.backbone.autoencoder
         device = backbone.device
-        motions, valids, references = [], [], []
+        motions, valids, references, conditions = [], [], [], []
         extras: dict[str, list] = {c.name: [] for c in self.adapter_conditioners}
         for sample, rng in zip(samples, rngs, strict=True):
             condition, driving, reference = self.motion_condition(sample, rng, augment=augment)
@@ -141,6 +142,7 @@ class BatchBuilder:
                 condition.valid if condition.valid is not None else torch.ones_like(condition.video[:1])
             )
             references.append(condition.reference)
+            conditions.append(condition)
         target, reference = self._clip_latents(samples)
         motion = torch.stack(motions).to(device)
         valid = torch.stack(valids).to(device)
@@ -153,6 +155,12 @@ class BatchBuilder:
         reference_pixels = torch.stack([to_pixels(self._fit(s.reference))[:, None] for s in samples]).to(
             device
         )
+        warp = None
+        if backbone.config.reference_warp_channels:
+            moved = torch.stack([
+                warped_reference(c, r[:, 0], self.spec.frames) for c, r in zip(conditions, reference_pixels, strict=True)
+            ])  # fmt: skip
+            warp = (backbone.encode_motion(reference_pixels), backbone.encode_motion(moved))
         return EncodedBatch(
             image_embeds=backbone.image_embeds(reference_pixels),
             target=target,
@@ -160,6 +168,7 @@ class BatchBuilder:
             motion=backbone.encode_motion(motion),
             motion_valid=autoencoder.downsample_mask(valid),
             reference_motion=None if reference_motion is None else backbone.encode_motion(reference_motion),
+            warp=warp,
             text=backbone.text.encode(prompts),
             null_text=backbone.text.encode([""] * len(samples)),
             target_mask=self._target_mask(samples),

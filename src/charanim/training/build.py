@@ -29,9 +29,10 @@ def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
             raise CharanimError(
                 "model.motion_space: pixels is for the tiny backbone; wan-i2v encodes motion with its VAE."
             )
-        if spec.reference_channels or spec.reference_motion_channels:
+        if spec.reference_channels or spec.reference_motion_channels or spec.reference_warp_channels:
             raise CharanimError(
-                "model.reference_channels / reference_motion_channels are for the tiny backbone; wan-i2v "
+                "model.reference_channels / reference_motion_channels / reference_warp_channels are for the "
+                "tiny backbone; wan-i2v "
                 "already takes the reference latents through its image-condition channels."
             )
         backbone = WanI2VFamily.load(Path(spec.init), device, torch.float32)
@@ -79,6 +80,11 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
                 backbone.transformer, motion_channels(backbone.autoencoder, backbone.config.motion_space)
             )
             backbone.config.reference_motion_channels = True
+        if spec.reference_warp_channels and not backbone.config.reference_warp_channels:
+            add_input_channels(
+                backbone.transformer, motion_channels(backbone.autoencoder, backbone.config.motion_space)
+            )
+            backbone.config.reference_warp_channels = True
         backbone.config.sampler = sampler_defaults(recipe)
         if recipe.training.train_transformer:  # else the transformer stays init's, and so does its history
             backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
@@ -101,6 +107,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             reference_channels=spec.reference_channels,
             motion_channels=motion_channels(autoencoder, motion_space),
             reference_motion_channels=spec.reference_motion_channels,
+            reference_warp_channels=spec.reference_warp_channels,
         )
     )
     text = NoTextEncoder(shape.text_dim, device, torch.float32)
@@ -126,6 +133,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         reference_timestep_zero=spec.reference_timestep_zero,
         reference_channels=spec.reference_channels,
         reference_motion_channels=spec.reference_motion_channels,
+        reference_warp_channels=spec.reference_warp_channels,
         motion_space=motion_space,
         sampler=sampler_defaults(recipe),
     )

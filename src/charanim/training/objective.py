@@ -36,6 +36,9 @@ class EncodedBatch:
     face_mask: torch.Tensor | None = None  # [B, 1, F, h, w], the targets' faces
     motion_mask: torch.Tensor | None = None  # [B, 1, F, h, w], where targets differ from references
     image_embeds: torch.Tensor | None = None  # Wan2.1's CLIP tokens of the references
+    #: models with reference_warp_channels: the references ``[B, Cm, 1, h, w]`` and the
+    #: references warped to the targets' skeletons ``[B, Cm, F, h, w]`` (motion space)
+    warp: tuple[torch.Tensor, torch.Tensor] | None = None
     #: conditioners feeding adapters: their sites, features ``[B, F, D]``, videos ``[B, C, F, H, W]``
     adapter_sites: dict = field(default_factory=dict)
     adapter_features: dict = field(default_factory=dict)
@@ -83,8 +86,18 @@ def flow_matching_loss(
     def kept(tensor):
         return None if tensor is None else tensor * keep_motion.view(-1, *[1] * (tensor.ndim - 1))
 
+    warp = None
+    if batch.warp is not None:  # a dropped motion condition leaves the reference standing still
+        still, moved = batch.warp
+        keep = keep_motion.view(-1, 1, 1, 1, 1)
+        warp = (still, keep * moved + (1 - keep) * still)
     packed = backbone.pack(
-        batch.reference, noisy, kept(batch.motion), kept(batch.motion_valid), kept(batch.reference_motion)
+        batch.reference,
+        noisy,
+        kept(batch.motion),
+        kept(batch.motion_valid),
+        kept(batch.reference_motion),
+        warp,
     )
     timestep = model_timesteps(backbone, packed, sigma)
     text = torch.where(keep_text.view(-1, 1, 1), batch.text, batch.null_text)

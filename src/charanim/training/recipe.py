@@ -55,6 +55,10 @@ class ModelSpec:
     #: warm start gains them like reference_channels (but cannot gain reference_channels
     #: after them)
     reference_motion_channels: bool = False
+    #: the reference warped bone by bone to each frame's skeleton at every target position
+    #: (tiny backbone, pose conditioner; engine.reference_warp); a warm start gains them
+    #: zero-initialised, after any others
+    reference_warp_channels: bool = False
     #: how pose maps / driving frames reach the latent grid (tiny backbone): ``latent``
     #: (through the autoencoder) or ``pixels`` (folded space-to-depth, exact thin limbs);
     #: unset = the warm start's, or ``latent`` from scratch

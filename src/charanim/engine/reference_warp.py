@@ -1,0 +1,43 @@
+"""The reference warped to the driving skeleton, for models with ``reference_warp_channels``.
+
+A pose model is told where each limb goes (the pose map) and what the character looks
+like (the reference), and must itself carry the limb's pixels there; a small denoiser
+does that poorly (charanim-tiny's limbs land in the right place, blurred). Models trained
+with ``reference_warp_channels`` also take, beside every target token, the reference's
+own pixels moved bone by bone to that frame's skeleton (:func:`charanim.pose.warp.bone_warp`):
+the limb's appearance already where it goes, so the model corrects a warp (seams, the
+ghost of where the limb was, uncovered background) instead of drawing the limb.
+
+Built from what the in-context pose condition carries in ``meta`` (its retargeted
+keypoints in output pixels and the reference's), the same way in training and in
+``animate``. A condition without skeletons (the RGB conditioner) gives the reference held
+still, which is also what a dropped motion condition gives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from charanim.conditioning import Condition
+from charanim.pose.warp import bone_warp, near_bones
+
+
+def warped_reference(condition: Condition | None, reference: torch.Tensor, frames: int) -> torch.Tensor:
+    """``reference`` ``[3, H, W]`` (any range) moved to each of the condition's ``frames``
+    skeletons: ``[3, frames, H, W]``. A training crop's condition (``meta["cut"]``) is
+    warped over its crop's frames."""
+    still = reference[:, None].expand(-1, frames, -1, -1)
+    meta = condition.meta if condition is not None else {}
+    if meta.get("keypoints") is None or meta.get("reference_keypoints") is None:
+        return still.clone()
+    start = int(meta.get("cut", 0))
+    motion = np.asarray(meta["keypoints"], np.float64)[start : start + frames]
+    if len(motion) < frames:  # a clip shorter than the window holds its last pose
+        motion = np.concatenate([motion, np.repeat(motion[-1:], frames - len(motion), axis=0)])
+    points = np.asarray(meta["reference_keypoints"], np.float64)
+    image = reference.permute(1, 2, 0).cpu().float().numpy()
+    size = (image.shape[1], image.shape[0])
+    movable = near_bones(points, meta["body_format"], size)
+    warped = bone_warp(image, image, movable, points, motion, meta["body_format"])
+    return torch.from_numpy(warped).permute(3, 0, 1, 2).to(reference)

@@ -1,0 +1,90 @@
+"""Moving an image with its skeleton (pose.warp) and the warped-reference model input."""
+
+import numpy as np
+import torch
+
+from charanim.conditioning import Condition, InjectionSite
+from charanim.engine.reference_warp import warped_reference
+from charanim.pose.formats import get_format
+from charanim.pose.warp import bone_warp, near_bones, seen_bones
+
+FORMAT = "coco17"
+
+
+def _skeleton(shift=(0.0, 0.0)) -> np.ndarray:
+    """A standing coco17 figure in a 64x64 frame (every keypoint seen), moved by ``shift``."""
+    points = np.zeros((len(get_format(FORMAT)), 3))
+    layout = {
+        0: (32, 10), 1: (30, 8), 2: (34, 8), 3: (28, 9), 4: (36, 9), 5: (26, 18), 6: (38, 18),
+        7: (22, 28), 8: (42, 28), 9: (20, 36), 10: (44, 36), 11: (28, 36), 12: (36, 36),
+        13: (27, 46), 14: (37, 46), 15: (27, 56), 16: (37, 56),
+    }  # fmt: skip
+    for index, (x, y) in layout.items():
+        points[index] = (x + shift[0], y + shift[1], 1.0)
+    return points
+
+
+def _figure() -> tuple[np.ndarray, np.ndarray]:
+    """A grey backdrop with the skeleton's limbs painted in distinct colours, and its mask."""
+    image = np.full((64, 64, 3), 90, np.uint8)
+    points = _skeleton()
+    ys, xs = np.mgrid[0:64, 0:64] + 0.5
+    mask = np.zeros((64, 64), bool)
+    for index, (a, b) in enumerate(seen_bones(points, FORMAT)):
+        (ax, ay), (bx, by) = points[a, :2], points[b, :2]
+        t = np.clip(((xs - ax) * (bx - ax) + (ys - ay) * (by - ay)) / ((bx - ax) ** 2 + (by - ay) ** 2), 0, 1)
+        limb = np.hypot(xs - ax - t * (bx - ax), ys - ay - t * (by - ay)) < 1.5
+        image[limb] = (40 + 12 * index, 200 - 9 * index, 30 + 7 * index)
+        mask |= limb
+    return image, mask
+
+
+def test_an_unmoved_skeleton_gives_the_image_back_and_base_where_nothing_moves():
+    image, mask = _figure()
+    base = np.zeros_like(image)
+    frames = bone_warp(image, base, mask, _skeleton(), _skeleton()[None].repeat(3, 0), FORMAT)
+    assert frames.shape == (3, 64, 64, 3)
+    expected = np.where(mask[..., None], image, base)
+    assert np.array_equal(frames[0], expected) and np.array_equal(frames[2], expected)
+
+
+def test_a_moved_skeleton_carries_its_pixels_along():
+    image, mask = _figure()
+    moved = _skeleton(shift=(6.0, -3.0))[None]
+    frame = bone_warp(image, image, mask, _skeleton(), moved, FORMAT)[0]
+    # every limb pixel of the image is now 6 px right and 3 px up, over the unchanged backdrop
+    ys, xs = np.nonzero(mask)
+    assert np.mean(np.all(frame[ys - 3, xs + 6] == image[ys, xs], axis=-1)) > 0.95
+    # a hidden bone moves nothing: with every keypoint unseen the frame is the base
+    hidden = moved.copy()
+    hidden[..., 2] = 0
+    assert np.array_equal(bone_warp(image, image, mask, _skeleton(), hidden, FORMAT)[0], image)
+
+
+def test_near_bones_holds_the_limbs_and_not_the_far_backdrop():
+    image, mask = _figure()
+    near = near_bones(_skeleton(), FORMAT, (64, 64))
+    assert near[mask].all()  # the painted limbs lie on the bones
+    assert not near[:, :12].any() and not near[:, 53:].any()  # the frame's left and right sides are far
+    assert 0.1 < near.mean() < 0.6
+
+
+def test_the_warped_reference_follows_the_conditions_skeleton_from_its_cut():
+    image, _ = _figure()
+    reference = torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1
+    still = Condition("rgb", InjectionSite.IN_CONTEXT, video=torch.zeros(3, 4, 64, 64))
+    assert torch.equal(warped_reference(still, reference, 4), reference[:, None].expand(-1, 4, -1, -1))
+    assert torch.equal(warped_reference(None, reference, 2), reference[:, None].expand(-1, 2, -1, -1))
+
+    motion = np.stack([_skeleton(shift=(float(i), 0.0)) for i in range(6)])
+    meta = {"keypoints": motion, "reference_keypoints": _skeleton(), "body_format": FORMAT, "cut": 2}
+    condition = Condition("pose", InjectionSite.IN_CONTEXT, video=torch.zeros(3, 4, 64, 64), meta=meta)
+    warped = warped_reference(condition, reference, 4)
+    assert warped.shape == (3, 4, 64, 64)
+    movable = near_bones(_skeleton(), FORMAT, (64, 64))
+    pixels = reference.permute(1, 2, 0).numpy()
+    expected = bone_warp(pixels, pixels, movable, _skeleton(), motion[2:], FORMAT)
+    assert torch.allclose(warped, torch.from_numpy(expected).permute(3, 0, 1, 2))
+    assert not torch.equal(warped[:, 1], warped[:, 0])  # frames 2 and 3 of the clip differ
+    # a window longer than the skeletons left holds the last pose
+    assert torch.equal(warped_reference(condition, reference, 6)[:, 5], warped[:, 3])
