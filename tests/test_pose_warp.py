@@ -88,3 +88,12 @@ def test_the_warped_reference_follows_the_conditions_skeleton_from_its_cut():
     assert not torch.equal(warped[:, 1], warped[:, 0])  # frames 2 and 3 of the clip differ
     # a window longer than the skeletons left holds the last pose
     assert torch.equal(warped_reference(condition, reference, 6)[:, 5], warped[:, 3])
+
+
+def test_a_bone_of_no_length_in_the_reference_does_not_break_the_warp():
+    image, mask = _figure()
+    points = _skeleton()
+    points[9, :2] = points[7, :2]  # left wrist on the left elbow: the forearm has no length
+    moved = _skeleton(shift=(2.0, 1.0))[None]
+    frame = bone_warp(image, image, mask, points, moved, FORMAT)[0]
+    assert frame.shape == (64, 64, 3) and not np.array_equal(frame, image)

@@ -2,12 +2,17 @@
 
     python tools/ship_model.py runs/tiny-stage1/model src/charanim/assets/models/charanim-tiny
     python tools/ship_model.py MODEL TARGET --vae runs/tiny-vae-decoder/model
+    python tools/ship_model.py MODEL TARGET --adapters src/charanim/assets/models/charanim-tiny
 
 float16 halves what the repository and the wheel carry; loading casts back to the
 runtime dtype (float32 on CPU), and the rounding is far below what the model resolves.
 ``--vae`` ships the model with another autoencoder: one whose decoder was fine-tuned with
 its encoder frozen (``training.train_encoder: false``), so the latents the denoiser learnt
 are unchanged — checked here: the encoders and the latent statistics must agree.
+``--adapters`` carries another model's conditioner adapters (``conditioners/``: the
+audio-face adapter) over to a transformer fine-tuned from the one they were trained
+beside, with their conditioner names and guidance scales; provenance records where they
+came from. Measure them again on the new transformer (benchmarks/lip_sync.py).
 The model card (README.md) is kept if the target has one: it is written by hand from
 the bench report (src/charanim/assets/models/charanim-tiny/README.md).
 """
@@ -45,7 +50,27 @@ def check_same_encoder(model_vae: Path, vae: Path) -> None:
         )
 
 
-def ship(source: Path, target: Path, vae: Path | None = None) -> None:
+def carry_adapters(model: Path, donor: Path) -> None:
+    """Copy ``donor``'s conditioner adapters into ``model`` and name them in its charanim.json."""
+    adapters = donor / "conditioners"
+    if not adapters.is_dir():
+        raise SystemExit(f"'{donor}' has no conditioners/ folder of adapters to carry over.")
+    shutil.copytree(adapters, model / "conditioners", dirs_exist_ok=True)
+    config_path, donor_config = model / "charanim.json", json.loads((donor / "charanim.json").read_text())
+    config = json.loads(config_path.read_text())
+    names = [p.stem for p in adapters.glob("*.safetensors")]
+    config["conditioners"] += [
+        n for n in donor_config["conditioners"] if n in names and n not in config["conditioners"]
+    ]
+    guidance = donor_config["sampler"].get("conditioner_guidance", {})
+    config["sampler"]["conditioner_guidance"].update({n: g for n, g in guidance.items() if n in names})
+    adapter_provenance = dict(donor_config["provenance"].get("adapters", {}))
+    adapter_provenance["carried_from"] = str(donor)
+    config["provenance"]["adapters"] = adapter_provenance
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def ship(source: Path, target: Path, vae: Path | None = None, adapters: Path | None = None) -> None:
     if vae is not None:
         check_same_encoder(source / "vae", vae)
     scratch = target.with_name(f".{target.name}.incomplete")
@@ -54,6 +79,8 @@ def ship(source: Path, target: Path, vae: Path | None = None) -> None:
     if vae is not None:
         shutil.rmtree(scratch / "vae")
         shutil.copytree(vae, scratch / "vae")
+    if adapters is not None:
+        carry_adapters(scratch, adapters)
     for weights in scratch.rglob("*.safetensors"):
         tensors = load_file(weights)
         half = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}
@@ -75,5 +102,8 @@ if __name__ == "__main__":
     parser.add_argument("source", type=Path, help="a model folder from 'charanim train'")
     parser.add_argument("target", type=Path, help="where the float16 copy goes")
     parser.add_argument("--vae", type=Path, help="an autoencoder folder whose decoder replaces the model's")
+    parser.add_argument(
+        "--adapters", type=Path, help="a model folder whose conditioner adapters to carry over"
+    )
     args = parser.parse_args()
-    ship(args.source, args.target, args.vae)
+    ship(args.source, args.target, args.vae, args.adapters)

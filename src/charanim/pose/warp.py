@@ -96,17 +96,46 @@ def bone_warp(
     best = np.full((len(motion), height, width), np.inf)
     for bone, (a, b) in enumerate(bones):
         shown = (motion[:, a, 2] > 0) & (motion[:, b, 2] > 0)  # [F]
-        if not shown.any():
+        owned = owner == bone
+        if not shown.any() or not owned.any():
             continue
-        inverse = _inverse_similarities(motion, reference_points, a, b)[..., None, None]  # [F, 2, 3, 1, 1]
-        sx = inverse[:, 0, 0] * xs + inverse[:, 0, 1] * ys + inverse[:, 0, 2]
-        sy = inverse[:, 1, 0] * xs + inverse[:, 1, 1] * ys + inverse[:, 1, 2]
+        inverse = _inverse_similarities(motion, reference_points, a, b)
+        # only the output pixels the bone's own pixels can land on (a limb is a small part
+        # of the frame): the box its pixels' box is carried to, over all frames
+        window = _landing_box(inverse[shown], owned, (width, height))
+        if window is None:
+            continue
+        x_cut, y_cut = xs[window], ys[window]
+        inverse = inverse[..., None, None]  # [F, 2, 3, 1, 1]
+        sx = inverse[:, 0, 0] * x_cut + inverse[:, 0, 1] * y_cut + inverse[:, 0, 2]
+        sy = inverse[:, 1, 0] * x_cut + inverse[:, 1, 1] * y_cut + inverse[:, 1, 2]
         ix, iy = np.floor(sx).astype(int), np.floor(sy).astype(int)
         inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
         ix, iy = ix.clip(0, width - 1), iy.clip(0, height - 1)
         mine = inside & (owner[iy, ix] == bone) & shown[:, None, None]
-        near = segment_distance(xs, ys, motion[:, a, :2], motion[:, b, :2])
-        take = mine & (near < best)
-        frames[take] = image[iy[take], ix[take]]
-        best[take] = near[take]
+        near = segment_distance(x_cut, y_cut, motion[:, a, :2], motion[:, b, :2])
+        cut_best, cut_frames = best[(slice(None), *window)], frames[(slice(None), *window)]
+        take = mine & (near < cut_best)
+        cut_frames[take] = image[iy[take], ix[take]]
+        cut_best[take] = near[take]
     return frames
+
+
+def _landing_box(inverse: np.ndarray, owned: np.ndarray, size: tuple[int, int]) -> tuple[slice, slice] | None:
+    """(rows, columns) of the output holding every pixel the maps ``inverse`` ``[F, 2, 3]``
+    send into the box of ``owned`` (a pixel margin for rounding), or None if off-frame."""
+    width, height = size
+    rows, columns = np.nonzero(owned)
+    x0, x1, y0, y1 = columns.min(), columns.max() + 1, rows.min(), rows.max() + 1
+    corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
+    rotation, shift = inverse[:, :, :2], inverse[:, :, 2]
+    if np.abs(np.linalg.det(rotation)).min() < 1e-9:  # a bone of no length in the reference
+        return slice(0, height), slice(0, width)
+    forward = np.linalg.inv(rotation)  # the bone's own map, reference -> frame
+    landed = np.einsum("fij,fcj->fci", forward, corners[None] - shift[:, None])  # [F, 4, 2]
+    left, top = np.floor(landed.min((0, 1))).astype(int) - 1
+    right, bottom = np.ceil(landed.max((0, 1))).astype(int) + 1
+    left, top, right, bottom = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
+    if left >= right or top >= bottom:
+        return None
+    return slice(top, bottom), slice(left, right)
