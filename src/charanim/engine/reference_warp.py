@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from charanim.conditioning import Condition
-from charanim.pose.warp import bone_warp, near_bones
+from charanim.pose.warp import NEAR_BONE, bone_warp
 
 
 def warped_reference(condition: Condition | None, reference: torch.Tensor, frames: int) -> torch.Tensor:
@@ -37,7 +37,5 @@ def warped_reference(condition: Condition | None, reference: torch.Tensor, frame
         motion = np.concatenate([motion, np.repeat(motion[-1:], frames - len(motion), axis=0)])
     points = np.asarray(meta["reference_keypoints"], np.float64)
     image = reference.permute(1, 2, 0).cpu().float().numpy()
-    size = (image.shape[1], image.shape[0])
-    movable = near_bones(points, meta["body_format"], size)
-    warped = bone_warp(image, image, movable, points, motion, meta["body_format"])
+    warped = bone_warp(image, image, NEAR_BONE, points, motion, meta["body_format"])
     return torch.from_numpy(warped).permute(3, 0, 1, 2).to(reference)

@@ -67,32 +67,41 @@ def near_bones(
     if not bones:
         return np.zeros((height, width), bool)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    seen = points[points[:, 2] > 0, :2]
-    radius = max(share * float(np.ptp(seen, axis=0).max()), 1.5)
     ends = np.array([(points[a, :2], points[b, :2]) for a, b in bones], np.float64)
-    return segment_distance(xs, ys, ends[:, 0], ends[:, 1]).min(0) < radius
+    return segment_distance(xs, ys, ends[:, 0], ends[:, 1]).min(0) < _near_radius(points, share)
+
+
+def _near_radius(points: np.ndarray, share: float) -> float:
+    seen = points[points[:, 2] > 0, :2]
+    return max(share * float(np.ptp(seen, axis=0).max()), 1.5)
 
 
 def bone_warp(
     image: np.ndarray,
     base: np.ndarray,
-    movable: np.ndarray,
+    movable: np.ndarray | float,
     reference_points: np.ndarray,
     motion: np.ndarray,
     body_format: str,
 ) -> np.ndarray:
     """``image`` ``[H, W, 3]`` warped to each frame of ``motion`` ``[F, K, 3]`` (output
     pixels, like ``reference_points`` ``[K, 3]``): ``[F, H, W, 3]`` of ``base``'s dtype.
-    Pixels where ``movable`` is False stay put; output pixels no bone reaches keep ``base``
-    ``[H, W, 3]``. A bone hidden in a frame moves nothing in it."""
+    Pixels where ``movable`` (``bool [H, W]``, or a share as in :func:`near_bones`) is False
+    stay put; output pixels no bone reaches keep ``base`` ``[H, W, 3]``. A bone hidden in a
+    frame moves nothing in it."""
     height, width = image.shape[:2]
     frames = np.repeat(base[None], len(motion), axis=0)
     bones = seen_bones(reference_points, body_format)
-    if not bones or not movable.any():
+    if not bones:
         return frames
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
     ends = np.array([(reference_points[a, :2], reference_points[b, :2]) for a, b in bones], np.float64)
-    owner = np.where(movable, segment_distance(xs, ys, ends[:, 0], ends[:, 1]).argmin(0), -1)
+    distances = segment_distance(xs, ys, ends[:, 0], ends[:, 1])  # [bones, H, W], computed once
+    if not isinstance(movable, np.ndarray):
+        movable = distances.min(0) < _near_radius(reference_points, movable)
+    if not movable.any():
+        return frames
+    owner = np.where(movable, distances.argmin(0), -1)
     best = np.full((len(motion), height, width), np.inf)
     for bone, (a, b) in enumerate(bones):
         shown = (motion[:, a, 2] > 0) & (motion[:, b, 2] > 0)  # [F]
