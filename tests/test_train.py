@@ -435,18 +435,26 @@ def test_signals_the_process_ignores_stay_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
+def _warm_start_widened(tmp_path, world, channels: str, plain_overrides=()):
+    """A 2-step model trained with ``plain_overrides``, built as a warm start as it is and
+    with ``model.<channels>=true``: (recipe path, its folder, the two backbones)."""
+    from charanim.training.build import build_backbone
+
+    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
+    train(resolve(Recipe, base, ["training.steps=2", *plain_overrides]), tmp_path / "plain")
+    plain_model = tmp_path / "plain" / "model"
+    plain = build_backbone(resolve(Recipe, base, [f"model.init={plain_model}"]), torch.device("cpu"))
+    widened = build_backbone(
+        resolve(Recipe, base, [f"model.init={plain_model}", f"model.{channels}=true"]), torch.device("cpu")
+    )
+    return base, plain_model, plain, widened
+
+
 def test_a_warm_start_gains_reference_channels_without_changing_what_it_computes(tmp_path, world):
     from charanim.api import load_pipeline
     from charanim.training.build import build_backbone
 
-    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
-    train(resolve(Recipe, base, ["training.steps=2"]), tmp_path / "plain")
-    plain_model = tmp_path / "plain" / "model"
-    plain = build_backbone(resolve(Recipe, base, [f"model.init={plain_model}"]), torch.device("cpu"))
-    widened = build_backbone(
-        resolve(Recipe, base, [f"model.init={plain_model}", "model.reference_channels=true"]),
-        torch.device("cpu"),
-    )
+    base, plain_model, plain, widened = _warm_start_widened(tmp_path, world, "reference_channels")
     assert widened.transformer.config.in_channels == plain.transformer.config.in_channels + 3
 
     g = torch.Generator().manual_seed(0)
@@ -480,15 +488,9 @@ def test_a_warm_start_gains_reference_channels_without_changing_what_it_computes
 
 def test_a_warm_start_gains_the_reference_pose_beside_every_token(tmp_path, world):
     from charanim.api import load_pipeline
-    from charanim.training.build import build_backbone
 
-    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
-    train(resolve(Recipe, base, ["training.steps=2", "model.reference_channels=true"]), tmp_path / "plain")
-    plain_model = tmp_path / "plain" / "model"
-    plain = build_backbone(resolve(Recipe, base, [f"model.init={plain_model}"]), torch.device("cpu"))
-    widened = build_backbone(
-        resolve(Recipe, base, [f"model.init={plain_model}", "model.reference_motion_channels=true"]),
-        torch.device("cpu"),
+    base, plain_model, plain, widened = _warm_start_widened(
+        tmp_path, world, "reference_motion_channels", ["model.reference_channels=true"]
     )
     assert widened.transformer.config.in_channels == plain.transformer.config.in_channels + 3 == 14
 
@@ -520,16 +522,8 @@ def test_a_warm_start_gains_the_reference_pose_beside_every_token(tmp_path, worl
 
 def test_a_warm_start_gains_the_reference_warped_to_the_skeleton(tmp_path, world):
     from charanim.api import load_pipeline
-    from charanim.training.build import build_backbone
 
-    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
-    train(resolve(Recipe, base, ["training.steps=2"]), tmp_path / "plain")
-    plain_model = tmp_path / "plain" / "model"
-    plain = build_backbone(resolve(Recipe, base, [f"model.init={plain_model}"]), torch.device("cpu"))
-    widened = build_backbone(
-        resolve(Recipe, base, [f"model.init={plain_model}", "model.reference_warp_channels=true"]),
-        torch.device("cpu"),
-    )
+    base, plain_model, plain, widened = _warm_start_widened(tmp_path, world, "reference_warp_channels")
     assert widened.transformer.config.in_channels == plain.transformer.config.in_channels + 3
 
     g = torch.Generator().manual_seed(2)

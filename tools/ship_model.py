@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from charanim.models.config import read_model_config, write_model_config
+
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 #: float16 rounding (a relative 2^-11) of a float32 encoder still counts as the same one
 SAME = {"rtol": 1e-3, "atol": 1e-6}
@@ -56,18 +58,18 @@ def carry_adapters(model: Path, donor: Path) -> None:
     if not adapters.is_dir():
         raise SystemExit(f"'{donor}' has no conditioners/ folder of adapters to carry over.")
     shutil.copytree(adapters, model / "conditioners", dirs_exist_ok=True)
-    config_path, donor_config = model / "charanim.json", json.loads((donor / "charanim.json").read_text())
-    config = json.loads(config_path.read_text())
+    config, donor_config = read_model_config(model), read_model_config(donor)
     names = [p.stem for p in adapters.glob("*.safetensors")]
-    config["conditioners"] += [
-        n for n in donor_config["conditioners"] if n in names and n not in config["conditioners"]
+    config.conditioners += [
+        n for n in donor_config.conditioners if n in names and n not in config.conditioners
     ]
-    guidance = donor_config["sampler"].get("conditioner_guidance", {})
-    config["sampler"]["conditioner_guidance"].update({n: g for n, g in guidance.items() if n in names})
-    adapter_provenance = dict(donor_config["provenance"].get("adapters", {}))
-    adapter_provenance["carried_from"] = str(donor)
-    config["provenance"]["adapters"] = adapter_provenance
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    guidance = donor_config.sampler.conditioner_guidance
+    config.sampler.conditioner_guidance.update({n: g for n, g in guidance.items() if n in names})
+    config.provenance["adapters"] = {
+        **donor_config.provenance.get("adapters", {}),
+        "carried_from": str(donor),
+    }
+    write_model_config(model, config)
 
 
 def ship(source: Path, target: Path, vae: Path | None = None, adapters: Path | None = None) -> None:

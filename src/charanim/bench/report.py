@@ -93,7 +93,8 @@ def write_results(
         for name, scores in per_contender.items():
             by_group.setdefault(group, {}).setdefault(name, {}).update(scores)
     # by how far each target stands from its reference (world cases). No FID per band: each
-    # would cost as much as the whole's and, over a few cases' frames, mostly measure how few
+    # would cost as much as the whole's, and over a few cases' frames it mostly measures
+    # how few frames there are
     _, by_motion = summarise(rows, contenders, metrics, key="motion_band")
     results = {
         "schema": SCHEMA, "charanim": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "suite": suite,

@@ -161,7 +161,7 @@ class Backbone(ABC):
         )
         if warp is not None:
             still, moved = warp
-            if dropped or moved is None:
+            if dropped:
                 moved = still.expand(-1, -1, target.shape[2], -1, -1)
             packed.warp = self.layout.pack(still, moved).latents
         return packed

@@ -66,14 +66,25 @@ def near_bones(
     bones = seen_bones(points, body_format)
     if not bones:
         return np.zeros((height, width), bool)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    ends = np.array([(points[a, :2], points[b, :2]) for a, b in bones], np.float64)
-    return segment_distance(xs, ys, ends[:, 0], ends[:, 1]).min(0) < _near_radius(points, share)
+    return _bone_distances(points, bones, size).min(0) < _near_radius(points, share)
 
 
 def _near_radius(points: np.ndarray, share: float) -> float:
     seen = points[points[:, 2] > 0, :2]
     return max(share * float(np.ptp(seen, axis=0).max()), 1.5)
+
+
+def _pixel_centres(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(ys, xs) ``[H, W]``: every pixel's centre."""
+    width, height = size
+    return np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+
+
+def _bone_distances(points: np.ndarray, bones: list[tuple[int, int]], size: tuple[int, int]) -> np.ndarray:
+    """``[bones, H, W]``: each pixel's distance to each bone of ``points``."""
+    ys, xs = _pixel_centres(size)
+    ends = np.array([(points[a, :2], points[b, :2]) for a, b in bones], np.float64)
+    return segment_distance(xs, ys, ends[:, 0], ends[:, 1])
 
 
 def bone_warp(
@@ -94,9 +105,8 @@ def bone_warp(
     bones = seen_bones(reference_points, body_format)
     if not bones:
         return frames
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    ends = np.array([(reference_points[a, :2], reference_points[b, :2]) for a, b in bones], np.float64)
-    distances = segment_distance(xs, ys, ends[:, 0], ends[:, 1])  # [bones, H, W], computed once
+    ys, xs = _pixel_centres((width, height))
+    distances = _bone_distances(reference_points, bones, (width, height))  # once, for both uses
     if not isinstance(movable, np.ndarray):
         movable = distances.min(0) < _near_radius(reference_points, movable)
     if not movable.any():
