@@ -133,3 +133,24 @@ def test_a_conditioner_the_model_lacks_names_the_bundled_model_that_has_it(
     # and the other way round
     rgb_model = load_backbone(tiny_model, torch.device("cpu"), torch.float32, families)
     assert rgb_model.check_conditioner(registry.get("pose")).endswith("--model charanim-tiny")
+
+
+def test_without_a_model_animate_takes_the_bundled_one_trained_for_the_conditioner(
+    monkeypatch, tmp_path, tiny_model
+):
+    from charanim.api import load_pipeline
+    from charanim.models import tiny
+    from charanim.testing import make_tiny_model
+
+    pose_only = make_tiny_model(tmp_path / "pose-only", conditioners=("pose",))
+    bundled = {"charanim-tiny": pose_only, "charanim-tiny-rgb": tiny_model}
+    monkeypatch.setattr(tiny.TinyFamily, "named_models", classmethod(lambda cls: bundled))
+    assert tiny.bundled_model_for([]) == "charanim-tiny"
+    assert tiny.bundled_model_for(["pose"]) == "charanim-tiny"
+    assert tiny.bundled_model_for(["rgb"]) == "charanim-tiny-rgb"
+    # a tie (neither has both): the default
+    assert tiny.bundled_model_for(["rgb", "pose"]) == "charanim-tiny"
+    assert load_pipeline(None, "rgb").backbone.path == tiny_model
+    assert load_pipeline(None).backbone.path == pose_only
+    # a model given is a model used
+    assert load_pipeline(pose_only, "rgb").backbone.path == pose_only

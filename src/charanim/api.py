@@ -47,7 +47,8 @@ class CharanimWarning(UserWarning):
 class AnimateOptions:
     """Everything ``charanim animate`` accepts; ``None`` means "the model's default"."""
 
-    model: str = "charanim-tiny"
+    #: None: charanim-tiny, or the bundled model trained for ``conditioners`` (rgb)
+    model: str | None = None
     conditioners: list[str] = field(default_factory=list)
     prompt: str = ""
     negative_prompt: str = ""
@@ -75,7 +76,7 @@ class AnimateOptions:
 
 
 def load_pipeline(
-    model: str | os.PathLike[str] = "charanim-tiny",
+    model: str | os.PathLike[str] | None = None,
     conditioners: list[str] | str | None = None,
     device: str = "auto",
     dtype: str = "auto",
@@ -85,11 +86,18 @@ def load_pipeline(
     speed: SpeedSettings | None = None,
     parallel: str = "none",
 ) -> AnimatePipeline:
-    """Load a model (plus LoRAs, ``"path"`` or ``"path@scale"``) and the conditioners to drive
-    it (default: the model's own), with ``memory`` settings (offloading, attention, VAE
-    tiling; see :mod:`charanim.models.memory`), ``speed`` settings (caching,
+    """Load a model (plus LoRAs, ``"path"`` or ``"path@scale"``; with none, the bundled model
+    trained for ``conditioners``) and the conditioners to drive it (default: the model's own),
+    with ``memory`` settings (offloading, attention, VAE tiling; see
+    :mod:`charanim.models.memory`), ``speed`` settings (caching,
     compilation; :mod:`charanim.models.speed`) and ``parallel`` (context parallelism
     across the processes of a ``torchrun`` launch; :mod:`charanim.models.parallel`)."""
+    if isinstance(conditioners, str):
+        conditioners = split_conditioner_names(conditioners)
+    if model is None:
+        from charanim.models.tiny import bundled_model_for
+
+        model = bundled_model_for(conditioners or [])
     memory = memory or MemorySettings()
     memory.validate()
     speed = speed or SpeedSettings()

@@ -14,8 +14,9 @@ from charanim.errors import InputFileError, InvalidOptionError
 
 HELP = """Animate REFERENCE with the motion of DRIVING and write the video to -o.
 
-The model (default: the embedded charanim-tiny) and the conditioner that reads the
-motion (default: the one the model was trained with) can be changed; sampling
+The model (default: the embedded model trained for --conditioner, charanim-tiny when no
+other bundled one covers more of it) and the conditioner that reads the motion
+(default: the one the model was trained with) can be changed; sampling
 options default to the model's own settings. Clips longer than the model's window
 are generated in overlapping windows that continue each other.
 """
@@ -58,7 +59,13 @@ def animate(
         "and an audio conditioner: the character then talks to the audio.",
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Output video: .mp4, .webm, .mov, .mkv or .gif."),
-    model: str = typer.Option("charanim-tiny", "--model", "-m", help="Model name or local model directory."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model name or local model directory. Default: the bundled model trained for "
+        "--conditioner (charanim-tiny unless another bundled model covers more of it).",
+    ),
     lora: list[str] = typer.Option(
         None, "--lora", help="LoRA folder from 'charanim train' (PATH or PATH@SCALE); repeatable."
     ),

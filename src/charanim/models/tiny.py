@@ -146,6 +146,18 @@ def bundled_models_folder() -> Path:
     return Path(str(resources.files("charanim") / "assets" / "models"))
 
 
+def bundled_model_for(conditioners: list[str]) -> str:
+    """The bundled model ``animate`` uses when no ``--model`` is given: the one trained for
+    the most of ``conditioners`` (``rgb`` -> the stage-2 model), charanim-tiny on a tie."""
+    best, covered = NAME, -1
+    for name, path in TinyFamily.named_models().items():  # charanim-tiny first
+        config = read_model_config(path) if (path / CONFIG_NAME).is_file() else None
+        count = len(set(conditioners) & set(config.conditioners)) if config is not None else -1
+        if count > covered:
+            best, covered = name, count
+    return best
+
+
 class TinyFamily(BackboneFamily):
     name = "tiny"
     description = "charanim's own small Wan-architecture models (charanim.json + transformer/)"

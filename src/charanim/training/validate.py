@@ -32,13 +32,8 @@ def validate(backbone, conditioners, builder, data: ManifestData, recipe, run, s
             [condition, *extras],
             builder.spec,
             prompt=sample.prompt,
-            settings=SamplingSettings(
-                steps=recipe.validation.steps,
-                flow_shift=recipe.validation.flow_shift,
-                strength=recipe.validation.strength,
-                restore_detail=recipe.validation.restore_detail,
-                conditioner_guidance=dict(recipe.validation.conditioner_guidance),
-            ),
+            # the model's defaults: the build set them from recipe.validation (sampler_defaults)
+            settings=SamplingSettings(),
             generator=torch.Generator().manual_seed(index),
         )
         target = builder._fit(sample.target)
