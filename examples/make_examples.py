@@ -2,9 +2,11 @@
 
     python examples/make_examples.py
 
-Writes a held-out world pair (seed 1000, the bench's world; the shipped model trains on
+Writes held-out world pairs (seed 1000, the bench's world; the shipped models train on
 seed 0): character B's still image, character A's driving clip, both characters'
-keypoints, and the truth (B performing A's motion) to compare an animation with.
+keypoints, and the truth (B performing A's motion) to compare an animation with. Two of
+them: a humanoid waving (here; the pose-driven default model) and a quadruped walking
+(quadruped/; no human skeleton, for the RGB conditioner).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
 from charanim.synthetic.samples import WorldConfig, make_sample
 
 HERE = Path(__file__).parent
-WANTED_MOTION = "wave"
+#: folder -> (body plan, motion) of the example written there
+EXAMPLES = {HERE: ("humanoid", "wave"), HERE / "quadruped": ("quadruped", "walk")}
 
 
 def _keypoints(points: np.ndarray, fmt: str, config: WorldConfig) -> KeypointSequence:
@@ -30,22 +33,28 @@ def _keypoints(points: np.ndarray, fmt: str, config: WorldConfig) -> KeypointSeq
     return KeypointSequence.from_body_array(header, points[..., : len(get_format(fmt)), :])
 
 
-def main() -> None:
-    config = WorldConfig(body_plans=("humanoid",), cross_plan=0.0, motions=(WANTED_MOTION,))
+def write_example(folder: Path, body_plan: str, motion: str) -> None:
+    config = WorldConfig(body_plans=(body_plan,), cross_plan=0.0, motions=(motion,))
     for index in range(1000):
         sample = make_sample(config, BENCH_WORLD_SEED * 1_000_003 + index, index)
         if sample.meta["driving"]["framing"] == "full" and sample.meta["reference"]["framing"] == "full":
             break
+    folder.mkdir(exist_ok=True)
     fmt = sample.meta["reference"]["keypoint_format"]
-    Image.fromarray(sample.reference).save(HERE / "reference.png")
-    write_video(HERE / "driving.mp4", sample.driving, config.fps)
-    write_video(HERE / "target.mp4", sample.target, config.fps)
-    _keypoints(sample.driving_keypoints, fmt, config).save(HERE / "driving.keypoints.jsonl")
-    _keypoints(sample.reference_keypoints[None], fmt, config).save(HERE / "reference.keypoints.jsonl")
-    (HERE / "example.json").write_text(
+    Image.fromarray(sample.reference).save(folder / "reference.png")
+    write_video(folder / "driving.mp4", sample.driving, config.fps)
+    write_video(folder / "target.mp4", sample.target, config.fps)
+    _keypoints(sample.driving_keypoints, fmt, config).save(folder / "driving.keypoints.jsonl")
+    _keypoints(sample.reference_keypoints[None], fmt, config).save(folder / "reference.keypoints.jsonl")
+    (folder / "example.json").write_text(
         json.dumps({"world_seed": BENCH_WORLD_SEED, "index": index, **sample.meta}, indent=2) + "\n"
     )
-    print(f"example {index}: {sample.meta['caption']['prompt']}")
+    print(f"{folder.name or '.'}: example {index}: {sample.meta['caption']['prompt']}")
+
+
+def main() -> None:
+    for folder, (body_plan, motion) in EXAMPLES.items():
+        write_example(folder, body_plan, motion)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ class CharanimWarning(UserWarning):
 class AnimateOptions:
     """Everything ``charanim animate`` accepts; ``None`` means "the model's default"."""
 
-    #: None: charanim-tiny, or the bundled model trained for ``conditioners`` (rgb)
+    #: None: the bundled model trained for ``conditioners`` (charanim-tiny unless another covers more)
     model: str | None = None
     conditioners: list[str] = field(default_factory=list)
     prompt: str = ""
