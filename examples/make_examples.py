@@ -6,7 +6,7 @@ Writes held-out world pairs (seed 1000, the bench's world; the shipped models tr
 seed 0): character B's still image, character A's driving clip, both characters'
 keypoints, and the truth (B performing A's motion) to compare an animation with. Two of
 them: a humanoid waving (here; the pose-driven default model) and a quadruped walking
-(quadruped/; no human skeleton, for the RGB conditioner).
+(quadruped/; AP-10K skeletons, and an animal driver for the RGB conditioner).
 """
 
 from __future__ import annotations

@@ -148,7 +148,8 @@ def bundled_models_folder() -> Path:
 
 def bundled_model_for(conditioners: list[str]) -> str:
     """The bundled model ``animate`` uses when no ``--model`` is given: the one trained for
-    the most of ``conditioners`` (``rgb`` -> the stage-2 model), charanim-tiny on a tie."""
+    the most of ``conditioners`` (a stage-2 model shipped beside it, for ``rgb``),
+    charanim-tiny on a tie."""
     best, covered = NAME, -1
     for name, path in TinyFamily.named_models().items():  # charanim-tiny first
         config = read_model_config(path) if (path / CONFIG_NAME).is_file() else None
