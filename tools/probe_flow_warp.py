@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from charanim.metrics import psnr
+from charanim.synthetic.world import load_shard_sample
 
 
 def box(mask: np.ndarray) -> np.ndarray:
@@ -62,18 +63,16 @@ def main() -> None:
         flow = lambda a, b: dis.calc(a, b, None)  # noqa: E731
     else:
         flow = lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 7, 3, 5, 1.1, 0)  # noqa: E731
-    root = args.manifest.parent
     entries = [json.loads(line) for line in args.manifest.read_text().splitlines() if line.strip()]
     tests = [e for e in entries if e["split"] == "test"][: args.pairs]
-    shards, scores = {}, {"static": [], "flow warp": []}
+    scores = {"static": [], "flow warp": []}
     for entry in tests:
-        shard = shards.setdefault(entry["shard"], np.load(root / entry["shard"]))
-        at = entry["position"]
-        target, target_mask = shard["target"][at], shard["target_mask"][at] > 0
-        reference, reference_mask = shard["reference"][at], shard["reference_mask"][at] > 0
+        arrays = load_shard_sample(args.manifest.parent, entry)
+        target, target_mask = arrays["target"], arrays["target_mask"] > 0
+        reference, reference_mask = arrays["reference"], arrays["reference_mask"] > 0
         if args.oracle:
             reference, reference_mask = target[0], target_mask[0]
-        driving, driving_mask = shard["driving"][at], shard["driving_mask"][at] > 0
+        driving, driving_mask = arrays["driving"], arrays["driving_mask"] > 0
         still = np.repeat(reference[None], len(target), axis=0)
         warped = flow_warp(reference, reference_mask, driving, driving_mask, flow)
         for name, video in (("static", still), ("flow warp", warped)):

@@ -217,12 +217,10 @@ def _options(options: dict[str, Any]) -> AnimateOptions:
     return opts
 
 
-def _conditioners(backbone: Backbone, names: list[str] | str | None, options: dict) -> list[Conditioner]:
+def _conditioners(backbone: Backbone, names: list[str] | None, options: dict) -> list[Conditioner]:
     from charanim.conditioners import create_conditioners
     from charanim.plugins import get_plugins
 
-    if isinstance(names, str):
-        names = split_conditioner_names(names)
     if not names:
         if not backbone.config.conditioners:
             known = ", ".join(get_plugins().conditioners.names()) or "none installed"

@@ -117,9 +117,8 @@ class TinyBackbone(Backbone):
         if warning is None:
             return None
         # the bundled models are trained for different conditioners: name the one that fits
-        for name, path in TinyFamily.named_models().items():
-            config = read_model_config(path) if (path / CONFIG_NAME).is_file() else None
-            if config is not None and conditioner.name in config.conditioners:
+        for name, trained in bundled_conditioners().items():
+            if conditioner.name in trained:
                 return f"{warning}; the bundled '{name}' was trained for it: --model {name}"
         return warning
 
@@ -146,17 +145,22 @@ def bundled_models_folder() -> Path:
     return Path(str(resources.files("charanim") / "assets" / "models"))
 
 
+def bundled_conditioners() -> dict[str, list[str]]:
+    """Each bundled model's name and the conditioners it was trained for (charanim-tiny first)."""
+    return {
+        name: read_model_config(path).conditioners if (path / CONFIG_NAME).is_file() else []
+        for name, path in TinyFamily.named_models().items()
+    }
+
+
 def bundled_model_for(conditioners: list[str]) -> str:
     """The bundled model ``animate`` uses when no ``--model`` is given: the one trained for
     the most of ``conditioners`` (a stage-2 model shipped beside it, for ``rgb``),
     charanim-tiny on a tie."""
-    best, covered = NAME, -1
-    for name, path in TinyFamily.named_models().items():  # charanim-tiny first
-        config = read_model_config(path) if (path / CONFIG_NAME).is_file() else None
-        count = len(set(conditioners) & set(config.conditioners)) if config is not None else -1
-        if count > covered:
-            best, covered = name, count
-    return best
+    trained = bundled_conditioners()
+    return max(
+        trained, key=lambda name: (len(set(conditioners) & set(trained[name])), name == NAME), default=NAME
+    )
 
 
 class TinyFamily(BackboneFamily):
