@@ -6,7 +6,8 @@ Writes held-out world pairs (seed 1000, the bench's world; the shipped models tr
 seed 0): character B's still image, character A's driving clip, both characters'
 keypoints, and the truth (B performing A's motion) to compare an animation with. Two of
 them: a humanoid waving (here; the pose-driven default model) and a quadruped walking
-(quadruped/; AP-10K skeletons, and an animal driver for the RGB conditioner).
+(quadruped/; AP-10K skeletons, and an animal driver for the RGB conditioner, so its
+reference is posed as the driver starts: the relative motion the RGB model expects).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
 from charanim.synthetic.samples import WorldConfig, make_sample
 
 HERE = Path(__file__).parent
-#: folder -> (body plan, motion) of the example written there
-EXAMPLES = {HERE: ("humanoid", "wave"), HERE / "quadruped": ("quadruped", "walk")}
+#: folder -> (body plan, motion, how the reference is posed) of the example written there
+EXAMPLES = {HERE: ("humanoid", "wave", "other"), HERE / "quadruped": ("quadruped", "walk", "first-frame")}
 
 
 def _keypoints(points: np.ndarray, fmt: str, config: WorldConfig) -> KeypointSequence:
@@ -33,8 +34,10 @@ def _keypoints(points: np.ndarray, fmt: str, config: WorldConfig) -> KeypointSeq
     return KeypointSequence.from_body_array(header, points[..., : len(get_format(fmt)), :])
 
 
-def write_example(folder: Path, body_plan: str, motion: str) -> None:
-    config = WorldConfig(body_plans=(body_plan,), cross_plan=0.0, motions=(motion,))
+def write_example(folder: Path, body_plan: str, motion: str, reference_pose: str) -> None:
+    config = WorldConfig(
+        body_plans=(body_plan,), cross_plan=0.0, motions=(motion,), reference_pose=reference_pose
+    )
     for index in range(1000):
         sample = make_sample(config, BENCH_WORLD_SEED * 1_000_003 + index, index)
         if sample.meta["driving"]["framing"] == "full" and sample.meta["reference"]["framing"] == "full":
@@ -47,14 +50,18 @@ def write_example(folder: Path, body_plan: str, motion: str) -> None:
     _keypoints(sample.driving_keypoints, fmt, config).save(folder / "driving.keypoints.jsonl")
     _keypoints(sample.reference_keypoints[None], fmt, config).save(folder / "reference.keypoints.jsonl")
     (folder / "example.json").write_text(
-        json.dumps({"world_seed": BENCH_WORLD_SEED, "index": index, **sample.meta}, indent=2) + "\n"
+        json.dumps(
+            {"world_seed": BENCH_WORLD_SEED, "index": index, "reference_pose": reference_pose, **sample.meta},
+            indent=2,
+        )
+        + "\n"
     )
     print(f"{folder.name or '.'}: example {index}: {sample.meta['caption']['prompt']}")
 
 
 def main() -> None:
-    for folder, (body_plan, motion) in EXAMPLES.items():
-        write_example(folder, body_plan, motion)
+    for folder, (body_plan, motion, reference_pose) in EXAMPLES.items():
+        write_example(folder, body_plan, motion, reference_pose)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,13 @@ def test_motion_amount_is_zero_for_a_still_target_and_grows_as_it_moves(cases):
     assert 0.15 < shifted.motion_amount <= 1 and shifted.motion_band in ("medium", "large")
 
 
+def test_a_relative_world_suite_poses_each_reference_as_its_target_starts(tmp_path):
+    relative = world_suite(tmp_path, count=2, frames=6, size=48, reference_pose="first-frame")
+    assert len(relative) == 2
+    for case in relative:
+        assert np.array_equal(case.reference, case.target[0])
+
+
 def test_skeleton_warp_without_motion_is_the_reference(cases):
     from dataclasses import replace
 
@@ -142,7 +149,7 @@ def test_a_worse_model_scores_worse_on_the_quality_metrics(tmp_path, cases):
     good, bad = summary["noise8"], summary["noise60"]
     assert good["psnr"] > bad["psnr"] + 5 and good["psnr_character"] > bad["psnr_character"] + 5
     assert good["fg_iou"] >= bad["fg_iou"]
-    assert {"static", "skeleton-warp"} <= set(rows[0]["scores"])  # both baselines in every run
+    assert {"static", "skeleton-warp", "flow-warp"} <= set(rows[0]["scores"])  # the baselines in every run
 
 
 def test_cli_report_is_complete_and_resumes_from_cache(tmp_path, tiny_model):
@@ -163,7 +170,7 @@ def test_cli_report_is_complete_and_resumes_from_cache(tmp_path, tiny_model):
     assert first.exit_code == 0, first.output
     results = json.loads((out / "results.json").read_text())
     assert results["schema"] == report.SCHEMA and len(results["cases"]) == 3
-    assert {c["name"] for c in results["contenders"]} == {"tiny", "static", "skeleton-warp"}
+    assert {c["name"] for c in results["contenders"]} == {"tiny", "static", "skeleton-warp", "flow-warp"}
     assert set(results["summary"]["tiny"]) >= {
         "psnr",
         "psnr_character",
@@ -265,6 +272,7 @@ def test_a_corrupt_case_is_reported_and_the_run_goes_on(tmp_path, media, tiny_mo
         (["bench", "--model", "no-such-model", "-o", "{out}"], "Unknown model"),
         (["bench", "--suite", "speed", "-o", "{out}"], "needs at least one --model"),
         (["bench", "compare", "{out}", "{out}"], "results.json"),
+        (["bench", "--reference-pose", "sideways", "-o", "{out}"], "--reference-pose must be one of"),
     ],
 )
 def test_bad_input(tmp_path, arguments, message):
@@ -354,7 +362,7 @@ def test_real_suite_runs_with_a_model_and_the_baselines(tmp_path, tiny_model):
     assert "static" in names and len(names) >= 2  # the model and the static baseline, same run
     # no truth: only the metrics that need none have scores, and they do have them
     needs_target = {m["name"]: m["needs_target"] for m in results["metrics"]}
-    model = next(n for n in names if n not in ("static", "skeleton-warp"))
+    model = next(n for n in names if n not in ("static", "skeleton-warp", "flow-warp"))
     scored = {k for k, v in results["summary"][model].items() if v is not None}
     assert scored and not any(needs_target[k] for k in scored if k in needs_target)
 

@@ -278,3 +278,40 @@ def test_mouth_openness_of_world_talkers_follows_their_voice():
         head = np.repeat(sample.reference_keypoints[None], 16, axis=0)
         assert np.isnan(lip_sync(mouth_openness(still, head[:, 0, :2], head[:, 1:3, :2]), loudness))
     assert np.nanmedian(scores) > 0.6, scores
+
+
+def test_references_posed_as_the_driver_starts_are_the_targets_first_frame():
+    """``reference_pose="first-frame"``: the pairs relative motion (the RGB conditioner's
+    flow warp) expects; everything else about B is the default world's."""
+    relative = WorldConfig(size=(48, 48), frames=6, fps=8.0, reference_pose="first-frame")
+    for seed in range(4):
+        sample, other = make_sample(relative, 300 + seed, seed), make_sample(SMALL, 300 + seed, seed)
+        assert np.array_equal(sample.reference, sample.target[0])
+        assert np.array_equal(sample.reference_keypoints, sample.target_keypoints[0])
+        # the same B doing the same motion (framed for its clip alone, not another pose too)
+        assert sample.meta["reference"]["appearance"] == other.meta["reference"]["appearance"]
+        assert sample.meta["motion"] == other.meta["motion"]
+        assert not np.array_equal(other.reference, other.target[0])
+    # worlds made before the option keep their settings (and so stay resumable)
+    assert "reference_pose" not in WorldJob(None, 1, 0, SMALL).settings()
+    assert WorldJob(None, 1, 0, relative).settings()["reference_pose"] == "first-frame"
+
+
+def test_synthesize_world_poses_references_as_asked_and_refuses_an_unknown_pose(tmp_path):
+    from typer.testing import CliRunner
+
+    from charanim.cli.app import app
+
+    out = tmp_path / "relative"
+    result = CliRunner().invoke(app, [
+        "synthesize", "world", "-o", str(out), "--count", "2", "--size", "32x32", "--frames", "4",
+        "--reference-pose", "first-frame", "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    arrays = load_shard_sample(out, entry)
+    assert np.array_equal(arrays["reference"], arrays["target"][0])
+    result = CliRunner().invoke(
+        app, ["synthesize", "world", "-o", str(out), "--reference-pose", "upside-down"]
+    )
+    assert result.exit_code == 1 and "--reference-pose must be one of other, first-frame" in result.stderr

@@ -1,11 +1,14 @@
-"""The two baselines every bench run includes.
+"""The baselines every bench run includes.
 
 ``static``: the reference image, unchanged, for every frame (what a model must beat to
 have animated anything). ``skeleton-warp``: an AnimatedDrawings-style geometric
 animation: each reference pixel of the character belongs to its nearest bone; the
 bone's rigid motion (from the reference pose to the retargeted driving pose) moves it.
 No learning, no new pixels: where the character uncovers background, the reference's
-background colour fills in.
+background colour fills in. ``flow-warp``: the reference moved by the driving clip's
+optical flow, exactly the hint the RGB conditioner gives models with warp channels
+(relative motion; run only where the ``rgb`` conditioner is installed): what an RGB
+model must beat to have added anything to its input.
 """
 
 from __future__ import annotations
@@ -20,6 +23,34 @@ from charanim.pose.warp import bone_warp, seen_bones
 
 def static(case: BenchCase) -> np.ndarray:
     return np.repeat(case.reference[None], len(case.driving), axis=0)
+
+
+def flow_warp(case: BenchCase) -> np.ndarray | None:
+    """None without the rgb conditioner (or one that gives no reference grid)."""
+    import torch
+
+    from charanim.conditioning import Driving, OutputSpec, Reference
+    from charanim.engine.reference_warp import warped_reference
+    from charanim.io.image import image_from_array
+    from charanim.io.video import Video
+    from charanim.plugins import get_plugins
+
+    conditioners = get_plugins().conditioners
+    if "rgb" not in conditioners.names():
+        return None
+    height, width = case.reference.shape[:2]
+    frames = len(case.driving)
+    video = Video(case.driving, case.fps, case.fps, (width, height), np.arange(frames))
+    condition = conditioners.get("rgb")().prepare(
+        Driving(video=video),
+        Reference(image_from_array(case.reference)),
+        OutputSpec(width, height, frames, case.fps),
+    )
+    if condition.meta.get("reference_grid") is None:
+        return None
+    pixels = torch.from_numpy(case.reference).permute(2, 0, 1).float() / 127.5 - 1
+    moved = warped_reference(condition, pixels, frames)
+    return ((moved.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def skeleton_warp(case: BenchCase) -> np.ndarray | None:

@@ -94,14 +94,20 @@ class BenchCase:
 
 
 def world_suite(
-    report: Path, count: int, manifest: Path | None = None, frames: int = 16, size: int = 64
+    report: Path,
+    count: int,
+    manifest: Path | None = None,
+    frames: int = 16,
+    size: int = 64,
+    reference_pose: str = "other",
 ) -> list[BenchCase]:
-    """Test-split pairs of ``manifest``, or a fresh world made in REPORT/world (cached)."""
+    """Test-split pairs of ``manifest``, or a fresh world made in REPORT/world (cached),
+    its references posed as ``reference_pose`` says (:class:`WorldConfig`)."""
     from charanim.synthetic.samples import WorldConfig
     from charanim.synthetic.world import WorldJob, entry_keypoints, load_shard_sample, run_world
 
     if manifest is None:
-        config = WorldConfig(size=(size, size), frames=frames, cross_plan=0.0)
+        config = WorldConfig(size=(size, size), frames=frames, cross_plan=0.0, reference_pose=reference_pose)
         run_world(
             WorldJob(
                 report / "world",

@@ -40,11 +40,14 @@ class BenchOptions:
     ablations: list[str] = field(default_factory=list)
     #: sampling strength for every model (None: each model's own; see ``animate --strength``)
     strength: float | None = None
+    #: world suite made here: how references are posed (``other``, or ``first-frame`` for
+    #: relative motion; see ``synthesize world --reference-pose``)
+    reference_pose: str = "other"
 
 
 def load_cases(options: BenchOptions):
     if options.suite == "world":
-        return world_suite(options.out, options.cases, options.data)
+        return world_suite(options.out, options.cases, options.data, reference_pose=options.reference_pose)
     if options.suite == "speed":
         return speed_suite()
     if options.suite == "real":

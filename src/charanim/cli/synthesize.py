@@ -28,6 +28,8 @@ WORLD_EPILOG = """[bold]Examples[/]
   charanim synthesize world -o data/world --count 5000 --shard 0/4   # on machine 0 of 4
 
   charanim synthesize world -o data/quads --count 200 --body-plans quadruped,bird --json
+
+  charanim synthesize world -o data/world-relative --count 6000 --reference-pose first-frame
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode="rich")
@@ -72,6 +74,13 @@ def world(
         help="Give every driving clip a 16 kHz sound track: talking characters' voices follow their "
         "mouths (for the audio-face conditioner); the others are silent.",
     ),
+    reference_pose: str = typer.Option(
+        "other",
+        "--reference-pose",
+        help="How the reference image poses the target character: 'other' (a moment of another "
+        "motion: absolute motion transfer) or 'first-frame' (as the target starts: relative motion "
+        "transfer, what the RGB conditioner's flow warp expects).",
+    ),
     shard_size: int = typer.Option(50, "--shard-size", min=1, help="Samples per shard file."),
     shard: str = typer.Option("0/1", "--shard", help="Make only shards i, i+n, i+2n... of n (i/n)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes rendering in parallel."),
@@ -93,7 +102,13 @@ def world(
     from charanim.synthetic.world import WorldJob, run_world, write_preview
 
     console.apply(quiet, verbose, debug)
+    from charanim.synthetic.samples import REFERENCE_POSES
+
     plans = _names(body_plans, PLANS, "body plan")
+    if reference_pose not in REFERENCE_POSES:
+        raise InvalidOptionError(
+            f"--reference-pose must be one of {', '.join(REFERENCE_POSES)}, got '{reference_pose}'."
+        )
     motion_names = _names(motions, MOTIONS, "motion") if motions else None
     width, height = parse_size(size)
     try:
@@ -109,6 +124,7 @@ def world(
         motions=motion_names,
         duets=duets,
         audio=audio,
+        reference_pose=reference_pose,
     )
     job = WorldJob(out, count, seed, config, shard_size, (part, parts), workers, test_fraction, one_to_many)
     with console.progress("Rendering world") as progress:

@@ -8,10 +8,13 @@ own pixels moved bone by bone to that frame's skeleton (:func:`charanim.pose.war
 the limb's appearance already where it goes, so the model corrects a warp (seams, the
 ghost of where the limb was, uncovered background) instead of drawing the limb.
 
-Built from what the in-context pose condition carries in ``meta`` (its retargeted
-keypoints in output pixels and the reference's), the same way in training and in
-``animate``. A condition without skeletons (the RGB conditioner) gives the reference held
-still, which is also what a dropped motion condition gives.
+Built from what the in-context condition carries in ``meta``, the same way in training
+and in ``animate``: a pose condition's retargeted keypoints in output pixels and the
+reference's, or a ``reference_grid`` — a callable ``(start, count) -> float32 [count, H,
+W, 2]`` giving, for every output pixel of those frames, the (x, y) of the reference to
+sample there (the RGB conditioner's, from the driver's optical flow). A condition with
+neither gives the reference held still, which is also what a dropped motion condition
+gives.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ def warped_reference(condition: Condition | None, reference: torch.Tensor, frame
     warped over its crop's frames."""
     still = reference[:, None].expand(-1, frames, -1, -1)
     meta = condition.meta if condition is not None else {}
+    start = int(meta.get("cut", 0))
+    if meta.get("reference_grid") is not None:
+        return _sampled(reference, meta["reference_grid"](start, frames))
     if meta.get("keypoints") is None or meta.get("reference_keypoints") is None:
         return still.clone()
-    start = int(meta.get("cut", 0))
     motion = np.asarray(meta["keypoints"], np.float64)[start : start + frames]
     if len(motion) < frames:  # a clip shorter than the window holds its last pose
         motion = np.concatenate([motion, np.repeat(motion[-1:], frames - len(motion), axis=0)])
@@ -39,3 +44,16 @@ def warped_reference(condition: Condition | None, reference: torch.Tensor, frame
     image = reference.permute(1, 2, 0).cpu().float().numpy()
     warped = bone_warp(image, image, NEAR_BONE, points, motion, meta["body_format"])
     return torch.from_numpy(warped).permute(3, 0, 1, 2).to(reference)
+
+
+def _sampled(reference: torch.Tensor, grid: np.ndarray) -> torch.Tensor:
+    """``reference`` ``[3, H, W]`` sampled at ``grid`` ``[F, H, W, 2]`` (pixel x, y; the
+    edge continues past the border): ``[3, F, H, W]``."""
+    frames, height, width = grid.shape[:3]
+    points = torch.from_numpy(grid).float()
+    normalised = torch.stack(
+        [(2 * points[..., 0] + 1) / width - 1, (2 * points[..., 1] + 1) / height - 1], -1
+    )
+    image = reference.cpu().float()[None].expand(frames, -1, -1, -1)
+    moved = torch.nn.functional.grid_sample(image, normalised, padding_mode="border", align_corners=False)
+    return moved.permute(1, 0, 2, 3).to(reference)

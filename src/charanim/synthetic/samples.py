@@ -78,6 +78,13 @@ class WorldConfig:
     #: give every sample a sound track (16 kHz): talking drivers' voices follow their
     #: mouths (:mod:`charanim.synthetic.voice`); everyone else is silent
     audio: bool = False
+    #: how B is posed in the reference image: ``other`` (a moment of another motion, the
+    #: default) or ``first-frame`` (B as the target starts, i.e. as the driver starts:
+    #: the pairs relative motion transfer expects, as for the RGB conditioner's flow warp)
+    reference_pose: str = "other"
+
+
+REFERENCE_POSES = ("other", "first-frame")
 
 
 def _pad(keypoints: np.ndarray) -> np.ndarray:
@@ -104,7 +111,9 @@ def make_sample(config: WorldConfig, motion_seed: int, target_seed: int) -> Worl
     rng_b = np.random.default_rng([motion_seed, target_seed])
     plan_b = plan_a if rng_b.random() >= config.cross_plan else str(rng_b.choice(config.body_plans))
     character_b = sample_character(rng_b, plan_b)
-    reference_channels = _reference_pose(rng_b, config, channels)
+    reference_channels = _reference_pose(rng_b, config, channels)  # drawn either way: same B
+    if config.reference_pose == "first-frame":
+        reference_channels = channels_at(channels, 0)
     framing_b = _framing(rng_b, spec, plan_b, config.audio)
     clip_b = clip_points(character_b, channels) + [posed_points(character_b, reference_channels)]
     camera_b = choose_camera(rng_b, clip_b, config.size, framing_b, character_b.plan)
@@ -167,6 +176,8 @@ def make_duet(config: WorldConfig, motion_seed: int, target_seed: int) -> WorldS
     targets = [sample_character(rng_b, plan) for plan in plans]
     target_channels = _side_by_side(targets, channels, gap)
     stills = [_reference_pose(rng_b, config, ch) for ch in target_channels]
+    if config.reference_pose == "first-frame":
+        stills = [channels_at(ch, 0) for ch in target_channels]
     still_channels = [{name: np.array([value]) for name, value in still.items()} for still in stills]
     clip_b = _merged(targets, target_channels) + [
         {

@@ -56,8 +56,8 @@ class WorldJob:
     def settings(self) -> dict:
         """What makes two runs produce the same samples (not count, workers or shard)."""
         config = asdict(self.config)
-        for added in ("duets", "audio"):  # worlds made before these existed keep their settings
-            if not config[added]:
+        for added, default in (("duets", 0.0), ("audio", False), ("reference_pose", "other")):
+            if config[added] == default:  # worlds made before these existed keep their settings
                 del config[added]
         return {
             "generator": "charanim.synthetic", "version": 1, "seed": self.seed, "shard_size": self.shard_size,

@@ -7,6 +7,11 @@ in the signal, training must stop the model from copying it: :meth:`augment` jit
 colour (gain, bias, channel mixing, saturation) and geometry (scale and shift),
 the same for every frame of a clip so the motion itself is untouched.
 
+For models trained with reference warp channels the condition also carries where the
+reference's pixels go in each frame, from the driver's optical flow
+(:class:`charanim_rgb.flow.ReferenceFlow`, relative motion: the reference posed as the
+clip starts).
+
 ``background="remove"`` (or ``person`` / ``motion``, see :mod:`charanim.segmentation`)
 greys out everything but the driving character, so a busy background neither
 distracts the model nor leaks into the result.
@@ -21,6 +26,7 @@ import torch.nn.functional as F
 from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
 from charanim.errors import ConditionerInputError
 from charanim.io.resize import fit_frames
+from charanim_rgb.flow import ReferenceFlow
 
 
 class RGBConditioner(Conditioner):
@@ -60,6 +66,11 @@ class RGBConditioner(Conditioner):
             masks, meta["background"] = foreground_masks(fitted, self.background)
             video = video * torch.from_numpy(masks)[None].float()  # background -> mid grey (0)
             meta["foreground_share"] = round(float(masks.mean()), 4)
+            fitted = ((video.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        # where the reference's pixels go (models with warp channels ask; charanim_rgb.flow):
+        # computed from the clean frames, so augment's jitter leaves it as it is
+        reference_image, _ = fit_frames(reference.image.rgb[None], (spec.width, spec.height), spec.fit)
+        meta["reference_grid"] = ReferenceFlow(fitted, reference_image[0])
         return Condition(self.name, self.site, video=video, meta=meta)
 
     def augment(self, condition: Condition, generator: torch.Generator) -> Condition:

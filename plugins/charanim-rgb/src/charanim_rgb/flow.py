@@ -1,0 +1,136 @@
+"""Where the reference's pixels go, frame by frame, from the driving clip's optical flow.
+
+Models trained with ``reference_warp_channels`` take the reference moved to each target
+frame as a hint (:mod:`charanim.engine.reference_warp`). The pose conditioner moves it
+bone by bone; with RGB driving there is no skeleton, so the motion comes from the
+driver's dense optical flow (OpenCV's DIS) from each frame back to the first, carried
+onto the reference by mapping the two characters' boxes onto each other. That is
+relative motion: it assumes the reference is posed as the driving clip starts (as
+first-order-motion tools do); from another pose it moves the wrong limbs, and a model
+trained on such pairs learns to trust it less (docs/charanim-tiny-training.md measures
+both).
+
+The boxes come from OpenCV's GrabCut, started with the image's border as background
+(on the world's test pairs the box overlaps the true one by 0.84 IoU on average); where
+it finds no plausible character the whole frame is the box, so the flow applies unscaled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+
+#: a foreground covering less or more of the image than this is not a character
+MIN_SHARE, MAX_SHARE = 0.005, 0.9
+#: images are segmented at most this large (the box is scaled back)
+CUT_SIZE = 96
+#: optical flow is computed on frames at least this large (smaller ones are upscaled)
+FLOW_SIZE = 256
+#: boxes already found, by image content (training sees each clip's first frame and
+#: reference every epoch); bounded, oldest dropped first
+_BOXES: dict[bytes, np.ndarray] = {}
+_MAX_BOXES = 50_000
+
+
+def character_box(image: np.ndarray) -> np.ndarray:
+    """``uint8 [H, W, 3]`` -> ``float32 [x0, y0, x1, y1]`` in pixels: the box of the
+    foreground GrabCut finds inside the image's border, or the whole image when that
+    is not a plausible character."""
+    image = np.ascontiguousarray(image)
+    key = hashlib.blake2b(image.tobytes(), digest_size=16, person=b"charanim-box").digest() + bytes(
+        str(image.shape), "ascii"
+    )
+    if key not in _BOXES:
+        if len(_BOXES) >= _MAX_BOXES:
+            del _BOXES[next(iter(_BOXES))]
+        _BOXES[key] = _grabcut_box(image)
+    return _BOXES[key].copy()
+
+
+def _grabcut_box(image: np.ndarray) -> np.ndarray:
+    height, width = image.shape[:2]
+    factor = min(1.0, CUT_SIZE / max(height, width))
+    small = (
+        image
+        if factor == 1.0
+        else cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    )
+    h, w = small.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's colour models start from a k-means: the same box every time
+    # the outer two pixels are background; GrabCut learns both colour models from there
+    cv2.grabCut(small[..., ::-1].copy(), mask, (2, 2, w - 4, h - 4), background, foreground, 3,
+                cv2.GC_INIT_WITH_RECT)  # fmt: skip
+    found = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    whole = np.array([0, 0, width, height], np.float32)
+    if not MIN_SHARE <= found.mean() <= MAX_SHARE:
+        return whole
+    _, _, stats, _ = cv2.connectedComponentsWithStats(found)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    parts = stats[1:][areas >= 0.1 * areas.max()]  # specks apart from the character are noise
+    x0, y0 = parts[:, 0].min(), parts[:, 1].min()
+    x1 = (parts[:, 0] + parts[:, 2]).max()
+    y1 = (parts[:, 1] + parts[:, 3]).max()
+    return np.array([x0, y0, x1, y1], np.float32) / factor
+
+
+class ReferenceFlow:
+    """The sampling grid that moves a reference by a driving clip's flow.
+
+    ``driving`` ``uint8 [F, H, W, 3]`` and ``reference`` ``uint8 [H, W, 3]``, both on the
+    output grid. Calling it with ``(start, count)`` gives ``float32 [count, H, W, 2]``:
+    for each pixel of frames ``start .. start + count - 1``, the (x, y) of the reference
+    to sample there. Computed on demand (only models with warp channels ask), each
+    frame's flow once.
+    """
+
+    def __init__(self, driving: np.ndarray, reference: np.ndarray):
+        self.gray = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in driving])
+        self.driving_box = character_box(driving[0])
+        self.reference_box = character_box(reference)
+        self._grids: dict[int, np.ndarray] = {}
+        self._dis = None
+
+    def __call__(self, start: int, count: int) -> np.ndarray:
+        last = len(self.gray) - 1
+        return np.stack([self._grid(min(start + i, last)) for i in range(count)])
+
+    def _grid(self, index: int) -> np.ndarray:
+        if index not in self._grids:
+            self._grids[index] = self._compute(index)
+        return self._grids[index]
+
+    def _compute(self, index: int) -> np.ndarray:
+        height, width = self.gray.shape[1:]
+        ref_box, drv_box = self.reference_box, self.driving_box
+        scale = (drv_box[2:] - drv_box[:2]) / np.maximum(ref_box[2:] - ref_box[:2], 1.0)
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        # each reference pixel's place on the driver
+        dx = drv_box[0] + (xs - ref_box[0]) * scale[0]
+        dy = drv_box[1] + (ys - ref_box[1]) * scale[1]
+        if index == 0:
+            back = np.zeros((height, width, 2), np.float32)
+        else:
+            if self._dis is None:
+                self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+            back = self._flow(self.gray[index], self.gray[0])  # frame index -> frame 0
+        fx = cv2.remap(back[..., 0], dx, dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        fy = cv2.remap(back[..., 1], dx, dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        sx = (dx + fx - drv_box[0]) / scale[0] + ref_box[0]
+        sy = (dy + fy - drv_box[1]) / scale[1] + ref_box[1]
+        return np.stack([sx, sy], axis=-1).astype(np.float32)
+
+    def _flow(self, moving: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """DIS flow ``moving -> first``, computed at ``FLOW_SIZE`` at least: on a small grid
+        its pyramid is too shallow for motions of a few pixels."""
+        height, width = moving.shape
+        factor = max(1, int(np.ceil(FLOW_SIZE / max(height, width))))
+        if factor == 1:
+            return self._dis.calc(moving, first, None)
+        size = (width * factor, height * factor)
+        up = [cv2.resize(image, size, interpolation=cv2.INTER_LINEAR) for image in (moving, first)]
+        flow = self._dis.calc(up[0], up[1], None)
+        return cv2.resize(flow, (width, height), interpolation=cv2.INTER_AREA) / factor
