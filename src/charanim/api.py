@@ -160,7 +160,7 @@ def animate(
 
     ``options`` are the fields of :class:`AnimateOptions` (``model``, ``conditioners``,
     ``prompt``, ``size``, ``fps``, ``seed``...) plus the sampling settings (``steps``,
-    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``strength``, ``restore_detail``, ``window``,
+    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``strength``, ``restore_detail``, ``start``, ``window``,
     ``overlap``). Returns a summary dict; ``summary["result"]`` holds the frames.
     """
     opts = _options(options)
@@ -295,6 +295,7 @@ def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, 
         "sampler": result.settings.sampler,
         "strength": result.settings.strength,
         "restore_detail": result.settings.restore_detail,
+        "start": result.settings.start,
         "guidance": result.settings.guidance,
         "motion_guidance": result.settings.motion_guidance,
         "conditioner_guidance": result.settings.conditioner_guidance,

@@ -48,7 +48,7 @@ def flow_warp(case: BenchCase) -> np.ndarray | None:
     )
     if condition.meta.get("reference_grid") is None:
         return None
-    pixels = torch.from_numpy(case.reference).permute(2, 0, 1).float() / 127.5 - 1
+    pixels = torch.from_numpy(np.array(case.reference)).permute(2, 0, 1).float() / 127.5 - 1
     moved = warped_reference(condition, pixels, frames)
     return ((moved.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 

@@ -144,6 +144,13 @@ def animate(
         "autoencoder loses, where a frame did not change: up to this much change, in [-1, 1] units "
         "(e.g. 0.3); 0 turns it off. Default: the model's.",
     ),
+    start: str | None = typer.Option(
+        None,
+        "--start",
+        help="With --strength below 1, what is noised part-way: 'still' (the reference held still) "
+        "or 'warp' (the reference moved by the motion: skeleton or optical flow; models trained with "
+        "the reference warp). Default: the model's (charanim-tiny-rgb: warp).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same video."),
     size: str | None = typer.Option(
         None, "--size", help="Output WIDTHxHEIGHT, e.g. 64x64. Default: the model's."
@@ -298,6 +305,7 @@ def animate(
                 flow_shift=flow_shift,
                 strength=strength,
                 restore_detail=restore_detail,
+                start=start,
                 seed=seed,
                 size=output_size,
                 fps=fps,

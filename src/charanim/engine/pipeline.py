@@ -33,6 +33,8 @@ from charanim.models.speed import cache_context, reset_cache
 StepCallback = Callable[[Window, int, int, torch.Tensor], None]
 #: overlap: per-channel gain and offset matched over each window's overlap; mean: offset only
 COLOUR_CORRECTIONS = ("overlap", "mean", "none")
+#: what a run with strength < 1 noises part-way (SamplingSettings.start)
+STARTS = ("still", "warp")
 
 
 @dataclass
@@ -49,6 +51,9 @@ class SamplingSettings:
     strength: float | None = None
     #: > 0: the reference's detail back where frames did not change (engine.detail); 0: off
     restore_detail: float | None = None
+    #: with strength < 1: "still" noises the reference held still, "warp" the reference
+    #: moved by the motion condition (models with reference_warp_channels)
+    start: str | None = None
     window: int | None = None
     overlap: int | None = None
     #: "overlap": match each window's colours to the previous window's over their overlap
@@ -72,6 +77,7 @@ class SamplingSettings:
             flow_shift=defaults.flow_shift if self.flow_shift is None else self.flow_shift,
             strength=defaults.strength if self.strength is None else self.strength,
             restore_detail=defaults.restore_detail if self.restore_detail is None else self.restore_detail,
+            start=self.start or defaults.start,
             window=self.window or config.window_frames,
             overlap=config.window_overlap if self.overlap is None else self.overlap,
             colour_correction=self.colour_correction,
@@ -158,10 +164,19 @@ class AnimatePipeline:
 
         # 5. Denoise and decode each window, continuing from the previous one
         output = np.zeros((windows[-1].start + windows[-1].frames, spec.height, spec.width, 3), np.uint8)
+        from_warp = settings.start == "warp" and warp is not None
         for window in windows:
             known = None
             if window.context:
                 known = _to_pixels(output[window.start : window.start + window.context], backbone.device)
+            init, detail_source, detail_reconstruction = None, reference_pixels, reconstruction
+            if from_warp:  # the moved reference is both the start and the detail to keep
+                moved_window = _take_frames(warp[1], 2, window)
+                init = autoencoder.encode(moved_window)
+                if reconstruction is not None:
+                    detail_source, detail_reconstruction = moved_window, autoencoder.decode(init)
+            elif settings.strength < 1.0:
+                init = _still(still_latents, reference_pixels, window.frames, autoencoder)
             latents = self._denoise_window(
                 window,
                 reference_latents,
@@ -173,14 +188,14 @@ class AnimatePipeline:
                 settings,
                 generator,
                 callback,
-                _still(still_latents, reference_pixels, window.frames, autoencoder)
-                if settings.strength < 1.0
-                else None,
+                init if settings.strength < 1.0 else None,
                 warp,
             )
             decoded = autoencoder.decode(latents)
             if reconstruction is not None:
-                decoded = restore_detail(decoded, reference_pixels, reconstruction, settings.restore_detail)
+                decoded = restore_detail(
+                    decoded, detail_source, detail_reconstruction, settings.restore_detail
+                )
             frames = _to_uint8(decoded)
             if window.context and settings.colour_correction != "none":
                 frames = match_overlap_colours(
@@ -225,6 +240,13 @@ class AnimatePipeline:
             raise InvalidOptionError("--steps must be at least 1.")
         if not 0.0 < settings.strength <= 1.0:
             raise InvalidOptionError(f"--strength must be in (0, 1], got {settings.strength:g}.")
+        if settings.start not in STARTS:
+            raise InvalidOptionError(f"Unknown start '{settings.start}'; use {' or '.join(STARTS)}.")
+        if settings.start == "warp" and not self.backbone.config.reference_warp_channels:
+            raise InvalidOptionError(
+                "--start warp needs a model trained with the reference warp (reference_warp_channels); "
+                "this one starts from the reference held still."
+            )
         if not settings.restore_detail >= 0.0:
             raise InvalidOptionError(
                 f"--restore-detail must be 0 (off) or more, got {settings.restore_detail:g}."

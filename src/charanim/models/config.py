@@ -26,6 +26,10 @@ class SamplerDefaults:
     #: > 0: add back the reference's detail the autoencoder lost where a frame did not
     #: change, up to this change ([-1, 1] units; :mod:`charanim.engine.detail`)
     restore_detail: float = 0.0
+    #: with strength < 1, what is noised part-way: ``still`` (the reference held still) or
+    #: ``warp`` (the reference moved by the motion condition, for models with
+    #: ``reference_warp_channels``; then the detail restored is the moved reference's)
+    start: str = "still"
     guidance: float = 1.0
     motion_guidance: float = 1.0
     #: guidance per conditioner name, used when a run uses that conditioner and does not

@@ -151,6 +151,7 @@ def sampler_defaults(recipe: Recipe) -> SamplerDefaults:
         flow_shift=validation.flow_shift,
         strength=validation.strength,
         restore_detail=validation.restore_detail,
+        start=validation.start,
         conditioner_guidance=dict(validation.conditioner_guidance),
     )
 

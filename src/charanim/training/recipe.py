@@ -192,6 +192,9 @@ class ValidationSpec:
     strength: float = 1.0
     #: > 0 adds the reference's lost detail back where frames did not change (``animate --restore-detail``)
     restore_detail: float = 0.0
+    #: with strength < 1: ``still`` starts from the reference held still, ``warp`` from it
+    #: moved by the motion condition (models with reference_warp_channels; ``animate --start``)
+    start: str = "still"
     #: guidance per conditioner, e.g. {audio-face: 3}; also stored as the model's default
     conditioner_guidance: dict[str, float] = field(default_factory=dict)
 
