@@ -149,7 +149,7 @@ def animate(
         "--start",
         help="With --strength below 1, what is noised part-way: 'still' (the reference held still) "
         "or 'warp' (the reference moved by the motion: skeleton or optical flow; models trained with "
-        "the reference warp). Default: the model's (charanim-tiny-rgb: warp).",
+        "the reference warp). Default: the model's (charanim-tiny: still).",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same video."),
     size: str | None = typer.Option(

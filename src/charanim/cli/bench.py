@@ -23,7 +23,7 @@ EPILOG = """[bold]Examples[/]
 
   charanim bench --suite real --model charanim-tiny --conditioner rgb -o reports/real
 
-  charanim bench --model charanim-tiny-rgb --reference-pose first-frame --cases 48 -o reports/relative
+  charanim bench --model runs/tiny-stage2-relative/model --reference-pose first-frame --cases 48 -o reports/relative
 
   charanim bench --model charanim-tiny -c pose -c rgb --ablate text -o reports/ablations
 

@@ -18,6 +18,7 @@ it finds no plausible character the whole frame is the box, so the flow applies 
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -88,14 +89,24 @@ class ReferenceFlow:
     """
 
     def __init__(self, driving: np.ndarray, reference: np.ndarray):
-        self.gray = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in driving])
-        self.driving_box = character_box(driving[0])
-        self.reference_box = character_box(reference)
+        self.driving, self.reference = driving, reference
         self._grids: dict[int, np.ndarray] = {}
         self._dis = None
 
+    @cached_property
+    def gray(self) -> np.ndarray:
+        return np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in self.driving])
+
+    @cached_property
+    def driving_box(self) -> np.ndarray:
+        return character_box(self.driving[0])
+
+    @cached_property
+    def reference_box(self) -> np.ndarray:
+        return character_box(self.reference)
+
     def __call__(self, start: int, count: int) -> np.ndarray:
-        last = len(self.gray) - 1
+        last = len(self.driving) - 1
         return np.stack([self._grid(min(start + i, last)) for i in range(count)])
 
     def _grid(self, index: int) -> np.ndarray:
