@@ -151,6 +151,7 @@ BAD = [
     ("validation: {strength: 1.5}\n", "validation.strength must be in"),
     ("training: {motion_weight: 0}\n", "training.motion_weight must be positive"),
     ("validation: {restore_detail: -1}\n", "validation.restore_detail must be 0 (off) or more"),
+    ("validation: {start: moved}\n", "validation.start must be still or warp"),
     (
         "conditioner_options: {pose: {limb_widht: 3}}\n",
         "conditioner_options.pose.limb_widht: the pose conditioner takes no such option",
