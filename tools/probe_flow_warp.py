@@ -2,7 +2,8 @@
 
 For stage 2 (RGB driving) the reference is moved by the driving clip's optical flow from
 each frame back to the first, carried onto the reference by the two characters' boxes
-(:class:`charanim_rgb.flow.ReferenceFlow`, what models with warp channels are given).
+(:class:`charanim_rgb.flow.ReferenceFlow`, what models with warp channels are given; the
+bench's ``flow-warp`` baseline).
 This scores that warp against the still reference on a world manifest's test pairs, with
 the world's own reference and (``--oracle``) with the target's first frame as the
 reference — a reference posed as the driver starts, which is what relative motion
@@ -19,17 +20,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from charanim_rgb.flow import ReferenceFlow, character_box
+from charanim_rgb.flow import character_box
 
-from charanim.engine.reference_warp import warped_reference
+from charanim.bench.baselines import flow_warp
+from charanim.bench.cases import BenchCase
 from charanim.metrics import psnr
 from charanim.synthetic.world import load_shard_sample
-
-
-class _Grid:  # the one piece of a condition warped_reference reads
-    def __init__(self, flow: ReferenceFlow):
-        self.meta = {"reference_grid": flow}
 
 
 def box_iou(estimated: np.ndarray, mask: np.ndarray) -> float:
@@ -62,9 +58,9 @@ def main() -> None:
         driving = arrays["driving"]
         overlaps += [box_iou(character_box(reference), reference_mask),
                      box_iou(character_box(driving[0]), arrays["driving_mask"][0] > 0)]  # fmt: skip
-        pixels = torch.from_numpy(reference).permute(2, 0, 1).float() / 127.5 - 1
-        moved = warped_reference(_Grid(ReferenceFlow(driving, reference)), pixels, len(target))
-        warped = ((moved.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        warped = flow_warp(
+            BenchCase(entry["id"], "world", "", entry["fps"], reference=reference, driving=driving)
+        )
         still = np.repeat(reference[None], len(target), axis=0)
         for name, video in (("static", still), ("flow warp", warped)):
             scores[name].append((psnr(video, target), psnr(video, target, target_mask)))

@@ -43,6 +43,7 @@ def test_character_box_finds_a_figure_on_a_patterned_background():
     assert np.abs(box - np.array([20, 10, 38, 50])).max() <= 2
     # nothing but background: the whole image, so the flow applies unscaled
     assert np.array_equal(character_box(_striped_background()), [0, 0, SIZE, SIZE])
+    assert np.array_equal(character_box(image[:4, :4]), [0, 0, 4, 4])  # too small to segment
 
 
 def test_the_reference_follows_the_drivers_motion_scaled_by_the_two_boxes():

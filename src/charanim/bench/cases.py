@@ -106,8 +106,9 @@ def world_suite(
     from charanim.synthetic.samples import WorldConfig
     from charanim.synthetic.world import WorldJob, entry_keypoints, load_shard_sample, run_world
 
+    # checked with --data too, where it is not used
+    config = WorldConfig(size=(size, size), frames=frames, cross_plan=0.0, reference_pose=reference_pose)
     if manifest is None:
-        config = WorldConfig(size=(size, size), frames=frames, cross_plan=0.0, reference_pose=reference_pose)
         run_world(
             WorldJob(
                 report / "world",

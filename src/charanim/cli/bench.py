@@ -104,12 +104,6 @@ def bench(
         part, parts = (int(v) for v in shard.split("/"))
     except ValueError:
         raise InvalidOptionError(f"--shard must look like i/n, got '{shard}'.") from None
-    from charanim.synthetic.samples import REFERENCE_POSES
-
-    if reference_pose not in REFERENCE_POSES:
-        raise InvalidOptionError(
-            f"--reference-pose must be one of {', '.join(REFERENCE_POSES)}, got '{reference_pose}'."
-        )
     chosen = BenchOptions(
         suite, model or [], out, cases, data, steps, seed, conditioner or [], metric or [], (part, parts), device,
         ablations=ablate or [], strength=strength, reference_pose=reference_pose,

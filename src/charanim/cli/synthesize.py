@@ -102,13 +102,7 @@ def world(
     from charanim.synthetic.world import WorldJob, run_world, write_preview
 
     console.apply(quiet, verbose, debug)
-    from charanim.synthetic.samples import REFERENCE_POSES
-
     plans = _names(body_plans, PLANS, "body plan")
-    if reference_pose not in REFERENCE_POSES:
-        raise InvalidOptionError(
-            f"--reference-pose must be one of {', '.join(REFERENCE_POSES)}, got '{reference_pose}'."
-        )
     motion_names = _names(motions, MOTIONS, "motion") if motions else None
     width, height = parse_size(size)
     try:

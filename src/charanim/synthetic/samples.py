@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from charanim.errors import InvalidOptionError
 from charanim.raster import render_parts
 from charanim.synthetic.backgrounds import background
 from charanim.synthetic.bodies import PLANS
@@ -82,6 +83,12 @@ class WorldConfig:
     #: default) or ``first-frame`` (B as the target starts, i.e. as the driver starts:
     #: the pairs relative motion transfer expects, as for the RGB conditioner's flow warp)
     reference_pose: str = "other"
+
+    def __post_init__(self) -> None:
+        if self.reference_pose not in REFERENCE_POSES:
+            raise InvalidOptionError(
+                f"--reference-pose must be one of {', '.join(REFERENCE_POSES)}, got '{self.reference_pose}'."
+            )
 
 
 REFERENCE_POSES = ("other", "first-frame")

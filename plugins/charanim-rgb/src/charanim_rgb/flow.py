@@ -25,6 +25,8 @@ import numpy as np
 
 #: a foreground covering less or more of the image than this is not a character
 MIN_SHARE, MAX_SHARE = 0.005, 0.9
+#: images smaller than this on a side are all character (GrabCut needs a border around it)
+MIN_SIZE = 8
 #: images are segmented at most this large (the box is scaled back)
 CUT_SIZE = 96
 #: optical flow is computed on frames at least this large (smaller ones are upscaled)
@@ -52,6 +54,9 @@ def character_box(image: np.ndarray) -> np.ndarray:
 
 def _grabcut_box(image: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
+    whole = np.array([0, 0, width, height], np.float32)
+    if min(height, width) < MIN_SIZE:  # no room for a border and a character inside it
+        return whole
     factor = min(1.0, CUT_SIZE / max(height, width))
     small = (
         image
@@ -66,7 +71,6 @@ def _grabcut_box(image: np.ndarray) -> np.ndarray:
     cv2.grabCut(small[..., ::-1].copy(), mask, (2, 2, w - 4, h - 4), background, foreground, 3,
                 cv2.GC_INIT_WITH_RECT)  # fmt: skip
     found = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
-    whole = np.array([0, 0, width, height], np.float32)
     if not MIN_SHARE <= found.mean() <= MAX_SHARE:
         return whole
     _, _, stats, _ = cv2.connectedComponentsWithStats(found)
