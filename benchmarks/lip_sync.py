@@ -29,10 +29,11 @@ def round_trip(autoencoder, frames: np.ndarray) -> np.ndarray:
     """``[F, H, W, 3]`` uint8 frames encoded and decoded by the model's autoencoder."""
     import torch
 
-    pixels = torch.from_numpy(frames).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
+    from charanim.io.pixels import to_pixels, to_uint8
+
     with torch.no_grad():
-        decoded = autoencoder.decode(autoencoder.encode(pixels))[0]
-    return ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+        decoded = autoencoder.decode(autoencoder.encode(to_pixels(frames)[None]))[0]
+    return to_uint8(decoded)
 
 
 def write_strip(path: str, rows: list[np.ndarray], frames: int = 8, scale: int = 4) -> None:

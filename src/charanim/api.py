@@ -22,6 +22,7 @@ from charanim.engine.pipeline import AnimatePipeline, AnimateResult, SamplingSet
 from charanim.errors import ConditionerInputError, InvalidOptionError
 from charanim.io.audio import Audio
 from charanim.io.image import LoadedImage, read_image
+from charanim.io.pixels import to_pixels
 from charanim.io.resize import FIT_MODES, fit_frames
 from charanim.io.video import Video, read_video, write_video
 from charanim.models.backbones import Backbone, load_backbone
@@ -278,7 +279,7 @@ def _output_spec(backbone: Backbone, opts: AnimateOptions, driving) -> tuple[Out
 
 def _fit_reference(image: LoadedImage, spec: OutputSpec) -> torch.Tensor:
     fitted, _ = fit_frames(image.rgb[None], (spec.width, spec.height), spec.fit)
-    return torch.from_numpy(fitted[0]).permute(2, 0, 1).float() / 127.5 - 1.0
+    return to_pixels(fitted[0])
 
 
 def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, seconds):

@@ -27,11 +27,10 @@ def static(case: BenchCase) -> np.ndarray:
 
 def flow_warp(case: BenchCase) -> np.ndarray | None:
     """None without the rgb conditioner (or one that gives no reference grid)."""
-    import torch
-
     from charanim.conditioning import Driving, OutputSpec, Reference
     from charanim.engine.reference_warp import warped_reference
     from charanim.io.image import image_from_array
+    from charanim.io.pixels import to_pixels, to_uint8
     from charanim.io.video import Video
     from charanim.plugins import get_plugins
 
@@ -48,9 +47,7 @@ def flow_warp(case: BenchCase) -> np.ndarray | None:
     )
     if condition.meta.get("reference_grid") is None:
         return None
-    pixels = torch.from_numpy(np.array(case.reference)).permute(2, 0, 1).float() / 127.5 - 1
-    moved = warped_reference(condition, pixels, frames)
-    return ((moved.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    return to_uint8(warped_reference(condition, to_pixels(case.reference), frames))
 
 
 def skeleton_warp(case: BenchCase) -> np.ndarray | None:

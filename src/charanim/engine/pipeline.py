@@ -27,6 +27,7 @@ from charanim.engine.windows import (
     plan_windows,
 )
 from charanim.errors import IncompatibleError, InvalidOptionError
+from charanim.io.pixels import to_pixels, to_uint8
 from charanim.models.backbones import Backbone
 from charanim.models.speed import cache_context, reset_cache
 
@@ -168,7 +169,7 @@ class AnimatePipeline:
         for window in windows:
             known = None
             if window.context:
-                known = _to_pixels(output[window.start : window.start + window.context], backbone.device)
+                known = to_pixels(output[window.start : window.start + window.context], backbone.device)[None]
             init, detail_source, detail_reconstruction = None, reference_pixels, reconstruction
             if from_warp:  # the moved reference is both the start and the detail to keep
                 moved_window = _take_frames(warp[1], 2, window)
@@ -196,7 +197,7 @@ class AnimatePipeline:
                 decoded = restore_detail(
                     decoded, detail_source, detail_reconstruction, settings.restore_detail
                 )
-            frames = _to_uint8(decoded)
+            frames = to_uint8(decoded[0])
             if window.context and settings.colour_correction != "none":
                 frames = match_overlap_colours(
                     frames,
@@ -481,18 +482,6 @@ def _resize_to_latent_grid(video: torch.Tensor, autoencoder) -> torch.Tensor:
     grouped = torch.cat([first, rest], dim=2) if factor > 1 else video
     s = autoencoder.spatial_factor
     return torch.nn.functional.avg_pool3d(grouped, kernel_size=(1, s, s)) if s > 1 else grouped
-
-
-def _to_pixels(frames: np.ndarray, device) -> torch.Tensor:
-    """uint8 [F, H, W, 3] -> float [1, 3, F, H, W] in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-    return tensor.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
-
-
-def _to_uint8(pixels: torch.Tensor) -> np.ndarray:
-    """float [1, 3, F, H, W] in [-1, 1] -> uint8 [F, H, W, 3]."""
-    scaled = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round()
-    return scaled.to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
 
 
 def _blend_into(output: np.ndarray, frames: np.ndarray, window: Window) -> None:

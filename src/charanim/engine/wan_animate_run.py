@@ -22,6 +22,7 @@ from charanim.conditioning import Condition, Conditioner, OutputSpec
 from charanim.engine.pipeline import AnimateResult, SamplingSettings, StepCallback
 from charanim.engine.windows import Window, colour_drift
 from charanim.errors import IncompatibleError, InvalidOptionError
+from charanim.io.pixels import to_pixels, to_uint8
 from charanim.models.wan_animate import SEGMENT_CONTEXT, WanAnimateBackbone
 from charanim.pose.render import render_pose_sequence
 
@@ -76,7 +77,7 @@ class WanAnimateRun:
             maps = render_pose_sequence(
                 pose.meta["driving_keypoints"], pose.meta["body_format"], (spec.width, spec.height)
             )
-            pose_maps = torch.from_numpy(maps).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+            pose_maps = to_pixels(maps)
         replace_inputs = {}
         if background is not None:
             replace_inputs = {
@@ -146,8 +147,7 @@ class WanAnimateRun:
 
 def _images(video: torch.Tensor) -> list[Image.Image]:
     """``float [C, F, H, W]`` in [-1, 1] -> RGB PIL frames (grey for one channel)."""
-    array = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    array = array.permute(1, 2, 3, 0).cpu().numpy()
+    array = to_uint8(video)
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
     return [Image.fromarray(frame) for frame in array]

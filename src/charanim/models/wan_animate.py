@@ -27,6 +27,7 @@ import torch
 
 from charanim.conditioning import Condition, Driving, InjectionSite, OutputSpec
 from charanim.errors import IncompatibleError, InvalidOptionError
+from charanim.io.pixels import to_pixels
 from charanim.models.autoencoder import WanAutoencoder
 from charanim.models.backbones import BackboneFamily, PipelineBackbone
 from charanim.models.config import ModelConfig, SamplerDefaults, read_model_config
@@ -91,14 +92,10 @@ class WanAnimateBackbone(PipelineBackbone):
         points[..., 0] *= frames.shape[2] / source_w  # keypoints are in the source's pixels,
         points[..., 1] *= frames.shape[1] / source_h  # the frames may have been decoded smaller
         crops = crop_faces(frames, face_boxes(points, pose.meta["body_format"]), self.face_size)
-        extra = [Condition("face", InjectionSite.TOKENS, video=_to_tensor(crops), meta={"mode": mode})]
+        extra = [Condition("face", InjectionSite.TOKENS, video=to_pixels(crops), meta={"mode": mode})]
         if mode == "replace":
             extra.append(_background(frames, spec, mask))
         return extra
-
-
-def _to_tensor(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
 
 
 def _background(frames: np.ndarray, spec: OutputSpec, mask: Path | None) -> Condition:
@@ -133,7 +130,7 @@ def _background(frames: np.ndarray, spec: OutputSpec, mask: Path | None) -> Cond
             torch.from_numpy(region.astype(np.float32))[:, None], 2 * MASK_GROW + 1, 1, MASK_GROW
         )[:, 0].numpy()
     valid = torch.from_numpy(region.astype(np.float32))[None]
-    return Condition("background", InjectionSite.CHANNELS, video=_to_tensor(background), valid=valid)
+    return Condition("background", InjectionSite.CHANNELS, video=to_pixels(background), valid=valid)
 
 
 class WanAnimateFamily(BackboneFamily):

@@ -21,6 +21,7 @@ import torch
 
 from charanim.engine.layout import Packed
 from charanim.errors import ModelLoadError
+from charanim.io.pixels import to_uint8
 from charanim.models.autoencoder import WanAutoencoder
 from charanim.models.backbones import Backbone, BackboneFamily
 from charanim.models.config import ModelConfig, SamplerDefaults, read_model_config
@@ -72,8 +73,7 @@ class WanI2VBackbone(Backbone):
 
         images = []
         for pixels in reference_pixels[:, :, 0]:
-            array = ((pixels.permute(1, 2, 0).float().cpu() + 1) * 127.5).round().clamp(0, 255)
-            images.append(Image.fromarray(array.to(torch.uint8).numpy()))
+            images.append(Image.fromarray(to_uint8(pixels)))
         return self.pipe.encode_image(images, self.device).to(self.dtype)
 
     def velocity(self, hidden, timestep, text, image_embeds=None):

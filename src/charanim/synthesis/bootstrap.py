@@ -30,6 +30,7 @@ from charanim.conditioning import Driving, OutputSpec, Reference
 from charanim.errors import CharanimError, IncompatibleError, InvalidOptionError
 from charanim.io.atomic import atomic_output, write_text_atomic
 from charanim.io.image import image_from_array
+from charanim.io.pixels import to_pixels
 from charanim.io.video import Video
 from charanim.synthesis.quality import histogram_text, score_video
 from charanim.synthesis.sources import open_sources
@@ -130,7 +131,7 @@ class Bootstrapper:
             Reference(image_from_array(reference.image), keypoints=reference.keypoints),
             spec,
         )
-        reference_tensor = torch.from_numpy(reference.image).permute(2, 0, 1).float() / 127.5 - 1.0
+        reference_tensor = to_pixels(reference.image)
         from charanim.engine.pipeline import SamplingSettings
 
         result = pipeline(reference_tensor, [condition], spec, settings=SamplingSettings(steps=job.steps),

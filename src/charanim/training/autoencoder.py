@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from charanim.errors import CharanimError
+from charanim.io.pixels import to_pixels, to_uint8
 from charanim.metrics import psnr
 from charanim.models.autoencoder import FrameAutoencoder, load_autoencoder
 from charanim.pose.render import render_pose
@@ -113,7 +114,8 @@ def gradient_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _pixels(frames: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    """Frames ``[H, W, 3]`` uint8 -> a batch of images ``[N, 3, H, W]`` in [-1, 1]."""
+    return to_pixels(np.stack(frames)).transpose(0, 1)
 
 
 def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_progress=None) -> dict:
@@ -236,7 +238,7 @@ def _validate(vae, data: ManifestData, run: Path, step: int, count: int = 32) ->
     frames = [d[0] for d in drawn]
     pixels = _pixels(frames)
     reconstruction = vae.decode(vae.encode(pixels).latent_dist.mode()).sample
-    out = ((reconstruction.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    out = to_uint8(reconstruction.transpose(0, 1))
     vae.train()
     original = np.stack(frames)
     character = np.stack([d[1] for d in drawn])

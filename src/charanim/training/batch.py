@@ -12,6 +12,7 @@ from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite
 from charanim.engine.reference_warp import warped_reference
 from charanim.errors import IncompatibleError
 from charanim.io.image import image_from_array
+from charanim.io.pixels import to_pixels
 from charanim.io.resize import fit_frames
 from charanim.io.video import Video
 from charanim.models.autoencoder import WanAutoencoder
@@ -20,13 +21,6 @@ from charanim.training.data import TrainSample
 from charanim.training.face_region import face_masks
 from charanim.training.latent_cache import LatentCache
 from charanim.training.objective import EncodedBatch
-
-
-def to_pixels(frames: np.ndarray) -> torch.Tensor:
-    """uint8 [..., H, W, 3] -> float [3, ..., H, W] in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
-    return tensor.movedim(-1, 0)
-
 
 #: a pixel differing from the reference by more than this (0-255, any channel) moved. On
 #: world pairs 80 % of pixels equal the reference's exactly; 7 % differ by 1-24 (antialiased

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from charanim.engine.pipeline import AnimatePipeline, SamplingSettings
+from charanim.io.pixels import to_pixels, to_uint8
 from charanim.io.video import write_video
 from charanim.metrics import psnr
-from charanim.training.batch import to_pixels
 from charanim.training.data import ManifestData
 
 
@@ -43,9 +43,7 @@ def validate(backbone, conditioners, builder, data: ManifestData, recipe, run, s
         scores["psnr_character"].append(psnr(result.frames, target, mask))
         scores["static_psnr"].append(psnr(static, target))
         scores["static_psnr_character"].append(psnr(static, target, mask))
-        shown = (
-            ((condition.video.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-        )
+        shown = to_uint8(condition.video)
         rows.append(
             np.concatenate([static, builder._fit(sample.driving), shown, result.frames, target], axis=2)
         )

@@ -23,6 +23,7 @@ import torch
 
 from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
 from charanim.errors import ConditionerInputError
+from charanim.io.pixels import to_pixels
 from charanim.io.resize import fit_transform
 from charanim.pose.augment import bone_length_jitter, box_jitter
 from charanim.pose.estimate import estimate_sequence, get_estimator, keypoints_from, require_person
@@ -104,13 +105,13 @@ class PoseConditioner(Conditioner):
             maps = np.stack([
                 render_pose(b, body_format, size, width=width, canvas=m) for b, m in zip(person, maps, strict=True)
             ])  # fmt: skip
-        video = torch.from_numpy(maps).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+        video = to_pixels(maps)
         frames = people.shape[1]
         seen = torch.from_numpy((people[..., 2] > 0).any(-1).any(0).astype(np.float32))
         valid = seen.view(1, -1, 1, 1).expand(1, frames, size[1], size[0]).clone()
         for person in reference_people[1:]:
             own = render_pose(person, body_format, size, width=width, canvas=own)
-        reference_map = torch.from_numpy(own).permute(2, 0, 1)[:, None].float() / 127.5 - 1.0
+        reference_map = to_pixels(own)[:, None]
         meta = {
             "keypoints": people[0], "reference_keypoints": reference_people[0], "body_format": body_format,
             "people_keypoints": people, "people_reference_keypoints": reference_people,

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
 from charanim.errors import ConditionerInputError
+from charanim.io.pixels import to_pixels, to_uint8
 from charanim.io.resize import fit_frames
 from charanim_rgb.flow import ReferenceFlow
 
@@ -58,7 +59,7 @@ class RGBConditioner(Conditioner):
         if len(frames) < spec.frames:  # a short clip holds its last frame
             frames = np.concatenate([frames, np.repeat(frames[-1:], spec.frames - len(frames), axis=0)])
         fitted, transform = fit_frames(frames, (spec.width, spec.height), spec.fit)
-        video = torch.from_numpy(fitted).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+        video = to_pixels(fitted)
         meta = {"fit": transform}
         if self.background != "keep":
             from charanim.segmentation import foreground_masks
@@ -66,7 +67,7 @@ class RGBConditioner(Conditioner):
             masks, meta["background"] = foreground_masks(fitted, self.background)
             video = video * torch.from_numpy(masks)[None].float()  # background -> mid grey (0)
             meta["foreground_share"] = round(float(masks.mean()), 4)
-            fitted = ((video.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+            fitted = to_uint8(video)
         # where the reference's pixels go (models with warp channels ask; charanim_rgb.flow):
         # computed from the clean frames, so augment's jitter leaves it as it is
         reference_image, _ = fit_frames(reference.image.rgb[None], (spec.width, spec.height), spec.fit)
