@@ -164,3 +164,29 @@ def test_shipping_a_model_with_a_fine_tuned_decoder_checks_the_encoder(tmp_path,
         load_file(tmp_path / "shipped" / "vae" / WEIGHTS)["decoder.conv_out.weight"],
         shipped["decoder.conv_out.weight"],
     )
+
+
+def test_pose_share_sets_how_many_frames_are_pose_maps(world):
+    import numpy as np
+
+    from charanim.training.autoencoder import _frame
+    from charanim.training.data import ManifestData
+    from charanim.training.recipe import DataSpec
+
+    data = ManifestData(DataSpec(manifest=str(world)), frames=1)
+
+    def poses(share: float) -> int:  # pose maps are black but for their bones
+        frames = [
+            _frame(data, i % len(data), np.random.default_rng(i), pose_share=share)[0] for i in range(40)
+        ]
+        return sum(int((frame.max(-1) == 0).mean() > 0.5) for frame in frames)
+
+    assert poses(0.0) == 0
+    assert poses(1.0) == 40
+    assert 0 < poses(0.3) < 40
+
+
+def test_pose_share_outside_zero_to_one_is_refused(tmp_path, world):
+    with pytest.raises(CharanimError, match=r"training.pose_share must be in \[0, 1\], got 1.5"):
+        train(resolve(Recipe, _recipe(tmp_path, world, "p", "steps: 2, pose_share: 1.5"), []), tmp_path / "p")
+    assert not (tmp_path / "p").exists()

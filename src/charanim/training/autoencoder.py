@@ -34,7 +34,6 @@ from charanim.training.ema import EMA
 from charanim.training.recipe import Recipe
 from charanim.training.stopping import StopOnSignal
 
-POSE_SHARE = 0.3
 DECODER_NEEDS_INIT = (
     "training.train_encoder: false trains the decoder of a trained autoencoder; set model.init to its folder."
 )
@@ -75,15 +74,16 @@ def build_vae(recipe: Recipe):
 
 
 def _frame(
-    data: ManifestData, index: int, rng: np.random.Generator, masked: bool = False
+    data: ManifestData, index: int, rng: np.random.Generator, masked: bool = False, pose_share: float = 0.3
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """A frame and, with ``masked``, where its character is (for a pose map: its bones).
+    """A frame and, with ``masked``, where its character is (for a pose map: its bones);
+    a pose map with probability ``pose_share`` (``training.pose_share``).
 
     Masked draws take characters from target frames only, the ones whose mask a sample
     carries; driving and reference frames are other pairs' targets, so nothing is lost.
     """
     sample = data.sample(index, rng)
-    if rng.random() < POSE_SHARE:
+    if rng.random() < pose_share:
         points = sample.target_keypoints.body_array()[0]  # the crop's first frame
         size = (sample.target.shape[2], sample.target.shape[1])
         pose = render_pose(points, sample.target_keypoints.header.body_format, size)
@@ -171,7 +171,7 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
                 group["lr"] = learning_rate(recipe, step)
             indices = batch_indices(len(data), training.batch_size, step, training.seed)
             drawn = [
-                _frame(data, index, sample_rng(training.seed, step, slot), masked)
+                _frame(data, index, sample_rng(training.seed, step, slot), masked, training.pose_share)
                 for slot, index in enumerate(indices)
             ]
             pixels = _pixels([frame for frame, _ in drawn])
@@ -213,12 +213,12 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
                 last = save(step)
             if held_out is not None and (step % recipe.validation.every == 0 or step == training.steps):
                 with ema.applied() if ema else _nothing():
-                    score = _validate(vae, held_out, run, step)
+                    score = _validate(vae, held_out, run, step, training.pose_share)
                 _append_log(run / "log.jsonl", {"step": step, "validation": score})
             if stop.should_stop(Group()):
                 raise stop.stopped(step, last if saved else save(step))
     with ema.applied() if ema else _nothing():
-        model = _export(vae, data, run / "model", measure=training.train_encoder)
+        model = _export(vae, data, run / "model", training.pose_share, measure=training.train_encoder)
     return {"run": str(run), "model": str(model), "steps": step, "trained_steps": step - first,
             "seconds": round(time.perf_counter() - started, 1), "final_loss": smoothed,
             "parameters": sum(p.numel() for p in parameters.values())}  # fmt: skip
@@ -231,10 +231,14 @@ def _nothing():
 
 
 @torch.no_grad()
-def _validate(vae, data: ManifestData, run: Path, step: int, count: int = 32) -> dict:
-    """Reconstruction PSNR of ``count`` held-out frames, and inside their characters."""
+def _validate(vae, data: ManifestData, run: Path, step: int, pose_share: float, count: int = 32) -> dict:
+    """Reconstruction PSNR of ``count`` held-out frames, drawn as training draws them, and
+    inside their characters."""
     vae.eval()
-    drawn = [_frame(data, i % len(data), np.random.default_rng(i), masked=True) for i in range(count)]
+    drawn = [
+        _frame(data, i % len(data), np.random.default_rng(i), masked=True, pose_share=pose_share)
+        for i in range(count)
+    ]
     frames = [d[0] for d in drawn]
     pixels = _pixels(frames)
     reconstruction = vae.decode(vae.encode(pixels).latent_dist.mode()).sample
@@ -253,14 +257,20 @@ def _validate(vae, data: ManifestData, run: Path, step: int, count: int = 32) ->
 
 
 @torch.no_grad()
-def _export(vae, data: ManifestData, directory: Path, count: int = 256, measure: bool = True) -> Path:
+def _export(
+    vae, data: ManifestData, directory: Path, pose_share: float, count: int = 256, measure: bool = True
+) -> Path:
     """Save, with the per-channel latent statistics measured on ``count`` frames (``measure``)
     or those it has (a frozen encoder: denoisers learnt its latents normalised by them)."""
     import shutil
 
     vae.eval()
     if measure:
-        frames = [_frame(data, i % len(data), np.random.default_rng(10_000 + i))[0] for i in range(count)]
+        drawn = [
+            _frame(data, i % len(data), np.random.default_rng(10_000 + i), pose_share=pose_share)
+            for i in range(count)
+        ]
+        frames = [frame for frame, _ in drawn]
         latents = torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in _pixels(frames).split(64)])
         mean = latents.mean(dim=(0, 2, 3)).tolist()
         std = latents.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist()

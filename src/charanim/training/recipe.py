@@ -153,6 +153,11 @@ class TrainingSpec:
     #: autoencoder task: weight of an L1 loss on the image gradients (outlines and thin
     #: limbs are edges, and edges blur first)
     edge_weight: float = 0.0
+    #: autoencoder task: the share of training frames that are pose maps. Models whose
+    #: pose maps go through the autoencoder (``model.motion_space: latent``) need it to
+    #: draw them; charanim-tiny folds its maps in as pixels, so its decoder can spend
+    #: all of its training on characters (0)
+    pose_share: float = 0.3
     #: autoencoder task: false trains the decoder only, from ``model.init`` (an autoencoder
     #: folder). Its latents and their normalisation stay as they were, so every model
     #: trained on them keeps working with the new decoder

@@ -515,6 +515,8 @@ def check_counts(recipe: Recipe) -> None:
             raise RecipeError(
                 f"training.{key} must be positive (1: no extra weight), got {getattr(training, key):g}."
             )
+    if not 0.0 <= training.pose_share <= 1.0:
+        raise RecipeError(f"training.pose_share must be in [0, 1], got {training.pose_share:g}.")
     if not 0.0 < recipe.validation.strength <= 1.0:
         raise RecipeError(f"validation.strength must be in (0, 1], got {recipe.validation.strength:g}.")
     from charanim.engine.pipeline import STARTS
