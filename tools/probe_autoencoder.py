@@ -42,12 +42,16 @@ def round_trip(autoencoder, frames: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="charanim-tiny", help="model name or folder (its vae/)")
     parser.add_argument("--vae", action="append", default=[], help="another autoencoder folder (repeatable)")
     parser.add_argument("--cases", type=int, default=24)
     parser.add_argument("--reference-pose", default="first-frame", choices=("other", "first-frame"))
-    parser.add_argument("--report", type=Path, default=Path("runs/bench-probe"), help="where the world is cached")
+    parser.add_argument(
+        "--report", type=Path, default=Path("runs/bench-probe"), help="where the world is cached"
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

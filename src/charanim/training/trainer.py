@@ -408,8 +408,13 @@ def export_latest(recipe: Recipe, run: Path, force: bool = False) -> dict:
 
         vae = build_vae(recipe)
         vae.load_state_dict(weights)
+        training = recipe.training
         model = _export(
-            vae, ManifestData(recipe.data, frames=1), run / "model", measure=recipe.training.train_encoder
+            vae,
+            ManifestData(recipe.data, frames=1),
+            run / "model",
+            training.pose_share,
+            measure=training.train_encoder,
         )
     else:
         from charanim.training.export import export_model
