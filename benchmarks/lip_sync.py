@@ -25,17 +25,6 @@ import json
 import numpy as np
 
 
-def round_trip(autoencoder, frames: np.ndarray) -> np.ndarray:
-    """``[F, H, W, 3]`` uint8 frames encoded and decoded by the model's autoencoder."""
-    import torch
-
-    from charanim.io.pixels import to_pixels, to_uint8
-
-    with torch.no_grad():
-        decoded = autoencoder.decode(autoencoder.encode(to_pixels(frames)[None]))[0]
-    return to_uint8(decoded)
-
-
 def write_strip(path: str, rows: list[np.ndarray], frames: int = 8, scale: int = 4) -> None:
     from PIL import Image
 
@@ -112,7 +101,7 @@ def main() -> None:
             face = (still_nose, still_eyes) if pipeline is audio_only else (nose, eyes)
             scores[name].append(lip_sync(mouth_openness(frames, *face), level))
             rows.setdefault(name, frames)
-        through = round_trip(with_audio.backbone.autoencoder, sample.target)
+        through = with_audio.backbone.autoencoder.round_trip(sample.target)
         scores["autoencoder"].append(lip_sync(mouth_openness(through, nose, eyes), level))
         scores["truth"].append(lip_sync(mouth_openness(sample.target, nose, eyes), level))
         rows.setdefault("truth", sample.target)

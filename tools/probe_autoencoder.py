@@ -23,7 +23,6 @@ import torch
 
 from charanim.bench.baselines import flow_warp, static
 from charanim.bench.cases import world_suite
-from charanim.io.pixels import to_pixels, to_uint8
 from charanim.metrics import psnr
 from charanim.models.autoencoder import load_autoencoder
 
@@ -33,12 +32,6 @@ def _model_vae(model: str) -> Path:
 
     named = TinyFamily.named_models()
     return (named[model] if model in named else Path(model)) / "vae"
-
-
-@torch.no_grad()
-def round_trip(autoencoder, frames: np.ndarray) -> np.ndarray:
-    """uint8 ``[F, H, W, 3]`` encoded and decoded."""
-    return to_uint8(autoencoder.decode(autoencoder.encode(to_pixels(frames)[None]))[0])
 
 
 def main() -> None:
@@ -56,9 +49,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    cases = world_suite(args.report, args.cases, reference_pose=args.reference_pose)
-    autoencoders = {"model": load_autoencoder(_model_vae(args.model))}
+    autoencoders = {
+        "model": load_autoencoder(_model_vae(args.model))
+    }  # a bad folder fails before the world is made
     autoencoders.update({str(path): load_autoencoder(Path(path)) for path in args.vae})
+    cases = world_suite(args.report, args.cases, reference_pose=args.reference_pose)
     hints = {"static": static, "flow-warp": flow_warp}
     scores: dict[str, list[tuple[float, float]]] = {}
 
@@ -74,10 +69,10 @@ def main() -> None:
             if frames is not None:
                 add(name, frames, case)
         for label, autoencoder in autoencoders.items():
-            add(f"target, round trip ({label})", round_trip(autoencoder, case.target), case)
+            add(f"target, round trip ({label})", autoencoder.round_trip(case.target), case)
             for name, frames in made.items():
                 if frames is not None:
-                    add(f"{name}, round trip ({label})", round_trip(autoencoder, frames), case)
+                    add(f"{name}, round trip ({label})", autoencoder.round_trip(frames), case)
     summary = {
         name: {"psnr": round(float(np.mean([s[0] for s in rows])), 2),
                "psnr_character": round(float(np.mean([s[1] for s in rows])), 2), "cases": len(rows)}
@@ -87,4 +82,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from charanim.errors import CharanimError
+
+    try:
+        main()
+    except CharanimError as error:  # a bad --model or --vae: one line, not a traceback
+        raise SystemExit(f"error: {error}") from None

@@ -25,6 +25,14 @@ class VideoAutoencoder(ABC):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents -> pixels in [-1, 1]."""
 
+    @torch.no_grad()
+    def round_trip(self, frames):
+        """uint8 frames ``[F, H, W, 3]`` encoded and decoded: what any latent model on this
+        autoencoder can at best give back (its ceiling)."""
+        from charanim.io.pixels import to_pixels, to_uint8
+
+        return to_uint8(self.decode(self.encode(to_pixels(frames)[None]))[0])
+
     def latent_frames(self, frames: int) -> int:
         return frames
 
