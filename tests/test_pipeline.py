@@ -163,6 +163,34 @@ def test_start_warp_noises_the_moved_reference_and_needs_a_model_with_the_warp(p
     assert motion["warp"] > 1.5 * motion["still"]  # measured 2.8 against 1.3
 
 
+def test_a_flow_from_the_warp_that_predicts_no_change_returns_the_warp(tiny_model, media, monkeypatch):
+    from charanim.engine.reference_warp import warped_reference
+    from charanim.io.pixels import to_uint8
+
+    # a model trained as a flow from its warp (flow_source: warp) whose velocity is zero:
+    # it starts at the moved reference and stays there, whatever the seed
+    pipeline = load_pipeline(tiny_model, "rgb", device="cpu")
+    monkeypatch.setattr(pipeline.backbone.config, "reference_warp_channels", True)
+    monkeypatch.setattr(pipeline.backbone.config, "flow_source", "warp")
+    channels = pipeline.backbone.autoencoder.channels
+    monkeypatch.setattr(
+        pipeline.backbone, "velocity", lambda hidden, *args: torch.zeros_like(hidden[:, :channels])
+    )
+    reference, conditions, spec = _inputs(pipeline, media, frames=12)
+    moved = to_uint8(warped_reference(conditions[0], reference, 12)).astype(int)
+    assert np.abs(moved - moved[:1]).mean() > 1.0  # the driver moves: the warp is not the still reference
+    for seed in (0, 1):
+        result = pipeline(
+            reference,
+            conditions,
+            spec,
+            settings=SamplingSettings(steps=3, restore_detail=0.0),
+            generator=torch.Generator().manual_seed(seed),
+        )
+        assert len(result.windows) == 2  # the second window's context frames are on the same path
+        assert np.abs(result.frames.astype(int) - moved).max() <= 1
+
+
 def test_temporal_layout_and_vae_latents(tmp_path, media, tiny_vae_model):
     temporal = load_pipeline(make_tiny_model(tmp_path / "temporal", layout="temporal"), "rgb", device="cpu")
     assert _run(temporal, media, frames=8, steps=2).frames.shape == (8, 32, 32, 3)

@@ -556,6 +556,38 @@ def test_a_warm_start_gains_the_reference_warped_to_the_skeleton(tmp_path, world
     assert pipeline.backbone.transformer.patch_embedding.weight[:, -3:].abs().sum() > 0
 
 
+def test_a_flow_from_the_warp_trains_from_a_warp_model_and_is_kept_in_its_config(tmp_path, world):
+    from charanim.api import load_pipeline
+    from charanim.errors import ModelLoadError
+    from charanim.training.build import build_backbone
+
+    base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
+    with pytest.raises(CharanimError, match="flow_source: warp needs model.reference_warp_channels"):
+        build_backbone(resolve(Recipe, base, ["model.flow_source=warp"]), torch.device("cpu"))
+    with pytest.raises(RecipeError, match="flow_source"):
+        resolve(Recipe, base, ["model.flow_source=moved"])
+
+    warp = ["model.reference_warp_channels=true"]
+    train(resolve(Recipe, base, ["training.steps=2", *warp]), tmp_path / "noise")
+    overrides = [f"model.init={tmp_path / 'noise' / 'model'}", "model.flow_source=warp", "training.steps=3"]
+    overrides += ["validation.every=3", "validation.samples=1"]
+    train(resolve(Recipe, base, overrides), tmp_path / "bridge")
+    losses = _losses(tmp_path / "bridge")
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    assert (tmp_path / "bridge" / "samples" / "step-0000003.mp4").is_file()  # sampled from the warp
+    assert load_pipeline(tmp_path / "bridge" / "model", device="cpu").backbone.config.flow_source == "warp"
+    # a later stage keeps it unless its recipe says otherwise
+    later = build_backbone(
+        resolve(Recipe, base, [f"model.init={tmp_path / 'bridge' / 'model'}"]), torch.device("cpu")
+    )
+    assert later.config.flow_source == "warp"
+
+    config = tmp_path / "bridge" / "model" / "charanim.json"
+    config.write_text(config.read_text().replace('"flow_source": "warp"', '"flow_source": "moved"'))
+    with pytest.raises(ModelLoadError, match="unknown flow_source 'moved'"):
+        load_pipeline(tmp_path / "bridge" / "model", device="cpu")
+
+
 def test_a_model_with_the_reference_pose_but_not_its_latents_cannot_gain_them_out_of_order(tmp_path, world):
     from charanim.training.build import build_backbone
 

@@ -11,6 +11,9 @@ moves when the condition is zeroed means the model is not yet using the motion. 
 loss with only the reference's own pose map zeroed shows how much the model compares
 the reference's pose with the target's; for a model with ``reference_warp_channels``, the
 loss with the warped reference replaced by the still one shows how much it reads the warp.
+For a model whose flow starts from its warp (``flow_source: warp``) the path starts at
+the warp's latents instead of noise, and each row also gives the loss of predicting no
+change (the warp itself): the model must be under it to add anything to its warp.
 
     python tools/probe_denoiser.py runs/tiny-stage1/model [--pairs 8] [--json]
 """
@@ -46,14 +49,20 @@ def main() -> None:
     ceiling, static = report["autoencoder"], report["static"]
     print(f"autoencoder ceiling {ceiling['psnr']:.2f} dB ({ceiling['psnr_character']:.2f} in character); "
           f"static reference {static['psnr']:.2f} ({static['psnr_character']:.2f})")  # fmt: skip
+    if "warp" in report:
+        print(
+            f"the flow starts at the warp: {report['warp']['psnr']:.2f} dB ({report['warp']['psnr_character']:.2f})"
+        )
     warp = "loss_without_warp" in report["sigmas"][0]
+    bridge = "loss_of_no_change" in report["sigmas"][0]
     print("sigma  loss   without-motion  without-reference-pose  x0-psnr  x0-psnr-in-character"
-          + ("  without-warp" if warp else ""))  # fmt: skip
+          + ("  without-warp" if warp else "") + ("  no-change" if bridge else ""))  # fmt: skip
     for row in report["sigmas"]:
         print(f"{row['sigma']:.2f}   {row['loss']:.3f}  {row['loss_without_motion']:.3f}"
               f"           {row['loss_without_reference_pose']:.3f}"
               f"                   {row['x0_psnr']:.2f}    {row['x0_psnr_character']:.2f}"
-              + (f"                 {row['loss_without_warp']:.3f}" if warp else ""))  # fmt: skip
+              + (f"                 {row['loss_without_warp']:.3f}" if warp else "")
+              + (f"         {row['loss_of_no_change']:.3f}" if bridge else ""))  # fmt: skip
 
 
 @torch.no_grad()
@@ -97,6 +106,8 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
 
     static = [np.repeat(builder._fit(s.reference)[None], len(s.target), axis=0) for s in samples]
     report = {"pairs": len(samples), "autoencoder": scores(to_uint8(batch.target)), "static": scores(static)}
+    if batch.source is not None:  # the warp, through the autoencoder: where the flow starts
+        report["warp"] = scores(to_uint8(batch.source))
 
     def velocity(noisy, sigma, keep_motion: bool, keep_reference_pose: bool = True, keep_warp: bool = True):
         def kept(tensor, keep=keep_motion):
@@ -122,6 +133,8 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
     for sigma in SIGMAS:
         x0 = batch.target
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+        if batch.source is not None:
+            noise = batch.source
         noisy = (1 - sigma) * x0 + sigma * noise
         with_motion, without = velocity(noisy, sigma, True), velocity(noisy, sigma, False)
         without_reference_pose = velocity(noisy, sigma, True, keep_reference_pose=False)
@@ -136,6 +149,8 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
         if batch.warp is not None:
             without_warp = velocity(noisy, sigma, True, keep_warp=False)
             row["loss_without_warp"] = round(float(((without_warp - (noise - x0)) ** 2).mean()), 4)
+        if batch.source is not None:
+            row["loss_of_no_change"] = round(float(((noise - x0) ** 2).mean()), 4)
         rows.append(row)
     report["sigmas"] = rows
     return report

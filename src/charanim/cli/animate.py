@@ -135,7 +135,9 @@ def animate(
         None,
         "--strength",
         help="1 starts from pure noise; lower (e.g. 0.8) starts from the reference held still, "
-        "noised part-way, so the character keeps its place and colours (img2img). Default: the model's.",
+        "noised part-way, so the character keeps its place and colours (img2img). A model trained as "
+        "a flow from its warp starts at the warp, not at noise; lower runs only the last steps of its "
+        "flow. Default: the model's.",
     ),
     restore_detail: float | None = typer.Option(
         None,

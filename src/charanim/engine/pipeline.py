@@ -165,7 +165,9 @@ class AnimatePipeline:
 
         # 5. Denoise and decode each window, continuing from the previous one
         output = np.zeros((windows[-1].start + windows[-1].frames, spec.height, spec.width, 3), np.uint8)
-        from_warp = settings.start == "warp" and warp is not None
+        # a model whose flow starts from its warp starts there at any strength
+        from_source = backbone.config.flow_source == "warp"
+        from_warp = warp is not None and (settings.start == "warp" or from_source)
         for window in windows:
             known = None
             if window.context:
@@ -191,6 +193,7 @@ class AnimatePipeline:
                 callback,
                 init if settings.strength < 1.0 else None,
                 warp,
+                init if from_source else None,
             )
             decoded = autoencoder.decode(latents)
             if reconstruction is not None:
@@ -273,7 +276,10 @@ class AnimatePipeline:
         callback,
         still=None,
         warp=None,
+        source=None,
     ) -> torch.Tensor:
+        """``source``: where the flow starts at σ = 1 for a model trained from its warp (the
+        moved reference's latents), in place of Gaussian noise."""
         backbone, autoencoder, layout = self.backbone, self.backbone.autoencoder, self.backbone.layout
         sliced = [_slice_condition(c, window) for c in conditions]
         latent_frames = autoencoder.latent_frames(window.frames)
@@ -281,6 +287,8 @@ class AnimatePipeline:
         noise = torch.randn(
             (1, channels, latent_frames, height, width), generator=generator, dtype=torch.float32
         ).to(backbone.device)
+        if source is not None:  # drawn all the same: the generator's stream stays as it was
+            noise = source
 
         if warp is not None:
             warp = (warp[0], backbone.encode_motion(_take_frames(warp[1], 2, window)))

@@ -14,6 +14,8 @@ from charanim.io.atomic import write_text_atomic
 CONFIG_NAME = "charanim.json"
 FORMAT = "charanim-model"
 FORMAT_VERSION = 1
+#: where a model's flow starts (ModelConfig.flow_source)
+FLOW_SOURCES = ("noise", "warp")
 
 
 @dataclass
@@ -52,7 +54,11 @@ class ModelConfig:
     where a limb was with where it is going; ``reference_warp_channels``: the reference's
     pixels moved bone by bone to each frame's skeleton at every target position
     (``engine.reference_warp``), so the model corrects a warp instead of drawing each
-    limb anew; ``motion_space``: how the in-context motion video
+    limb anew; ``flow_source``: what the model's flow starts from at σ = 1 — ``noise``
+    (Gaussian, as every diffusion model) or ``warp`` (the reference moved by the motion
+    condition, encoded: a flow from that warp to the target, trained to correct it, so
+    the model's output is anchored at its warp rather than drawn from noise; models with
+    ``reference_warp_channels``); ``motion_space``: how the in-context motion video
     (pose maps, driving frames) reaches the latent grid — ``latent``, encoded by the
     autoencoder like any frame, or ``pixels``, its pixels folded space-to-depth onto the
     latent grid (3·s² channels for a spatial factor s), so thin limbs arrive exactly and
@@ -72,6 +78,7 @@ class ModelConfig:
     reference_channels: bool = False
     reference_motion_channels: bool = False
     reference_warp_channels: bool = False
+    flow_source: str = "noise"
     motion_space: str = "latent"
     #: per conditioner, the settings it was trained with (``{"pose": {"limb_width": 3}}``)
     conditioner_options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -29,7 +29,13 @@ from charanim.engine.layout import Packed
 from charanim.errors import ModelLoadError
 from charanim.models.autoencoder import PixelSpace, load_autoencoder
 from charanim.models.backbones import Backbone, BackboneFamily, motion_channels
-from charanim.models.config import CONFIG_NAME, ModelConfig, read_model_config, write_model_config
+from charanim.models.config import (
+    CONFIG_NAME,
+    FLOW_SOURCES,
+    ModelConfig,
+    read_model_config,
+    write_model_config,
+)
 from charanim.models.text import NoTextEncoder, TransformersTextEncoder
 
 NAME = "charanim-tiny"
@@ -204,6 +210,12 @@ class TinyFamily(BackboneFamily):
             raise ModelLoadError(
                 f"'{path}': unknown motion_space '{config.motion_space}' (known: {', '.join(MOTION_SPACES)})."
             )
+        if config.flow_source not in FLOW_SOURCES:
+            raise ModelLoadError(
+                f"'{path}': unknown flow_source '{config.flow_source}' (known: {', '.join(FLOW_SOURCES)})."
+            )
+        if config.flow_source == "warp" and not config.reference_warp_channels:
+            raise ModelLoadError(f"'{path}': flow_source 'warp' needs reference_warp_channels.")
         motion = motion_channels(autoencoder, config.motion_space)
         expected = input_channels(
             autoencoder.channels,

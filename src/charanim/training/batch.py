@@ -149,12 +149,14 @@ class BatchBuilder:
         reference_pixels = torch.stack([to_pixels(self._fit(s.reference))[:, None] for s in samples]).to(
             device
         )
-        warp = None
+        warp, source = None, None
         if backbone.config.reference_warp_channels:
             moved = torch.stack([
                 warped_reference(c, r[:, 0], self.spec.frames) for c, r in zip(conditions, reference_pixels, strict=True)
             ])  # fmt: skip
             warp = (backbone.encode_motion(reference_pixels), backbone.encode_motion(moved))
+            if backbone.config.flow_source == "warp":  # the flow's start: the warp, as latents
+                source = autoencoder.encode(moved)
         return EncodedBatch(
             image_embeds=backbone.image_embeds(reference_pixels),
             target=target,
@@ -163,6 +165,7 @@ class BatchBuilder:
             motion_valid=autoencoder.downsample_mask(valid),
             reference_motion=None if reference_motion is None else backbone.encode_motion(reference_motion),
             warp=warp,
+            source=source,
             text=backbone.text.encode(prompts),
             null_text=backbone.text.encode([""] * len(samples)),
             target_mask=self._target_mask(samples),

@@ -35,9 +35,15 @@ def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
                 "tiny backbone; wan-i2v "
                 "already takes the reference latents through its image-condition channels."
             )
+        if spec.flow_source == "warp":
+            raise CharanimError(
+                "model.flow_source: warp is for the tiny backbone (it needs the warp channels)."
+            )
         backbone = WanI2VFamily.load(Path(spec.init), device, torch.float32)
     else:
         raise CharanimError(f"Unknown model.backbone '{spec.backbone}'; use tiny or wan-i2v.")
+    if backbone.config.flow_source == "warp" and not backbone.config.reference_warp_channels:
+        raise CharanimError("model.flow_source: warp needs model.reference_warp_channels: true.")
     backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb
     # the recipe's conditioner settings, over a warm start's for the conditioners it keeps
     kept = {**backbone.config.conditioner_options, **recipe.conditioner_options}
@@ -85,6 +91,8 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
                 backbone.transformer, motion_channels(backbone.autoencoder, backbone.config.motion_space)
             )
             backbone.config.reference_warp_channels = True
+        if spec.flow_source:
+            backbone.config.flow_source = spec.flow_source
         backbone.config.sampler = sampler_defaults(recipe)
         if recipe.training.train_transformer:  # else the transformer stays init's, and so does its history
             backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
@@ -134,6 +142,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         reference_channels=spec.reference_channels,
         reference_motion_channels=spec.reference_motion_channels,
         reference_warp_channels=spec.reference_warp_channels,
+        flow_source=spec.flow_source or "noise",
         motion_space=motion_space,
         sampler=sampler_defaults(recipe),
     )

@@ -4,6 +4,12 @@
     x_σ = (1 - σ)·x0 + σ·ε               the target half only; the reference stays clean
     loss = ‖ v_θ(x_σ, σ, c) - (ε - x0) ‖²  on the target half
 
+For a model whose flow starts from its warp (``flow_source: warp``) the source ε is the
+reference moved by the motion condition, encoded, instead of Gaussian noise: the model
+regresses the warp's error (warp - x0) along the straight path between the two, so where
+it cannot tell better its output stays at the warp (a flow between paired images, as
+image-restoration flows such as InDI train) rather than at a blurred mean drawn from noise.
+
 The sequence is built by ``Backbone.pack``, as sampling builds it, with the motion
 condition zeroed for the samples chosen for condition dropout.
 """
@@ -39,6 +45,9 @@ class EncodedBatch:
     #: models with reference_warp_channels: the references ``[B, Cm, 1, h, w]`` and the
     #: references warped to the targets' skeletons ``[B, Cm, F, h, w]`` (motion space)
     warp: tuple[torch.Tensor, torch.Tensor] | None = None
+    #: models with ``flow_source: warp``: the flow's start, the warped references encoded
+    #: by the autoencoder ``[B, C, F, h, w]`` (in place of Gaussian noise)
+    source: torch.Tensor | None = None
     #: conditioners feeding adapters: their sites, features ``[B, F, D]``, videos ``[B, C, F, H, W]``
     adapter_sites: dict = field(default_factory=dict)
     adapter_features: dict = field(default_factory=dict)
@@ -80,6 +89,8 @@ def flow_matching_loss(
     keep_motion = (torch.rand(size, generator=generator) >= drop_motion)[rows].float().to(device)
     keep_text = (torch.rand(size, generator=generator) >= drop_text)[rows].to(device)
 
+    if batch.source is not None:  # drawn all the same, so the other draws do not shift
+        noise = batch.source
     s = sigma.view(-1, 1, 1, 1, 1)
     noisy = (1 - s) * x0 + s * noise
 

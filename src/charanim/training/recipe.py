@@ -59,6 +59,11 @@ class ModelSpec:
     #: (tiny backbone, pose conditioner; engine.reference_warp); a warm start gains them
     #: zero-initialised, after any others
     reference_warp_channels: bool = False
+    #: where the flow starts at σ = 1: ``noise``, or ``warp`` — the reference moved by the
+    #: motion condition, encoded (needs reference_warp_channels): the model learns to
+    #: correct its warp instead of drawing from noise (ModelConfig.flow_source); unset =
+    #: the warm start's, or ``noise`` from scratch
+    flow_source: Literal["noise", "warp"] | None = None
     #: how pose maps / driving frames reach the latent grid (tiny backbone): ``latent``
     #: (through the autoencoder) or ``pixels`` (folded space-to-depth, exact thin limbs);
     #: unset = the warm start's, or ``latent`` from scratch
