@@ -370,7 +370,7 @@ def test_real_suite_runs_with_a_model_and_the_baselines(tmp_path, tiny_model):
 def test_ablations_add_contenders_per_conditioner_and_without_text(tmp_path, tiny_model):
     out = tmp_path / "ablate"
     args = ["bench", "--model", str(tiny_model), "-c", "rgb", "-c", "pose", "--ablate", "text", "--ablate", "target-pose",
-            "--cases", "1", "--steps", "1", "--metric", "psnr", "-o", str(out)]  # fmt: skip
+            "--ablate", "scene", "--cases", "1", "--steps", "1", "--metric", "psnr", "-o", str(out)]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     contenders = {c["name"]: c for c in json.loads((out / "results.json").read_text())["contenders"]}
@@ -380,6 +380,9 @@ def test_ablations_add_contenders_per_conditioner_and_without_text(tmp_path, tin
     # the oracle skeleton only for the pose model: the RGB one reads no skeleton
     assert contenders["tiny [pose] (target's skeleton)"]["driven_by"] == "the target's own skeleton"
     assert "tiny [rgb] (target's skeleton)" not in contenders
+    # the model generates its scene; the ablation keeps it
+    assert contenders["tiny [rgb]"]["scene"] == "generate"
+    assert contenders["tiny [rgb] (scene kept)"]["scene"] == "keep"
     bad = runner.invoke(app, ["bench", "--model", str(tiny_model), "--ablate", "layout", "-o", str(out)])
     assert bad.exit_code == 1 and "ablation" in bad.stderr
 

@@ -161,7 +161,7 @@ def animate(
 
     ``options`` are the fields of :class:`AnimateOptions` (``model``, ``conditioners``,
     ``prompt``, ``size``, ``fps``, ``seed``...) plus the sampling settings (``steps``,
-    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``strength``, ``restore_detail``, ``start``, ``window``,
+    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``strength``, ``restore_detail``, ``start``, ``scene``, ``window``,
     ``overlap``). Returns a summary dict; ``summary["result"]`` holds the frames.
     """
     opts = _options(options)
@@ -297,6 +297,7 @@ def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, 
         "strength": result.settings.strength,
         "restore_detail": result.settings.restore_detail,
         "start": result.settings.start,
+        "scene": result.settings.scene,
         "guidance": result.settings.guidance,
         "motion_guidance": result.settings.motion_guidance,
         "conditioner_guidance": result.settings.conditioner_guidance,

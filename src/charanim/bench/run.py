@@ -19,7 +19,7 @@ from charanim.errors import CharanimError, InvalidOptionError, UnknownNameError
 SUITES = ("world", "real", "speed")
 #: ablations that add contenders, each model again: without its text prompt, without
 #: detail restoration, driven by the target's own true skeleton (pose models; world cases)
-ABLATIONS = ("text", "detail", "target-pose")
+ABLATIONS = ("text", "detail", "target-pose", "scene")
 
 
 @dataclass
@@ -117,6 +117,15 @@ def model_contenders(options: BenchOptions) -> list:
                     model_contender(
                         model, options.steps, options.seed, conditioner, options.device,
                         label=f"{label} (no detail restore)", strength=options.strength, restore_detail=0.0,
+                    )
+                )  # fmt: skip
+            if "scene" in options.ablations:  # the other way of treating the scene than the model's
+                other = "generate" if contender.details["scene"] == "keep" else "keep"
+                contenders.append(
+                    model_contender(
+                        model, options.steps, options.seed, conditioner, options.device,
+                        label=f"{label} (scene {other.replace('keep', 'kept').replace('generate', 'generated')})",
+                        strength=options.strength, scene=other,
                     )
                 )  # fmt: skip
     return contenders

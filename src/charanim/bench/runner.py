@@ -54,11 +54,12 @@ def model_contender(
     label: str = "",
     strength: float | None = None,
     restore_detail: float | None = None,
+    scene: str | None = None,
 ) -> Contender:
     """A model as a contender. ``text=False`` drops the prompt (the text-guidance
     ablation); ``label`` is appended to its name to tell variants apart; ``steps``,
-    ``strength`` and ``restore_detail`` override the model's own sampler defaults when
-    given (``restore_detail=0``: the detail-restoration ablation)."""
+    ``strength``, ``restore_detail`` and ``scene`` override the model's own sampler
+    defaults when given (``restore_detail=0``: the detail-restoration ablation)."""
     from charanim.api import _fit_reference, load_pipeline
     from charanim.conditioning import Driving, OutputSpec, Reference
     from charanim.engine.pipeline import SamplingSettings
@@ -72,6 +73,7 @@ def model_contender(
         + ([] if text else ["no-text"])
         + ([] if strength is None else [f"strength={strength}"])
         + ([] if restore_detail is None else [f"restore_detail={restore_detail}"])
+        + ([] if scene is None else [f"scene={scene}"])
     )
     key = "model-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
     name = Path(spec).name if Path(spec).exists() else spec
@@ -91,14 +93,15 @@ def model_contender(
         conditions = [c.prepare(driving, reference, spec_) for c in pipeline.conditioners]
         result = pipeline(
             _fit_reference(image, spec_), conditions, spec_, prompt=case.meta.get("prompt", "") if text else "",
-            settings=SamplingSettings(steps=steps, strength=strength, restore_detail=restore_detail), generator=torch.Generator().manual_seed(seed),
+            settings=SamplingSettings(steps=steps, strength=strength, restore_detail=restore_detail, scene=scene), generator=torch.Generator().manual_seed(seed),
         )  # fmt: skip
         return result.frames
 
     details = {"path": str(backbone.path) if backbone.path else spec, "backbone": backbone.family,
                "conditioners": [c.name for c in pipeline.conditioners], "steps": steps or backbone.config.sampler.steps, "text": text,
                "strength": backbone.config.sampler.strength if strength is None else strength,
-               "restore_detail": backbone.config.sampler.restore_detail if restore_detail is None else restore_detail}  # fmt: skip
+               "restore_detail": backbone.config.sampler.restore_detail if restore_detail is None else restore_detail,
+               "scene": backbone.config.sampler.scene if scene is None else scene}  # fmt: skip
     return Contender(name, "model", key, run, backbone.parameter_count(), details)
 
 

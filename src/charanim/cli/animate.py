@@ -153,6 +153,13 @@ def animate(
         "or 'warp' (the reference moved by the motion: skeleton or optical flow; models trained with "
         "the reference warp). Default: the model's (charanim-tiny: still).",
     ),
+    scene: str | None = typer.Option(
+        None,
+        "--scene",
+        help="'keep': outside where the character stands or goes, every frame is the reference's own "
+        "scene (a still camera; the rgb conditioner says where); 'generate': the model draws the whole "
+        "frame. Default: the model's.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same video."),
     size: str | None = typer.Option(
         None, "--size", help="Output WIDTHxHEIGHT, e.g. 64x64. Default: the model's."
@@ -308,6 +315,7 @@ def animate(
                 strength=strength,
                 restore_detail=restore_detail,
                 start=start,
+                scene=scene,
                 seed=seed,
                 size=output_size,
                 fps=fps,

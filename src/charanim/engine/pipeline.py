@@ -19,6 +19,7 @@ from charanim.engine.detail import restore_detail
 from charanim.engine.injection import InjectionInput
 from charanim.engine.layout import Packed, per_token_timesteps, reference_token_mask
 from charanim.engine.reference_warp import warped_reference
+from charanim.engine.scene import SCENES, keep_scene, motion_region
 from charanim.engine.windows import (
     Window,
     colour_drift,
@@ -55,6 +56,9 @@ class SamplingSettings:
     #: with strength < 1: "still" noises the reference held still, "warp" the reference
     #: moved by the motion condition (models with reference_warp_channels)
     start: str | None = None
+    #: "keep": the reference's scene outside the condition's motion region (engine.scene);
+    #: "generate": the model's whole frame
+    scene: str | None = None
     window: int | None = None
     overlap: int | None = None
     #: "overlap": match each window's colours to the previous window's over their overlap
@@ -79,6 +83,7 @@ class SamplingSettings:
             strength=defaults.strength if self.strength is None else self.strength,
             restore_detail=defaults.restore_detail if self.restore_detail is None else self.restore_detail,
             start=self.start or defaults.start,
+            scene=self.scene or defaults.scene,
             window=self.window or config.window_frames,
             overlap=config.window_overlap if self.overlap is None else self.overlap,
             colour_correction=self.colour_correction,
@@ -151,13 +156,20 @@ class AnimatePipeline:
         image_embeds = backbone.image_embeds(reference_pixels)
         # the reference moved to the driving skeleton: the still one on the latent grid, the
         # moved frames in pixels (each window takes and encodes its own)
+        in_context = next((c for c in conditions if c.site is InjectionSite.IN_CONTEXT), None)
         warp = None
         if backbone.config.reference_warp_channels:
-            in_context = next((c for c in conditions if c.site is InjectionSite.IN_CONTEXT), None)
             moved = warped_reference(in_context, reference, spec.frames)[None].to(
                 backbone.device, torch.float32
             )
             warp = (backbone.encode_motion(reference_pixels), moved)
+        # where frames may differ from the reference at all (--scene keep); a condition
+        # that does not say leaves the whole frame to the model
+        region = None
+        if settings.scene == "keep":
+            region = motion_region(in_context, spec.frames)
+            if region is None:
+                settings = replace(settings, scene="generate")
         seconds["encode"] = time.perf_counter() - started
 
         # 4. Plan windows
@@ -200,6 +212,8 @@ class AnimatePipeline:
                 decoded = restore_detail(
                     decoded, detail_source, detail_reconstruction, settings.restore_detail
                 )
+            if region is not None:
+                decoded = keep_scene(decoded, reference_pixels, _take_frames(region, 0, window))
             frames = to_uint8(decoded[0])
             if window.context and settings.colour_correction != "none":
                 frames = match_overlap_colours(
@@ -251,6 +265,8 @@ class AnimatePipeline:
                 "--start warp needs a model trained with the reference warp (reference_warp_channels); "
                 "this one starts from the reference held still."
             )
+        if settings.scene not in SCENES:
+            raise InvalidOptionError(f"Unknown scene '{settings.scene}'; use {' or '.join(SCENES)}.")
         if not settings.restore_detail >= 0.0:
             raise InvalidOptionError(
                 f"--restore-detail must be 0 (off) or more, got {settings.restore_detail:g}."

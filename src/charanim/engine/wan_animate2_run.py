@@ -96,6 +96,10 @@ class WanAnimate2Run:
             raise InvalidOptionError(
                 "Wan-Animate-2 decodes in its own pipeline; --restore-detail is not available."
             )
+        if settings.scene != "generate":
+            raise InvalidOptionError(
+                f"Wan-Animate-2 draws the whole frame; --scene {settings.scene} is not available."
+            )
         if settings.window < 5 or (settings.window - 1) % 4:
             raise InvalidOptionError(
                 f"--window {settings.window}: Wan-Animate-2 segments are 4k+1 frames (81, 41, 9...)."

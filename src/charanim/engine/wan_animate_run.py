@@ -128,6 +128,10 @@ class WanAnimateRun:
             raise InvalidOptionError(
                 "Wan-Animate decodes in its own pipeline; --restore-detail is not available."
             )
+        if settings.scene != "generate":
+            raise InvalidOptionError(
+                f"Wan-Animate draws the whole frame; --scene {settings.scene} is not available."
+            )
         if settings.overlap not in SEGMENT_CONTEXT:
             raise InvalidOptionError(
                 f"--overlap {settings.overlap}: Wan-Animate continues each segment from 1 or 5 frames."

@@ -161,6 +161,7 @@ def sampler_defaults(recipe: Recipe) -> SamplerDefaults:
         strength=validation.strength,
         restore_detail=validation.restore_detail,
         start=validation.start,
+        scene=validation.scene,
         conditioner_guidance=dict(validation.conditioner_guidance),
     )
 

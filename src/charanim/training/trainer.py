@@ -525,9 +525,12 @@ def check_counts(recipe: Recipe) -> None:
     if not 0.0 < recipe.validation.strength <= 1.0:
         raise RecipeError(f"validation.strength must be in (0, 1], got {recipe.validation.strength:g}.")
     from charanim.engine.pipeline import STARTS
+    from charanim.engine.scene import SCENES
 
     if recipe.validation.start not in STARTS:
         raise RecipeError(f"validation.start must be {' or '.join(STARTS)}, got '{recipe.validation.start}'.")
+    if recipe.validation.scene not in SCENES:
+        raise RecipeError(f"validation.scene must be {' or '.join(SCENES)}, got '{recipe.validation.scene}'.")
     if not recipe.validation.restore_detail >= 0.0:
         raise RecipeError(
             f"validation.restore_detail must be 0 (off) or more, got {recipe.validation.restore_detail:g}."

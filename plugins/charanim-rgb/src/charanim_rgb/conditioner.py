@@ -10,7 +10,8 @@ the same for every frame of a clip so the motion itself is untouched.
 For models trained with reference warp channels the condition also carries where the
 reference's pixels go in each frame, from the driver's optical flow
 (:class:`charanim_rgb.flow.ReferenceFlow`, relative motion: the reference posed as the
-clip starts).
+clip starts), and where the output may differ from the reference at all
+(``meta["motion_region"]``: the characters' places, for ``--scene keep``).
 
 ``background="remove"`` (or ``person`` / ``motion``, see :mod:`charanim.segmentation`)
 greys out everything but the driving character, so a busy background neither
@@ -72,6 +73,8 @@ class RGBConditioner(Conditioner):
         # computed from the clean frames, so augment's jitter leaves it as it is
         reference_image, _ = fit_frames(reference.image.rgb[None], (spec.width, spec.height), spec.fit)
         meta["reference_grid"] = ReferenceFlow(fitted, reference_image[0])
+        # and where the output may differ from the reference at all (animate --scene keep)
+        meta["motion_region"] = meta["reference_grid"].region
         return Condition(self.name, self.site, video=video, meta=meta)
 
     def augment(self, condition: Condition, generator: torch.Generator) -> Condition:

@@ -13,6 +13,9 @@ both).
 The boxes come from OpenCV's GrabCut, started with the image's border as background
 (on the world's test pairs the box overlaps the true one by 0.84 IoU on average); where
 it finds no plausible character the whole frame is the box, so the flow applies unscaled.
+Its masks also say where the output may differ from the reference at all
+(:meth:`ReferenceFlow.region`): with a still camera, everything else is the reference's
+own scene (``animate --scene keep``).
 """
 
 from __future__ import annotations
@@ -29,34 +32,56 @@ MIN_SHARE, MAX_SHARE = 0.005, 0.9
 MIN_SIZE = 8
 #: images are segmented at most this large (the box is scaled back)
 CUT_SIZE = 96
+#: the region that may change (:meth:`ReferenceFlow.region`) reaches this share of the
+#: image's shorter side past the characters found (GrabCut misses thin limbs' tips)
+REGION_MARGIN = 0.05
 #: optical flow is computed on frames at least this large (smaller ones are upscaled)
 FLOW_SIZE = 256
-#: boxes already found, by image content (training sees each clip's first frame and
-#: reference every epoch); bounded, oldest dropped first
-_BOXES: dict[bytes, np.ndarray] = {}
-_MAX_BOXES = 50_000
+#: characters already found, by image content (training sees each clip's first frame and
+#: reference every epoch): their box and their mask at the segmentation's size, packed;
+#: bounded, oldest dropped first
+_FOUND: dict[bytes, tuple[np.ndarray, np.ndarray, tuple[int, int]]] = {}
+_MAX_FOUND = 50_000
 
 
 def character_box(image: np.ndarray) -> np.ndarray:
     """``uint8 [H, W, 3]`` -> ``float32 [x0, y0, x1, y1]`` in pixels: the box of the
     foreground GrabCut finds inside the image's border, or the whole image when that
     is not a plausible character."""
+    return _found(image)[0].copy()
+
+
+def character_mask(image: np.ndarray) -> np.ndarray:
+    """``uint8 [H, W, 3]`` -> ``bool [H, W]``: the character GrabCut finds (its parts
+    large enough to count, as in :func:`character_box`), or the whole image when it
+    finds no plausible character."""
+    _, packed, shape = _found(image)
+    small = np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape)
+    height, width = image.shape[:2]
+    if shape == (height, width):
+        return small.astype(bool)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def _found(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     image = np.ascontiguousarray(image)
     key = hashlib.blake2b(image.tobytes(), digest_size=16, person=b"charanim-box").digest() + bytes(
         str(image.shape), "ascii"
     )
-    if key not in _BOXES:
-        if len(_BOXES) >= _MAX_BOXES:
-            del _BOXES[next(iter(_BOXES))]
-        _BOXES[key] = _grabcut_box(image)
-    return _BOXES[key].copy()
+    if key not in _FOUND:
+        if len(_FOUND) >= _MAX_FOUND:
+            del _FOUND[next(iter(_FOUND))]
+        box, mask = _grabcut(image)
+        _FOUND[key] = (box, np.packbits(mask), mask.shape)
+    return _FOUND[key]
 
 
-def _grabcut_box(image: np.ndarray) -> np.ndarray:
+def _grabcut(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The character's box in image pixels and its mask at the segmentation's size."""
     height, width = image.shape[:2]
     whole = np.array([0, 0, width, height], np.float32)
     if min(height, width) < MIN_SIZE:  # no room for a border and a character inside it
-        return whole
+        return whole, np.ones((height, width), np.uint8)
     factor = min(1.0, CUT_SIZE / max(height, width))
     small = (
         image
@@ -72,14 +97,16 @@ def _grabcut_box(image: np.ndarray) -> np.ndarray:
                 cv2.GC_INIT_WITH_RECT)  # fmt: skip
     found = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
     if not MIN_SHARE <= found.mean() <= MAX_SHARE:
-        return whole
-    _, _, stats, _ = cv2.connectedComponentsWithStats(found)
+        return whole, np.ones((h, w), np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(found)
     areas = stats[1:, cv2.CC_STAT_AREA]
-    parts = stats[1:][areas >= 0.1 * areas.max()]  # specks apart from the character are noise
+    kept = np.flatnonzero(areas >= 0.1 * areas.max())  # specks apart from the character are noise
+    parts = stats[1:][kept]
     x0, y0 = parts[:, 0].min(), parts[:, 1].min()
     x1 = (parts[:, 0] + parts[:, 2]).max()
     y1 = (parts[:, 1] + parts[:, 3]).max()
-    return np.array([x0, y0, x1, y1], np.float32) / factor
+    character = np.isin(labels, kept + 1).astype(np.uint8)
+    return np.array([x0, y0, x1, y1], np.float32) / factor, character
 
 
 class ReferenceFlow:
@@ -118,14 +145,22 @@ class ReferenceFlow:
             self._grids[index] = self._compute(index)
         return self._grids[index]
 
-    def _compute(self, index: int) -> np.ndarray:
+    @cached_property
+    def _on_driver(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each output pixel's place on the driver (x, y), the boxes mapped onto each
+        other, and the scale between them (driver / reference)."""
         height, width = self.gray.shape[1:]
         ref_box, drv_box = self.reference_box, self.driving_box
         scale = (drv_box[2:] - drv_box[:2]) / np.maximum(ref_box[2:] - ref_box[:2], 1.0)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-        # each reference pixel's place on the driver
         dx = drv_box[0] + (xs - ref_box[0]) * scale[0]
         dy = drv_box[1] + (ys - ref_box[1]) * scale[1]
+        return dx, dy, scale
+
+    def _compute(self, index: int) -> np.ndarray:
+        height, width = self.gray.shape[1:]
+        ref_box, drv_box = self.reference_box, self.driving_box
+        dx, dy, scale = self._on_driver
         if index == 0:
             back = np.zeros((height, width, 2), np.float32)
         else:
@@ -137,6 +172,32 @@ class ReferenceFlow:
         sx = (dx + fx - drv_box[0]) / scale[0] + ref_box[0]
         sy = (dy + fy - drv_box[1]) / scale[1] + ref_box[1]
         return np.stack([sx, sy], axis=-1).astype(np.float32)
+
+    def region(self, start: int, count: int) -> np.ndarray:
+        """``float32 [count, H, W]``: 1 where frames ``start .. start + count - 1`` may
+        differ from the reference — where its character stands, where the flow moves it
+        and where the driver's character is (mapped by the boxes), grown by a margin
+        and feathered — 0 where the scene stays as the reference shows it (a still
+        camera). Where GrabCut finds no character, everywhere."""
+        height, width = self.gray.shape[1:]
+        margin = max(2, round(REGION_MARGIN * min(height, width)))
+        grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+        standing = character_mask(self.reference).astype(np.float32)
+        dx, dy, _ = self._on_driver
+        last = len(self.driving) - 1
+        regions = []
+        for index in range(start, start + count):
+            index = min(index, last)
+            grid = self._grid(index)
+            moved = cv2.remap(standing, grid[..., 0], grid[..., 1], cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+            driver = character_mask(self.driving[index]).astype(np.float32)
+            mapped = cv2.remap(
+                driver, dx, dy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            )
+            region = cv2.dilate(np.maximum(np.maximum(standing, moved), mapped), grow)
+            regions.append(cv2.blur(region, (3, 3)))  # a soft seam, not a cut-out edge
+        return np.stack(regions).astype(np.float32)
 
     def _flow(self, moving: np.ndarray, first: np.ndarray) -> np.ndarray:
         """DIS flow ``moving -> first``, computed at ``FLOW_SIZE`` at least: on a small grid
