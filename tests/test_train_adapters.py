@@ -175,6 +175,16 @@ def test_a_frozen_transformer_gains_a_trained_adapter_and_stays_what_it_was(tmp_
     unchanged = load_safetensors(tmp_path / "dropped" / "model" / "conditioners" / "audio-face.safetensors")
     assert max(float(v.abs().max()) for k, v in unchanged.items() if k.endswith("to_out.weight")) == 0
 
+    # the transformer trained on from the adapter model, for pose alone: no adapter goes
+    # with it, and no record of one
+    retrained = _recipe(tmp_path, talking_world, steps=1)
+    retrained.conditioners = ["pose"]
+    retrained.model.init = str(tmp_path / "adapter" / "model")
+    train(retrained, tmp_path / "retrained")
+    provenance = json.loads((tmp_path / "retrained" / "model" / "charanim.json").read_text())["provenance"]
+    assert "adapters" not in provenance and provenance["steps"] == 1
+    assert not (tmp_path / "retrained" / "model" / "conditioners").exists()
+
     pose_only = _recipe(tmp_path, talking_world, steps=2)
     pose_only.conditioners = ["pose"]
     pose_only.model.init = recipe.model.init

@@ -73,21 +73,14 @@ def test_the_reference_follows_the_drivers_motion_scaled_by_the_two_boxes():
     assert torch.allclose(cut, whole[:, 2:])
 
 
-def test_the_motion_region_covers_both_characters_and_leaves_the_scene():
-    from charanim_rgb.flow import ReferenceFlow, character_mask
+def test_the_reference_character_region_covers_the_figure_and_not_the_scene():
+    from charanim_rgb.flow import character_region
 
-    background = _striped_background()
-    # the driver: a figure walking right 2 px a frame; the reference: another, posed alike
-    frames = np.stack(
-        [_paste(background, 10 + 2 * t, 14, 12, 36, ((250, 250, 250), (10, 10, 10))) for t in range(4)]
-    )
-    reference = _paste(background, 30, 12, 12, 36, ((240, 30, 30), (230, 200, 40)))
-    region = ReferenceFlow(frames, reference).region(0, 4)
-    assert region.shape == (4, SIZE, SIZE) and region.min() >= 0 and region.max() <= 1
-    standing = character_mask(reference)
-    assert np.abs(standing.sum() - 12 * 36) <= 0.15 * 12 * 36
-    assert (region[:, standing] == 1).all()  # where the character stood may change
-    assert (region[3, 14:50, 36:42] == 1).all()  # and where it walked to (6 px right by frame 3)
-    assert (region[:, :, :18] == 0).all() and (region[:, :, 56:] == 0).all()  # the scene stays
-    # no character found: everywhere may change
-    assert (ReferenceFlow(frames, background).region(0, 1) == 1).all()
+    figure = _paste(_striped_background(), 30, 12, 12, 36, ((240, 30, 30), (230, 200, 40)))
+    region = character_region(figure)
+    assert region.shape == (SIZE, SIZE) and region.min() >= 0 and region.max() <= 1
+    assert (region[12:48, 30:42] > 0.8).all() and (region[14:46, 32:40] == 1).all()  # the figure
+    assert (region[:, :26] == 0).all() and (region[:, 46:] == 0).all()  # the scene beside it
+    assert (region[:8] == 0).all() and (region[52:] == 0).all()
+    # no character found: all of it is character, so no scene is kept
+    assert (character_region(_striped_background()) == 1).all()

@@ -156,9 +156,9 @@ def animate(
     scene: str | None = typer.Option(
         None,
         "--scene",
-        help="'keep': outside where the character stands or goes, every frame is the reference's own "
-        "scene (a still camera; the rgb conditioner says where); 'generate': the model draws the whole "
-        "frame. Default: the model's.",
+        help="'keep': where the output still shows the reference's scene (not its character), the "
+        "reference's own pixels replace the model's blur and speckle (a still camera; the rgb conditioner "
+        "says which pixels are scene); 'generate': the model draws the whole frame. Default: the model's.",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same video."),
     size: str | None = typer.Option(

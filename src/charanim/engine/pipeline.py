@@ -19,7 +19,7 @@ from charanim.engine.detail import restore_detail
 from charanim.engine.injection import InjectionInput
 from charanim.engine.layout import Packed, per_token_timesteps, reference_token_mask
 from charanim.engine.reference_warp import warped_reference
-from charanim.engine.scene import SCENES, keep_scene, motion_region
+from charanim.engine.scene import SCENES, keep_scene, reference_character
 from charanim.engine.windows import (
     Window,
     colour_drift,
@@ -56,7 +56,7 @@ class SamplingSettings:
     #: with strength < 1: "still" noises the reference held still, "warp" the reference
     #: moved by the motion condition (models with reference_warp_channels)
     start: str | None = None
-    #: "keep": the reference's scene outside the condition's motion region (engine.scene);
+    #: "keep": the reference's scene where the output still shows it (engine.scene);
     #: "generate": the model's whole frame
     scene: str | None = None
     window: int | None = None
@@ -163,13 +163,11 @@ class AnimatePipeline:
                 backbone.device, torch.float32
             )
             warp = (backbone.encode_motion(reference_pixels), moved)
-        # where frames may differ from the reference at all (--scene keep); a condition
+        # which of the reference's pixels are scene, to keep (--scene keep); a condition
         # that does not say leaves the whole frame to the model
-        region = None
-        if settings.scene == "keep":
-            region = motion_region(in_context, spec.frames)
-            if region is None:
-                settings = replace(settings, scene="generate")
+        character = reference_character(in_context) if settings.scene == "keep" else None
+        if character is None:
+            settings = replace(settings, scene="generate")
         seconds["encode"] = time.perf_counter() - started
 
         # 4. Plan windows
@@ -212,8 +210,8 @@ class AnimatePipeline:
                 decoded = restore_detail(
                     decoded, detail_source, detail_reconstruction, settings.restore_detail
                 )
-            if region is not None:
-                decoded = keep_scene(decoded, reference_pixels, _take_frames(region, 0, window))
+            if character is not None:
+                decoded = keep_scene(decoded, reference_pixels, character)
             frames = to_uint8(decoded[0])
             if window.context and settings.colour_correction != "none":
                 frames = match_overlap_colours(

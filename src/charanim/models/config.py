@@ -32,9 +32,9 @@ class SamplerDefaults:
     #: ``warp`` (the reference moved by the motion condition, for models with
     #: ``reference_warp_channels``; then the detail restored is the moved reference's)
     start: str = "still"
-    #: ``keep``: the reference's own scene outside where the condition says a character
-    #: stands or goes (a still camera; :mod:`charanim.engine.scene`); ``generate``: the
-    #: model draws the whole frame
+    #: ``keep``: the reference's own scene where the output still shows it (a still camera;
+    #: conditions that say which pixels are the reference's character: rgb;
+    #: :mod:`charanim.engine.scene`); ``generate``: the model draws the whole frame
     scene: str = "generate"
     guidance: float = 1.0
     motion_guidance: float = 1.0

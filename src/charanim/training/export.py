@@ -35,7 +35,9 @@ def export_model(backbone, recipe: Recipe, directory: Path, step: int) -> Path:
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     if recipe.training.train_transformer or recipe.lora is not None:
-        config.provenance = {**config.provenance, **run}
+        # a warm start's record of its adapters stays only where the adapters do
+        kept = {k: v for k, v in config.provenance.items() if k != "adapters" or backbone.adapters}
+        config.provenance = {**kept, **run}
     else:  # the transformer is model.init's, untouched: its provenance stays, the adapters' run is added
         adapters = {**run, "warm_start": recipe.model.init, "conditioners": list(backbone.adapters)}
         config.provenance = {**config.provenance, "adapters": adapters}

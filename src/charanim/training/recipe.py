@@ -205,8 +205,8 @@ class ValidationSpec:
     #: with strength < 1: ``still`` starts from the reference held still, ``warp`` from it
     #: moved by the motion condition (models with reference_warp_channels; ``animate --start``)
     start: str = "still"
-    #: ``keep``: the reference's scene outside where the condition puts a character
-    #: (``animate --scene``; conditioners that say where: rgb); ``generate``: the whole frame
+    #: ``keep``: the reference's scene where the output still shows it (``animate --scene``;
+    #: conditioners that say which pixels are its character: rgb); ``generate``: the whole frame
     scene: str = "generate"
     #: guidance per conditioner, e.g. {audio-face: 3}; also stored as the model's default
     conditioner_guidance: dict[str, float] = field(default_factory=dict)

@@ -10,8 +10,8 @@ the same for every frame of a clip so the motion itself is untouched.
 For models trained with reference warp channels the condition also carries where the
 reference's pixels go in each frame, from the driver's optical flow
 (:class:`charanim_rgb.flow.ReferenceFlow`, relative motion: the reference posed as the
-clip starts), and where the output may differ from the reference at all
-(``meta["motion_region"]``: the characters' places, for ``--scene keep``).
+clip starts), and which of the reference's pixels are its character rather than scene
+(``meta["reference_character"]``, for ``--scene keep``).
 
 ``background="remove"`` (or ``person`` / ``motion``, see :mod:`charanim.segmentation`)
 greys out everything but the driving character, so a busy background neither
@@ -19,6 +19,8 @@ distracts the model nor leaks into the result.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -28,7 +30,7 @@ from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite
 from charanim.errors import ConditionerInputError
 from charanim.io.pixels import to_pixels, to_uint8
 from charanim.io.resize import fit_frames
-from charanim_rgb.flow import ReferenceFlow
+from charanim_rgb.flow import ReferenceFlow, character_region
 
 
 class RGBConditioner(Conditioner):
@@ -73,8 +75,8 @@ class RGBConditioner(Conditioner):
         # computed from the clean frames, so augment's jitter leaves it as it is
         reference_image, _ = fit_frames(reference.image.rgb[None], (spec.width, spec.height), spec.fit)
         meta["reference_grid"] = ReferenceFlow(fitted, reference_image[0])
-        # and where the output may differ from the reference at all (animate --scene keep)
-        meta["motion_region"] = meta["reference_grid"].region
+        # and which of the reference's pixels are its character, not scene (--scene keep)
+        meta["reference_character"] = partial(character_region, reference_image[0])
         return Condition(self.name, self.site, video=video, meta=meta)
 
     def augment(self, condition: Condition, generator: torch.Generator) -> Condition:

@@ -13,9 +13,8 @@ both).
 The boxes come from OpenCV's GrabCut, started with the image's border as background
 (on the world's test pairs the box overlaps the true one by 0.84 IoU on average); where
 it finds no plausible character the whole frame is the box, so the flow applies unscaled.
-Its masks also say where the output may differ from the reference at all
-(:meth:`ReferenceFlow.region`): with a still camera, everything else is the reference's
-own scene (``animate --scene keep``).
+Its mask of the reference's character also tells the engine which of the reference's
+pixels are scene (:func:`character_region`, for ``animate --scene keep``).
 """
 
 from __future__ import annotations
@@ -32,9 +31,9 @@ MIN_SHARE, MAX_SHARE = 0.005, 0.9
 MIN_SIZE = 8
 #: images are segmented at most this large (the box is scaled back)
 CUT_SIZE = 96
-#: the region that may change (:meth:`ReferenceFlow.region`) reaches this share of the
-#: image's shorter side past the characters found (GrabCut misses thin limbs' tips)
-REGION_MARGIN = 0.05
+#: the character's mask (:func:`character_region`) reaches this share of the image's
+#: shorter side past what GrabCut finds (its edge falls inside the character's rim)
+REGION_MARGIN = 0.02
 #: optical flow is computed on frames at least this large (smaller ones are upscaled)
 FLOW_SIZE = 256
 #: characters already found, by image content (training sees each clip's first frame and
@@ -61,6 +60,16 @@ def character_mask(image: np.ndarray) -> np.ndarray:
     if shape == (height, width):
         return small.astype(bool)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def character_region(image: np.ndarray) -> np.ndarray:
+    """``uint8 [H, W, 3]`` -> ``float32 [H, W]``: 1 on the character :func:`character_mask`
+    finds, grown by ``REGION_MARGIN`` and feathered, 0 on the scene around it."""
+    height, width = image.shape[:2]
+    margin = max(1, round(REGION_MARGIN * min(height, width)))
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    region = cv2.dilate(character_mask(image).astype(np.uint8), grow).astype(np.float32)
+    return cv2.blur(region, (3, 3))  # a soft seam, not a cut-out edge
 
 
 def _found(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
@@ -145,22 +154,14 @@ class ReferenceFlow:
             self._grids[index] = self._compute(index)
         return self._grids[index]
 
-    @cached_property
-    def _on_driver(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each output pixel's place on the driver (x, y), the boxes mapped onto each
-        other, and the scale between them (driver / reference)."""
+    def _compute(self, index: int) -> np.ndarray:
         height, width = self.gray.shape[1:]
         ref_box, drv_box = self.reference_box, self.driving_box
         scale = (drv_box[2:] - drv_box[:2]) / np.maximum(ref_box[2:] - ref_box[:2], 1.0)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        # each reference pixel's place on the driver
         dx = drv_box[0] + (xs - ref_box[0]) * scale[0]
         dy = drv_box[1] + (ys - ref_box[1]) * scale[1]
-        return dx, dy, scale
-
-    def _compute(self, index: int) -> np.ndarray:
-        height, width = self.gray.shape[1:]
-        ref_box, drv_box = self.reference_box, self.driving_box
-        dx, dy, scale = self._on_driver
         if index == 0:
             back = np.zeros((height, width, 2), np.float32)
         else:
@@ -172,32 +173,6 @@ class ReferenceFlow:
         sx = (dx + fx - drv_box[0]) / scale[0] + ref_box[0]
         sy = (dy + fy - drv_box[1]) / scale[1] + ref_box[1]
         return np.stack([sx, sy], axis=-1).astype(np.float32)
-
-    def region(self, start: int, count: int) -> np.ndarray:
-        """``float32 [count, H, W]``: 1 where frames ``start .. start + count - 1`` may
-        differ from the reference — where its character stands, where the flow moves it
-        and where the driver's character is (mapped by the boxes), grown by a margin
-        and feathered — 0 where the scene stays as the reference shows it (a still
-        camera). Where GrabCut finds no character, everywhere."""
-        height, width = self.gray.shape[1:]
-        margin = max(2, round(REGION_MARGIN * min(height, width)))
-        grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-        standing = character_mask(self.reference).astype(np.float32)
-        dx, dy, _ = self._on_driver
-        last = len(self.driving) - 1
-        regions = []
-        for index in range(start, start + count):
-            index = min(index, last)
-            grid = self._grid(index)
-            moved = cv2.remap(standing, grid[..., 0], grid[..., 1], cv2.INTER_NEAREST,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
-            driver = character_mask(self.driving[index]).astype(np.float32)
-            mapped = cv2.remap(
-                driver, dx, dy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-            )
-            region = cv2.dilate(np.maximum(np.maximum(standing, moved), mapped), grow)
-            regions.append(cv2.blur(region, (3, 3)))  # a soft seam, not a cut-out edge
-        return np.stack(regions).astype(np.float32)
 
     def _flow(self, moving: np.ndarray, first: np.ndarray) -> np.ndarray:
         """DIS flow ``moving -> first``, computed at ``FLOW_SIZE`` at least: on a small grid
