@@ -8,7 +8,7 @@ from charanim.api import _fit_reference, load_pipeline
 from charanim.conditioning import Condition, Driving, InjectionSite, OutputSpec, Reference
 from charanim.engine.pipeline import SamplingSettings
 from charanim.engine.scene import KEEP_TOLERANCE, keep_scene, reference_character
-from charanim.errors import InvalidOptionError
+from charanim.errors import CharanimWarning, InvalidOptionError
 from charanim.io import read_image, read_video
 
 
@@ -89,3 +89,10 @@ def test_the_pipeline_keeps_the_scene_and_leaves_the_character(tiny_model, media
     assert np.array_equal(kept[:, inside], generated[:, inside])  # the model's own frames
     with pytest.raises(InvalidOptionError, match="scene"):
         run("still")
+    # a condition that does not say which pixels are scene: the model's frames, and a warning
+    del conditions[0].meta["reference_character"]
+    with pytest.warns(CharanimWarning, match="does not say which of the reference's pixels are scene"):
+        result = pipeline(
+            reference, conditions, spec, settings=SamplingSettings(steps=20, strength=0.05, scene="keep")
+        )
+    assert result.settings.scene == "generate"

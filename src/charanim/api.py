@@ -19,7 +19,7 @@ import torch
 from charanim.conditioning import Conditioner, Driving, OutputSpec, Reference
 from charanim.devices import resolve_device, resolve_dtype
 from charanim.engine.pipeline import AnimatePipeline, AnimateResult, SamplingSettings, StepCallback
-from charanim.errors import ConditionerInputError, InvalidOptionError
+from charanim.errors import CharanimWarning, ConditionerInputError, InvalidOptionError
 from charanim.io.audio import Audio
 from charanim.io.image import LoadedImage, read_image
 from charanim.io.pixels import to_pixels
@@ -38,10 +38,6 @@ from charanim.models.speed import SpeedSettings, apply_speed
 
 #: driving frames are decoded no larger than this (estimators and the RGB path downscale anyway)
 DRIVING_MAX_SIDE = 1024
-
-
-class CharanimWarning(UserWarning):
-    """Something the user should know about a run that still goes ahead."""
 
 
 @dataclass

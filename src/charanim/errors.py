@@ -50,3 +50,7 @@ class InvalidOptionError(CharanimError):
 
 class DeviceError(CharanimError):
     """The requested device is unavailable or ran out of memory."""
+
+
+class CharanimWarning(UserWarning):
+    """Something the user should know about a run that still goes ahead."""

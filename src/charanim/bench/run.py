@@ -18,7 +18,8 @@ from charanim.errors import CharanimError, InvalidOptionError, UnknownNameError
 
 SUITES = ("world", "real", "speed")
 #: ablations that add contenders, each model again: without its text prompt, without
-#: detail restoration, driven by the target's own true skeleton (pose models; world cases)
+#: detail restoration, driven by the target's own true skeleton (pose models; world cases),
+#: with the reference's scene kept where the model generates it or the other way round
 ABLATIONS = ("text", "detail", "target-pose", "scene")
 
 
@@ -124,7 +125,7 @@ def model_contenders(options: BenchOptions) -> list:
                 contenders.append(
                     model_contender(
                         model, options.steps, options.seed, conditioner, options.device,
-                        label=f"{label} (scene {other.replace('keep', 'kept').replace('generate', 'generated')})",
+                        label=f"{label} (scene {'kept' if other == 'keep' else 'generated'})",
                         strength=options.strength, scene=other,
                     )
                 )  # fmt: skip

@@ -32,6 +32,8 @@ EPILOG = """[bold]Examples[/]
 
   charanim animate cat.png street-dog.mp4 -o cat.mp4 --conditioner rgb --driving-background remove
 
+  charanim animate dog.png dog-walk.mp4 -o dog.mp4 --conditioner rgb --scene generate
+
   charanim animate ref.png dance.mp4 -o out.mp4 --model ~/models/Wan2.2-Animate-14B-Diffusers \\
       --size 832x480 --max-vram 24 --device cuda
 

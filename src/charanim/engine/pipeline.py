@@ -7,6 +7,7 @@ denoising loop is ``engine.sampler.sample`` with the in-context pieces plugged i
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -27,7 +28,7 @@ from charanim.engine.windows import (
     match_overlap_colours,
     plan_windows,
 )
-from charanim.errors import IncompatibleError, InvalidOptionError
+from charanim.errors import CharanimWarning, IncompatibleError, InvalidOptionError
 from charanim.io.pixels import to_pixels, to_uint8
 from charanim.models.backbones import Backbone
 from charanim.models.speed import cache_context, reset_cache
@@ -166,7 +167,18 @@ class AnimatePipeline:
         # which of the reference's pixels are scene, to keep (--scene keep); a condition
         # that does not say leaves the whole frame to the model
         character = reference_character(in_context) if settings.scene == "keep" else None
-        if character is None:
+        if character is None and settings.scene == "keep":
+            says = (
+                f"the {in_context.conditioner} condition does not say"
+                if in_context is not None
+                else "no in-context condition says"
+            )
+            warnings.warn(
+                f"--scene keep: {says} which of the reference's pixels are scene; the model draws the "
+                "whole frame",
+                CharanimWarning,
+                stacklevel=2,
+            )
             settings = replace(settings, scene="generate")
         seconds["encode"] = time.perf_counter() - started
 
