@@ -66,7 +66,7 @@ def animate(
         "--model",
         "-m",
         help="Model name or local model directory. Default: the bundled model trained for "
-        "--conditioner (charanim-tiny unless another bundled model covers more of it).",
+        "--conditioner (charanim-tiny; charanim-tiny-rgb for --conditioner rgb).",
     ),
     lora: list[str] = typer.Option(
         None, "--lora", help="LoRA folder from 'charanim train' (PATH or PATH@SCALE); repeatable."
