@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from charanim.api import _fit_reference, load_pipeline
-from charanim.conditioning import Driving, OutputSpec, Reference
+from charanim.api import load_pipeline
 from charanim.engine.detail import restore_detail
 from charanim.engine.pipeline import SamplingSettings
 from charanim.errors import InvalidOptionError
-from charanim.io import read_image, read_video
+from charanim.testing import prepared_inputs
 
 
 def _pictures(seed=0, frames=4, size=16):
@@ -46,11 +45,7 @@ def test_the_pipeline_restores_detail_a_lossy_autoencoder_drops(tiny_vae_model, 
     """Started nearly at the reference held still, the untrained autoencoder's frames are
     far from the reference; with the detail restored they are close to it."""
     pipeline = load_pipeline(tiny_vae_model, "rgb", device="cpu")
-    spec = OutputSpec(32, 32, 9, 8.0)
-    image = read_image(media["reference"])
-    video = read_video(media["drive"], fps=8.0, max_frames=9)
-    conditions = [c.prepare(Driving(video=video), Reference(image), spec) for c in pipeline.conditioners]
-    reference = _fit_reference(image, spec)
+    reference, conditions, spec = prepared_inputs(pipeline, media["reference"], media["drive"], frames=9)
     still = ((reference.permute(1, 2, 0).numpy() + 1) * 127.5).round()
 
     def error(restore):

@@ -4,21 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from charanim.api import _fit_reference, load_pipeline
-from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
+from charanim.api import load_pipeline
+from charanim.conditioning import Condition, Conditioner, InjectionSite
 from charanim.engine.pipeline import AnimatePipeline, SamplingSettings
 from charanim.errors import IncompatibleError, InvalidOptionError
-from charanim.io import read_image, read_video
-from charanim.testing import make_tiny_model
+from charanim.testing import make_tiny_model, prepared_inputs
 from charanim.testing.bare_loop import bare_spatial_denoise
 
 
 def _inputs(pipeline, media, frames=12, fps=8.0, size=(32, 32)):
-    spec = OutputSpec(size[0], size[1], frames, fps)
-    image = read_image(media["reference"])
-    video = read_video(media["drive"], fps=fps, max_frames=frames)
-    conditions = [c.prepare(Driving(video=video), Reference(image), spec) for c in pipeline.conditioners]
-    return _fit_reference(image, spec), conditions, spec
+    return prepared_inputs(pipeline, media["reference"], media["drive"], frames, fps, size)
 
 
 def _run(pipeline, media, seed=0, frames=12, **settings):

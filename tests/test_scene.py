@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from charanim.api import _fit_reference, load_pipeline
-from charanim.conditioning import Condition, Driving, InjectionSite, OutputSpec, Reference
+from charanim.api import load_pipeline
+from charanim.conditioning import Condition, InjectionSite
 from charanim.engine.pipeline import SamplingSettings
 from charanim.engine.scene import KEEP_TOLERANCE, keep_scene, reference_character
 from charanim.errors import CharanimWarning, InvalidOptionError
-from charanim.io import read_image, read_video
+from charanim.testing import prepared_inputs
 
 
 def _pictures(frames=3, size=16):
@@ -66,11 +66,7 @@ def test_the_pipeline_keeps_the_scene_and_leaves_the_character(tiny_model, media
     monkeypatch.setattr(
         pipeline.backbone, "velocity", lambda hidden, *args: torch.zeros_like(hidden[:, :channels])
     )
-    spec = OutputSpec(32, 32, 4, 8.0)
-    image = read_image(media["reference"])
-    video = read_video(media["drive"], fps=8.0, max_frames=4)
-    conditions = [c.prepare(Driving(video=video), Reference(image), spec) for c in pipeline.conditioners]
-    reference = _fit_reference(image, spec)
+    reference, conditions, spec = prepared_inputs(pipeline, media["reference"], media["drive"], frames=4)
     still = ((reference.permute(1, 2, 0).numpy() + 1) * 127.5).round()
     character = conditions[0].meta["reference_character"]()
     outside, inside = character == 0, character == 1  # between them: the feathered rim

@@ -28,7 +28,13 @@ def restore_detail(
     added back where they match the reconstruction (``tolerance`` 0: unchanged)."""
     if tolerance <= 0:
         return frames
-    change = (frames - reconstruction).abs().amax(1, keepdim=True)
-    change = F.max_pool3d(change, kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))
-    weight = (1.0 - change / tolerance).clamp(0.0, 1.0)
+    weight = (1.0 - frame_change(frames, reconstruction) / tolerance).clamp(0.0, 1.0)
     return (frames + weight * (reference - reconstruction)).clamp(-1.0, 1.0)
+
+
+def frame_change(frames: torch.Tensor, still: torch.Tensor) -> torch.Tensor:
+    """``[B, 1, F, H, W]``: how far ``frames`` ``[B, 3, F, H, W]`` stand from ``still``
+    ``[B, 3, 1, H, W]`` — the largest channel difference, after a 3x3 maximum so the
+    rims of moved parts count as changed."""
+    change = (frames - still).abs().amax(1, keepdim=True)
+    return F.max_pool3d(change, kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))

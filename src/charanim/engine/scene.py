@@ -6,7 +6,8 @@ autoencoder and its own small errors: blur, speckle that reads as something movi
 halo of the character's colours around its silhouette. Wherever the reference shows its
 scene (not its character) and an output pixel stays near it — within
 ``KEEP_TOLERANCE / 2`` in every channel, fading out to ``KEEP_TOLERANCE`` — the reference's
-pixel replaces the model's. A character that moves over the scene differs from it by
+pixel replaces the model's (the change measured as detail restoration measures it:
+:func:`charanim.engine.detail.frame_change`). A character that moves over the scene differs from it by
 more and stays the model's; on the reference's own character nothing is replaced (a
 moved limb uncovers scene the reference never showed, and a texture moved by a pixel
 stays near its old place without being it). It is inpainting's paste-back outside the
@@ -23,9 +24,9 @@ the model made them.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from charanim.conditioning import Condition
+from charanim.engine.detail import frame_change
 
 #: "generate": the model draws the whole frame; "keep": the reference's scene where the
 #: output still shows it
@@ -45,8 +46,6 @@ def reference_character(condition: Condition | None) -> torch.Tensor | None:
 def keep_scene(frames: torch.Tensor, reference: torch.Tensor, character: torch.Tensor) -> torch.Tensor:
     """``frames`` ``[B, 3, F, H, W]`` with the ``reference`` ``[B, 3, 1, H, W]`` in place
     where it shows its scene (``character`` ``[H, W]`` is 0) and the frames stay near it."""
-    change = (frames - reference).abs().amax(1, keepdim=True)
-    change = F.max_pool3d(change, kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))  # rims count
-    near = (2.0 - 2.0 * change / KEEP_TOLERANCE).clamp(0.0, 1.0)
+    near = (2.0 - 2.0 * frame_change(frames, reference) / KEEP_TOLERANCE).clamp(0.0, 1.0)
     keep = (1.0 - character.to(frames)) * near
     return keep * reference + (1.0 - keep) * frames

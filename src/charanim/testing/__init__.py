@@ -12,6 +12,7 @@ A plugin's conditioner tests can be one class::
 from charanim.testing.contract import ConditionerContract
 from charanim.testing.media import (
     moving_figure_frames,
+    prepared_inputs,
     write_humanoid_world,
     write_moving_figure_video,
     write_reference_image,
@@ -23,6 +24,7 @@ __all__ = [
     "make_tiny_model",
     "make_tiny_wan_i2v",
     "moving_figure_frames",
+    "prepared_inputs",
     "tiny_transformer",
     "write_humanoid_world",
     "write_moving_figure_video",

@@ -77,3 +77,19 @@ def write_humanoid_world(
         )
     )
     return out / "manifest.jsonl"
+
+
+def prepared_inputs(pipeline, reference_path: Path, driving_path: Path, frames: int = 12, fps: float = 8.0,
+                    size: tuple[int, int] = (32, 32)):  # fmt: skip
+    """What ``pipeline`` takes for one run, as ``animate`` makes it from two files: the
+    reference fitted to ``size`` (``float [3, H, W]`` in [-1, 1]), every conditioner's
+    condition from the first ``frames`` of the driving video at ``fps``, and the spec."""
+    from charanim.api import _fit_reference
+    from charanim.conditioning import Driving, OutputSpec, Reference
+    from charanim.io import read_image, read_video
+
+    spec = OutputSpec(size[0], size[1], frames, fps)
+    image = read_image(reference_path)
+    video = read_video(driving_path, fps=fps, max_frames=frames)
+    conditions = [c.prepare(Driving(video=video), Reference(image), spec) for c in pipeline.conditioners]
+    return _fit_reference(image, spec), conditions, spec
