@@ -7,7 +7,11 @@ after the first epoch), condition dropout, flow-matching loss, clipping, AdamW. 
 step is what a hand-written diffusers + peft script does with tensors already in
 memory: forward, MSE, backward, clip, AdamW. Steps alternate so machine noise hits both
 alike; medians are reported, with the ratio and the time charanim spends building a
-batch (in a background thread, overlapped with the step, unless --no-prefetch).
+batch (in a background thread beside the step, unless --no-prefetch). Then the same
+again with charanim's batches built beforehand (``ratio_batches_prebuilt``): what the
+trainer adds to a step apart from making its data. On a machine whose cores the step
+keeps busy (2 cores here) building a batch cannot hide behind the step, so ``ratio`` is
+about 1 + batch building / step.
 Peak memory (max RSS) is measured in two fresh subprocesses, one per loop.
 
     python benchmarks/train_step_overhead.py [--recipe recipes/tiny/stage1-pose.yaml] [--lora] [--steps 12] [--batch 8] [--json]
@@ -226,6 +230,20 @@ def main() -> None:
         tic = time.perf_counter()
         bare.step()
         theirs.append(time.perf_counter() - tic)
+    # the same, the batches built beforehand: what the framework itself adds to a step
+    # (loss, dropout, in-context layout, logging hooks) apart from building its batches
+    for queued in trainer._queued.values():  # the prefetch thread idle from here on
+        queued.result()
+    prebuilt = {trainer.step + i: trainer._batch(trainer.step + i, 0) for i in range(args.steps)}
+    trainer._next_batch = lambda step, part: prebuilt.pop(step)
+    ours_prebuilt, theirs_prebuilt = [], []
+    for _ in range(args.steps):
+        tic = time.perf_counter()
+        _step(trainer)
+        ours_prebuilt.append(time.perf_counter() - tic)
+        tic = time.perf_counter()
+        bare.step()
+        theirs_prebuilt.append(time.perf_counter() - tic)
     result = {
         "recipe": str(args.recipe), "init": args.init, "lora": args.lora, "batch": args.batch, "steps": args.steps,
         "transformer_input": list(captured["hidden_states"].shape),
@@ -234,6 +252,7 @@ def main() -> None:
         "bare_step_s": round(statistics.median(theirs), 4),
         "ratio": round(statistics.median(ours) / statistics.median(theirs), 3),
         "charanim_data_s": round(statistics.median(data_seconds), 4),
+        "ratio_batches_prebuilt": round(statistics.median(ours_prebuilt) / statistics.median(theirs_prebuilt), 3),
         "prefetch": recipe.training.prefetch,
         "peak_rss_mib": {"charanim": round(_peak_rss(work, "charanim", args)), "bare": round(_peak_rss(work, "bare", args))},
     }  # fmt: skip

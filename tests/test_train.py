@@ -254,6 +254,35 @@ def test_prefetching_batches_in_a_thread_changes_nothing_but_speed(tmp_path, wor
     )
 
 
+def test_the_prefetch_thread_runs_torch_on_one_core_and_leaves_the_step_its_own():
+    """A second thread's parallel torch op starts a second OpenMP team, whose helper
+    spins beside the step's; the prefetch thread must not, nor change the step's count."""
+    import threading
+
+    from charanim.training.trainer import _prefetch_pool
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    pool = _prefetch_pool()
+    try:
+        assert pool.submit(torch.get_num_threads).result() == 1
+        assert torch.get_num_threads() == 2
+        if sys.platform == "linux":  # and it yields the cores to the step's threads
+            nice = pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+            assert nice == 19
+            assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 19
+        later = []  # a thread started afterwards gets the step's count, not the prefetch's
+        thread = threading.Thread(
+            target=lambda: later.append((torch.ones(1 << 16).sum(), torch.get_num_threads())[1])
+        )
+        thread.start()
+        thread.join()
+        assert later == [2]
+    finally:
+        pool.shutdown()
+        torch.set_num_threads(before)
+
+
 def test_two_processes_train_exactly_like_one(tmp_path, world):
     """torchrun with 2 CPU processes (gloo): each takes half of every batch and the
     gradients are averaged, so the loss curve is the single process's."""

@@ -28,29 +28,31 @@ from charanim.pose.formats import get_format
 NEAR_BONE = 0.15
 
 
-def segment_distance(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance of every (xs, ys) point to the segment a-b; a, b ``[2]`` or ``[N, 2]``
-    (then xs/ys broadcast against ``[N, 1, 1]``)."""
+def _squared_segment_distance(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared distance of every (xs, ys) point to the segment a-b; a, b ``[2]`` or
+    ``[N, 2]`` (then xs/ys broadcast against ``[N, 1, 1]``). Squared: only compared, so
+    no square root."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     ax, ay = a[..., 0, None, None], a[..., 1, None, None]
-    bx, by = b[..., 0, None, None], b[..., 1, None, None]
-    dx, dy = bx - ax, by - ay
-    t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-6), 0, 1)
-    return np.hypot(xs - (ax + t * dx), ys - (ay + t * dy))
+    dx, dy = b[..., 0, None, None] - ax, b[..., 1, None, None] - ay
+    px, py = xs - ax, ys - ay
+    t = (px * dx + py * dy) / np.maximum(dx * dx + dy * dy, 1e-6)
+    np.clip(t, 0, 1, out=t)
+    px -= t * dx
+    py -= t * dy
+    return px * px + py * py
 
 
-def _inverse_similarities(pose: np.ndarray, reference: np.ndarray, a: int, b: int) -> np.ndarray:
-    """``[F, 2, 3]``: per frame, the map taking bone a-b from its place in ``pose``
-    ``[F, K, 3]`` back onto its place in ``reference`` ``[K, 3]``."""
-    a0, a1 = pose[:, a, :2].astype(np.float64), pose[:, b, :2].astype(np.float64)
-    b0, b1 = reference[a, :2].astype(np.float64), reference[b, :2].astype(np.float64)
-    va, vb = a1 - a0, b1 - b0
-    scale = np.linalg.norm(vb) / np.maximum(np.linalg.norm(va, axis=-1), 1e-6)
-    angle = np.arctan2(vb[1], vb[0]) - np.arctan2(va[:, 1], va[:, 0])
+def _similarities(from_a: np.ndarray, from_b: np.ndarray, to_a: np.ndarray, to_b: np.ndarray) -> np.ndarray:
+    """``[..., 2, 3]``: the rotation, scale and shift taking segment from_a-from_b onto
+    to_a-to_b (points ``[..., 2]``, broadcast together)."""
+    va, vb = from_b - from_a, to_b - to_a
+    scale = np.hypot(vb[..., 0], vb[..., 1]) / np.maximum(np.hypot(va[..., 0], va[..., 1]), 1e-6)
+    angle = np.arctan2(vb[..., 1], vb[..., 0]) - np.arctan2(va[..., 1], va[..., 0])
     c, s = scale * np.cos(angle), scale * np.sin(angle)
-    rotation = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # [F, 2, 2]
-    shift = b0 - np.einsum("fij,fj->fi", rotation, a0)
-    return np.concatenate([rotation, shift[..., None]], -1)
+    shift_x = to_a[..., 0] - (c * from_a[..., 0] - s * from_a[..., 1])
+    shift_y = to_a[..., 1] - (s * from_a[..., 0] + c * from_a[..., 1])
+    return np.stack([np.stack([c, -s, shift_x], -1), np.stack([s, c, shift_y], -1)], -2)
 
 
 def seen_bones(points: np.ndarray, body_format: str) -> list[tuple[int, int]]:
@@ -66,7 +68,7 @@ def near_bones(
     bones = seen_bones(points, body_format)
     if not bones:
         return np.zeros((height, width), bool)
-    return _bone_distances(points, bones, size).min(0) < _near_radius(points, share)
+    return _bone_distances(points, bones, size).min(0) < _near_radius(points, share) ** 2
 
 
 def _near_radius(points: np.ndarray, share: float) -> float:
@@ -81,10 +83,10 @@ def _pixel_centres(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bone_distances(points: np.ndarray, bones: list[tuple[int, int]], size: tuple[int, int]) -> np.ndarray:
-    """``[bones, H, W]``: each pixel's distance to each bone of ``points``."""
+    """``[bones, H, W]``: each pixel's squared distance to each bone of ``points``."""
     ys, xs = _pixel_centres(size)
     ends = np.array([(points[a, :2], points[b, :2]) for a, b in bones], np.float64)
-    return segment_distance(xs, ys, ends[:, 0], ends[:, 1])
+    return _squared_segment_distance(xs, ys, ends[:, 0], ends[:, 1])
 
 
 def bone_warp(
@@ -105,56 +107,88 @@ def bone_warp(
     bones = seen_bones(reference_points, body_format)
     if not bones:
         return frames
-    ys, xs = _pixel_centres((width, height))
     distances = _bone_distances(reference_points, bones, (width, height))  # once, for both uses
     if not isinstance(movable, np.ndarray):
-        movable = distances.min(0) < _near_radius(reference_points, movable)
+        movable = distances.min(0) < _near_radius(reference_points, movable) ** 2
     if not movable.any():
         return frames
     owner = np.where(movable, distances.argmin(0), -1)
-    best = np.full((len(motion), height, width), np.inf)
-    for bone, (a, b) in enumerate(bones):
-        shown = (motion[:, a, 2] > 0) & (motion[:, b, 2] > 0)  # [F]
-        owned = owner == bone
-        if not shown.any() or not owned.any():
-            continue
-        inverse = _inverse_similarities(motion, reference_points, a, b)
-        # only the output pixels the bone's own pixels can land on (a limb is a small part
-        # of the frame): the box its pixels' box is carried to, over all frames
-        window = _landing_box(inverse[shown], owned, (width, height))
+    flat_owner = owner.ravel()
+    first, second = np.array(bones).T
+    points, moving = reference_points[:, :2].astype(np.float64), motion[..., :2].astype(np.float64)
+    shown = (motion[:, first, 2] > 0) & (motion[:, second, 2] > 0)  # [F, bones]
+    # each bone's map from a frame back onto the reference, and its own (reference -> frame)
+    inverse = _similarities(moving[:, first], moving[:, second], points[first], points[second])
+    forward = _similarities(points[first], points[second], moving[:, first], moving[:, second])
+    windows = _landing_boxes(forward, inverse, shown, owner, len(bones), (width, height))
+    columns, rows = np.arange(width) + 0.5, (np.arange(height) + 0.5)[:, None]  # pixel centres
+    best = np.full((len(motion), height, width), np.inf)  # squared distance to the chosen bone
+    for bone, window in enumerate(windows):
         if window is None:
             continue
-        x_cut, y_cut = xs[window], ys[window]
-        inverse = inverse[..., None, None]  # [F, 2, 3, 1, 1]
-        sx = inverse[:, 0, 0] * x_cut + inverse[:, 0, 1] * y_cut + inverse[:, 0, 2]
-        sy = inverse[:, 1, 0] * x_cut + inverse[:, 1, 1] * y_cut + inverse[:, 1, 2]
-        ix, iy = np.floor(sx).astype(int), np.floor(sy).astype(int)
-        inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
-        ix, iy = ix.clip(0, width - 1), iy.clip(0, height - 1)
-        mine = inside & (owner[iy, ix] == bone) & shown[:, None, None]
-        near = segment_distance(x_cut, y_cut, motion[:, a, :2], motion[:, b, :2])
-        cut_best, cut_frames = best[(slice(None), *window)], frames[(slice(None), *window)]
-        take = mine & (near < cut_best)
-        cut_frames[take] = image[iy[take], ix[take]]
-        cut_best[take] = near[take]
+        (top, bottom), (left, right) = window
+        x, y = columns[left:right], rows[top:bottom]
+        m = inverse[:, bone, :, :, None, None]  # [F, 2, 3, 1, 1]
+        ix = np.floor(m[:, 0, 0] * x + m[:, 0, 1] * y + m[:, 0, 2]).astype(np.intp)
+        iy = np.floor(m[:, 1, 0] * x + m[:, 1, 1] * y + m[:, 1, 2]).astype(np.intp)
+        inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height) & shown[:, bone, None, None]
+        source = np.where(inside, iy * width + ix, 0)
+        frame, row, column = np.nonzero(inside & (flat_owner[source] == bone))
+        if not len(frame):
+            continue
+        # the bone nearest to an output pixel wins it, as in the reference image
+        ends_a, ends_b = moving[frame, first[bone]], moving[frame, second[bone]]
+        px, py = x[column], y[row, 0]
+        near = _squared_point_segment(px, py, ends_a, ends_b)
+        row, column = row + top, column + left
+        take = near < best[frame, row, column]
+        frame, row, column = frame[take], row[take], column[take]
+        best[frame, row, column] = near[take]
+        taken = source[frame, row - top, column - left]
+        frames[frame, row, column] = image.reshape(-1, image.shape[-1])[taken]
     return frames
 
 
-def _landing_box(inverse: np.ndarray, owned: np.ndarray, size: tuple[int, int]) -> tuple[slice, slice] | None:
-    """(rows, columns) of the output holding every pixel the maps ``inverse`` ``[F, 2, 3]``
-    send into the box of ``owned`` (a pixel margin for rounding), or None if off-frame."""
+def _squared_point_segment(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[N]``: squared distance of point n (xs, ys) to its own segment a[n]-b[n] ``[N, 2]``."""
+    dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+    px, py = xs - a[:, 0], ys - a[:, 1]
+    t = np.clip((px * dx + py * dy) / np.maximum(dx * dx + dy * dy, 1e-6), 0, 1)
+    px -= t * dx
+    py -= t * dy
+    return px * px + py * py
+
+
+def _landing_boxes(
+    forward: np.ndarray,
+    inverse: np.ndarray,
+    shown: np.ndarray,
+    owner: np.ndarray,
+    bones: int,
+    size: tuple[int, int],
+) -> list[tuple[tuple[int, int], tuple[int, int]] | None]:
+    """Per bone, ((top, bottom), (left, right)) of the output holding every pixel its maps
+    ``forward`` ``[F, bones, 2, 3]`` carry the box of its own pixels (``owner``) to, in the
+    frames it is ``shown`` (a pixel margin for rounding); None if it moves nothing there.
+    Only those output pixels can take the bone's pixels: a limb is a small part of the frame."""
     width, height = size
-    rows, columns = np.nonzero(owned)
-    x0, x1, y0, y1 = columns.min(), columns.max() + 1, rows.min(), rows.max() + 1
-    corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
-    rotation, shift = inverse[:, :, :2], inverse[:, :, 2]
-    if np.abs(np.linalg.det(rotation)).min() < 1e-9:  # a bone of no length in the reference
-        return slice(0, height), slice(0, width)
-    forward = np.linalg.inv(rotation)  # the bone's own map, reference -> frame
-    landed = np.einsum("fij,fcj->fci", forward, corners[None] - shift[:, None])  # [F, 4, 2]
-    left, top = np.floor(landed.min((0, 1))).astype(int) - 1
-    right, bottom = np.ceil(landed.max((0, 1))).astype(int) + 1
-    left, top, right, bottom = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
-    if left >= right or top >= bottom:
-        return None
-    return slice(top, bottom), slice(left, right)
+    windows: list = [None] * bones
+    for bone in range(bones):
+        rows, columns = np.nonzero(owner == bone)
+        seen = shown[:, bone]
+        if not len(rows) or not seen.any():
+            continue
+        scale = inverse[seen, bone, 0, 0] ** 2 + inverse[seen, bone, 1, 0] ** 2
+        if scale.min() < 1e-9:  # a bone of no length in the reference: any pixel may land anywhere
+            windows[bone] = ((0, height), (0, width))
+            continue
+        x0, x1, y0, y1 = columns.min(), columns.max() + 1, rows.min(), rows.max() + 1
+        corners = np.array([[x0, x1, x0, x1], [y0, y0, y1, y1]], np.float64)  # [2, 4]
+        maps = forward[seen, bone]  # [F', 2, 3]
+        landed = maps[:, :, :2] @ corners + maps[:, :, 2:]  # [F', 2, 4]
+        left, top = np.floor(landed.min((0, 2))).astype(int) - 1
+        right, bottom = np.ceil(landed.max((0, 2))).astype(int) + 1
+        left, top, right, bottom = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
+        if left < right and top < bottom:
+            windows[bone] = ((top, bottom), (left, right))
+    return windows
