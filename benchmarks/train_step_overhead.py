@@ -133,6 +133,19 @@ def _step(trainer) -> float:
     return loss
 
 
+def _alternate(trainer, bare: BareLoop, steps: int) -> tuple[list[float], list[float]]:
+    """Seconds of ``steps`` steps of each loop, one of each in turn (machine noise hits both alike)."""
+    ours, theirs = [], []
+    for _ in range(steps):
+        tic = time.perf_counter()
+        _step(trainer)
+        ours.append(time.perf_counter() - tic)
+        tic = time.perf_counter()
+        bare.step()
+        theirs.append(time.perf_counter() - tic)
+    return ours, theirs
+
+
 def _capture_inputs(trainer) -> dict:
     captured = {}
 
@@ -222,28 +235,14 @@ def main() -> None:
         bare.step()
 
     data_seconds = _timed_builder(trainer)
-    ours, theirs = [], []
-    for _ in range(args.steps):
-        tic = time.perf_counter()
-        _step(trainer)
-        ours.append(time.perf_counter() - tic)
-        tic = time.perf_counter()
-        bare.step()
-        theirs.append(time.perf_counter() - tic)
+    ours, theirs = _alternate(trainer, bare, args.steps)
     # the same, the batches built beforehand: what the framework itself adds to a step
     # (loss, dropout, in-context layout, logging hooks) apart from building its batches
     for queued in trainer._queued.values():  # the prefetch thread idle from here on
         queued.result()
     prebuilt = {trainer.step + i: trainer._batch(trainer.step + i, 0) for i in range(args.steps)}
     trainer._next_batch = lambda step, part: prebuilt.pop(step)
-    ours_prebuilt, theirs_prebuilt = [], []
-    for _ in range(args.steps):
-        tic = time.perf_counter()
-        _step(trainer)
-        ours_prebuilt.append(time.perf_counter() - tic)
-        tic = time.perf_counter()
-        bare.step()
-        theirs_prebuilt.append(time.perf_counter() - tic)
+    ours_prebuilt, theirs_prebuilt = _alternate(trainer, bare, args.steps)
     result = {
         "recipe": str(args.recipe), "init": args.init, "lora": args.lora, "batch": args.batch, "steps": args.steps,
         "transformer_input": list(captured["hidden_states"].shape),
