@@ -28,13 +28,10 @@ from charanim.pose.formats import get_format
 NEAR_BONE = 0.15
 
 
-def _squared_segment_distance(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared distance of every (xs, ys) point to the segment a-b; a, b ``[2]`` or
-    ``[N, 2]`` (then xs/ys broadcast against ``[N, 1, 1]``). Squared: only compared, so
-    no square root."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ax, ay = a[..., 0, None, None], a[..., 1, None, None]
-    dx, dy = b[..., 0, None, None] - ax, b[..., 1, None, None] - ay
+def _squared_segment_distance(xs, ys, ax, ay, bx, by) -> np.ndarray:
+    """Squared distance of point (xs, ys) to segment (ax, ay)-(bx, by), element by element
+    (all broadcast together). Squared: only compared, so no square root."""
+    dx, dy = bx - ax, by - ay
     px, py = xs - ax, ys - ay
     t = (px * dx + py * dy) / np.maximum(dx * dx + dy * dy, 1e-6)
     np.clip(t, 0, 1, out=t)
@@ -85,8 +82,8 @@ def _pixel_centres(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 def _bone_distances(points: np.ndarray, bones: list[tuple[int, int]], size: tuple[int, int]) -> np.ndarray:
     """``[bones, H, W]``: each pixel's squared distance to each bone of ``points``."""
     ys, xs = _pixel_centres(size)
-    ends = np.array([(points[a, :2], points[b, :2]) for a, b in bones], np.float64)
-    return _squared_segment_distance(xs, ys, ends[:, 0], ends[:, 1])
+    ends = np.array([(points[a, :2], points[b, :2]) for a, b in bones], np.float64)[..., None, None]
+    return _squared_segment_distance(xs, ys, ends[:, 0, 0], ends[:, 0, 1], ends[:, 1, 0], ends[:, 1, 1])
 
 
 def bone_warp(
@@ -122,6 +119,7 @@ def bone_warp(
     forward = _similarities(points[first], points[second], moving[:, first], moving[:, second])
     windows = _landing_boxes(forward, inverse, shown, owner, len(bones), (width, height))
     columns, rows = np.arange(width) + 0.5, (np.arange(height) + 0.5)[:, None]  # pixel centres
+    pixels = image.reshape(-1, image.shape[-1])
     best = np.full((len(motion), height, width), np.inf)  # squared distance to the chosen bone
     for bone, window in enumerate(windows):
         if window is None:
@@ -133,30 +131,16 @@ def bone_warp(
         iy = np.floor(m[:, 1, 0] * x + m[:, 1, 1] * y + m[:, 1, 2]).astype(np.intp)
         inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height) & shown[:, bone, None, None]
         source = np.where(inside, iy * width + ix, 0)
-        frame, row, column = np.nonzero(inside & (flat_owner[source] == bone))
-        if not len(frame):
-            continue
+        frame, r, c = np.nonzero(inside & (flat_owner[source] == bone))  # in the window
         # the bone nearest to an output pixel wins it, as in the reference image
-        ends_a, ends_b = moving[frame, first[bone]], moving[frame, second[bone]]
-        px, py = x[column], y[row, 0]
-        near = _squared_point_segment(px, py, ends_a, ends_b)
-        row, column = row + top, column + left
+        a, b = moving[frame, first[bone]], moving[frame, second[bone]]
+        near = _squared_segment_distance(x[c], y[r, 0], a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+        row, column = r + top, c + left
         take = near < best[frame, row, column]
         frame, row, column = frame[take], row[take], column[take]
         best[frame, row, column] = near[take]
-        taken = source[frame, row - top, column - left]
-        frames[frame, row, column] = image.reshape(-1, image.shape[-1])[taken]
+        frames[frame, row, column] = pixels[source[frame, r[take], c[take]]]
     return frames
-
-
-def _squared_point_segment(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``[N]``: squared distance of point n (xs, ys) to its own segment a[n]-b[n] ``[N, 2]``."""
-    dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
-    px, py = xs - a[:, 0], ys - a[:, 1]
-    t = np.clip((px * dx + py * dy) / np.maximum(dx * dx + dy * dy, 1e-6), 0, 1)
-    px -= t * dx
-    py -= t * dy
-    return px * px + py * py
 
 
 def _landing_boxes(

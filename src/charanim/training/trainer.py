@@ -12,7 +12,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -463,10 +466,6 @@ def _prefetch_pool():
 
 def _background_thread() -> None:
     """A thread reads torch's thread count once, at its first parallel op: set 1, then run one."""
-    import os
-    import sys
-    import threading
-
     torch.set_num_threads(1)
     torch.ones(1 << 16).sum()
     if sys.platform == "linux":  # a thread's own priority (elsewhere this call is the process's)
