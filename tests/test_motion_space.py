@@ -25,6 +25,10 @@ def test_space_to_depth_moves_every_pixel_into_its_cells_channels():
     ramp = torch.arange(2 * 3 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 3, 8, 8)
     assert torch.equal(space_to_depth(ramp, 1), ramp)
     assert sorted(space_to_depth(ramp, 2).flatten().tolist()) == ramp.flatten().tolist()
+    # torch's own fold, frame by frame, agrees everywhere
+    frames_first = ramp.transpose(1, 2).reshape(6, 3, 8, 8)
+    unshuffled = torch.nn.functional.pixel_unshuffle(frames_first, 2).reshape(2, 3, 12, 4, 4).transpose(1, 2)
+    assert torch.equal(space_to_depth(ramp, 2), unshuffled)
 
 
 @pytest.fixture(scope="module")

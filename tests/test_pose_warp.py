@@ -97,3 +97,59 @@ def test_a_bone_of_no_length_in_the_reference_does_not_break_the_warp():
     moved = _skeleton(shift=(2.0, 1.0))[None]
     frame = bone_warp(image, image, mask, points, moved, FORMAT)[0]
     assert frame.shape == (64, 64, 3) and not np.array_equal(frame, image)
+
+
+def _owner_everywhere(points, movable, size=(64, 64)):
+    """Which bone each pixel moves with, the plain way: every bone's distance at every pixel."""
+    bones = seen_bones(points, FORMAT)
+    ys, xs = np.mgrid[0 : size[1], 0 : size[0]] + 0.5
+    distances = []
+    for a, b in bones:
+        (ax, ay), (bx, by) = points[a, :2], points[b, :2]
+        t = np.clip(
+            ((xs - ax) * (bx - ax) + (ys - ay) * (by - ay)) / max((bx - ax) ** 2 + (by - ay) ** 2, 1e-6), 0, 1
+        )
+        distances.append((xs - ax - t * (bx - ax)) ** 2 + (ys - ay - t * (by - ay)) ** 2)
+    distances = np.stack(distances)
+    if not isinstance(movable, np.ndarray):
+        movable = near_bones(points, FORMAT, size, movable)
+    return np.where(movable, distances.argmin(0), -1)
+
+
+def test_the_pixels_each_bone_owns_are_found_near_the_skeleton_alone_and_cached_per_skeleton():
+    from charanim.pose.warp import NEAR_BONE, _near_bone_ownership, _ownership
+
+    image, mask = _figure()
+    for points in (_skeleton(), _skeleton(shift=(-20.0, 15.0))):  # the second partly off the frame
+        bones = seen_bones(points, FORMAT)
+        for movable in (NEAR_BONE, mask):
+            owner, owned = _ownership(points, bones, (64, 64), movable)
+            expected = _owner_everywhere(points, movable)
+            assert np.array_equal(owner.reshape(64, 64), expected)
+            for bone, (count, top, left, bottom, right) in enumerate(owned):
+                rows, columns = np.nonzero(expected == bone)
+                assert count == len(rows)
+                if count:
+                    assert (top, left, bottom, right) == (
+                        rows.min(),
+                        columns.min(),
+                        rows.max() + 1,
+                        columns.max() + 1,
+                    )
+    # the same skeleton again is the cached answer, shared, so nobody may write to it
+    points = _skeleton()
+    key = (
+        points.tobytes(),
+        points.dtype.str,
+        points.shape,
+        tuple(seen_bones(points, FORMAT)),
+        (64, 64),
+        NEAR_BONE,
+    )
+    first, again = _near_bone_ownership(*key), _near_bone_ownership(*key)
+    assert first[0] is again[0] and not first[0].flags.writeable
+    motion = _skeleton(shift=(3.0, 2.0))[None].repeat(2, 0)
+    assert np.array_equal(
+        bone_warp(image, image, NEAR_BONE, points, motion, FORMAT),
+        bone_warp(image, image, NEAR_BONE, points, motion, FORMAT),
+    )

@@ -10,6 +10,7 @@ grid, which at 64x64 renders a character in about a millisecond.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,9 +37,13 @@ class Part:
     meta: dict = field(default_factory=dict)
 
 
+@functools.cache
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel centres (xs, ys) ``[H, W]``; cached (every pose map of a clip reads them), so read-only."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    return xs + 0.5, ys + 0.5
+    xs, ys = xs + 0.5, ys + 0.5
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
 
 
 def _capsule(part: Part, xs, ys):
@@ -158,9 +163,13 @@ def render_part_tracks(
     Returns float ``[F, H, W, 3]`` in [0, 1]."""
     height, width = background.shape[:2]
     xs, ys = _grid(height, width)
-    images = np.repeat(background.astype(np.float32)[None], tracks.shape[1], axis=0)
+    # channels first while blending: a part's coverage then broadcasts over whole rows,
+    # not over a last axis of 3 (2.5x faster a blend; the same values element by element)
+    images = np.repeat(background.astype(np.float32).transpose(2, 0, 1)[None], tracks.shape[1], axis=0)
     # the points per part, as [F, 1, 1] columns broadcasting over its window
     columns = tracks.transpose(0, 2, 3, 1)[..., None, None]  # [P, 2, 2, F, 1, 1]
+    # parts left out of some frame (x 1 elsewhere changes nothing, so others skip the product)
+    partly = None if visible is None else (visible != 1).any(0)
     for index, (part, window) in enumerate(
         zip(parts, _track_windows(parts, tracks, visible, height, width), strict=True)
     ):
@@ -177,17 +186,17 @@ def render_part_tracks(
             moving = Part(part.kind, points, part.radii, part.fill, part.angle, part.outline, part.opacity)
             distance, along, across = SHAPES[part.kind](moving, x, y)
         alpha = np.clip(0.5 - distance, 0, 1) * part.opacity
-        if visible is not None:  # x 0 adds exactly nothing below; x 1 changes nothing
+        if partly is not None and partly[index]:  # x 0 adds exactly nothing below; x 1 changes nothing
             alpha = alpha * visible[:, index, None, None]
         # a flat fill is one colour: broadcast, the same values _colour would spread out
         colour = (
-            np.asarray(part.fill.colour, np.float32).astype(distance.dtype)
+            np.asarray(part.fill.colour, np.float32).astype(distance.dtype)[:, None, None]
             if flat
-            else _colour(part.fill, along, across)
+            else np.moveaxis(_colour(part.fill, along, across), -1, 1)
         )
-        region = images[(slice(None), *window)]
-        region += (colour - region) * alpha[..., None]
-    return np.clip(images, 0, 1)
+        region = images[(slice(None), slice(None), *window)]
+        region += (colour - region) * alpha[:, None]
+    return np.clip(images, 0, 1).transpose(0, 2, 3, 1)
 
 
 def _round_capsule_distance(points, radius: float, xs, ys):
@@ -196,9 +205,19 @@ def _round_capsule_distance(points, radius: float, xs, ys):
     (ax, ay), (bx, by) = points
     dx, dy = bx - ax, by - ay
     length2 = np.maximum(dx * dx + dy * dy, 1e-6)
-    t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0.0, 1.0)
+    # in place where a temporary would be thrown away (the same operations, in the same order)
+    t = xs - ax
+    t *= dx
+    t += (ys - ay) * dy
+    t /= length2
+    np.clip(t, 0.0, 1.0, out=t)
     px, py = xs - (ax + t * dx), ys - (ay + t * dy)
-    return np.sqrt(px * px + py * py) - (radius + t * 0.0)
+    px *= px
+    py *= py
+    px += py
+    np.sqrt(px, out=px)
+    px -= radius  # ra + t * 0 is ra: t is finite wherever px is
+    return px
 
 
 def _circle_distance(centre, radius: float, xs, ys):
@@ -225,9 +244,10 @@ def _track_windows(parts, tracks, visible, height: int, width: int) -> list[tupl
     with np.errstate(invalid="ignore"):  # parts no frame draws: inf - inf
         x0, y0 = np.floor(low - reach).clip(0, None).T
         x1, y1 = (np.ceil(high + reach) + 1).T
+    drawable = drawn.any(1) & finite.all(1)
     windows = []
     for index in range(len(parts)):
-        if not (drawn[index].any() and finite[index].all()):
+        if not drawable[index]:
             windows.append(None)
             continue
         left, top = int(x0[index]), int(y0[index])

@@ -11,6 +11,7 @@ Missing or low-confidence joints are not drawn, nor are bones that touch them.
 from __future__ import annotations
 
 import colorsys
+import functools
 
 import numpy as np
 
@@ -148,15 +149,25 @@ def render_pose_sequence(
     stand_in[..., 2] = np.where(anywhere, 1.0, np.nan)  # NaN: never drawn, whatever the threshold
     # every frame draws the same parts (capsules and round dots) in the same order: each
     # part once, with its joints' places in every frame
-    drawn = _body_parts(FORMATS[body_format], stand_in[0, :, 2] >= threshold)
-    parts = [Part(kind, None, (width, width), Fill(colour, shade=0.0), outline=False, opacity=opacity)
-             for _, kind, colour, opacity in drawn]  # fmt: skip
-    # each part's two joints (a dot: its joint twice)
-    ends = np.array([(joints[0], joints[-1]) for joints, *_ in drawn], int).reshape(-1, 2)
+    parts, ends = _track_parts(body_format, tuple((stand_in[0, :, 2] >= threshold).tolist()), width)
     tracks = stand_in[:, ends, :2].transpose(1, 0, 2, 3)  # [P, F, 2, 2]
     visible = _part_visibility(shown, anywhere, body_format)
     images = render_part_tracks(parts, tracks, np.zeros((h, w, 3), np.float32), visible)
-    return np.round(images * 255).astype(np.uint8)
+    images *= 255
+    return np.ascontiguousarray(np.round(images, out=images).astype(np.uint8))
+
+
+@functools.lru_cache(maxsize=256)
+def _track_parts(body_format: str, present: tuple[bool, ...], width: float) -> tuple[list[Part], np.ndarray]:
+    """The parts :func:`render_pose_sequence` draws for a skeleton with the joints
+    ``present`` (the same for every clip of a format: cached), and each part's two joints
+    ``[P, 2]`` (a dot: its joint twice)."""
+    drawn = _body_parts(FORMATS[body_format], np.array(present))
+    parts = [Part(kind, None, (width, width), Fill(colour, shade=0.0), outline=False, opacity=opacity)
+             for _, kind, colour, opacity in drawn]  # fmt: skip
+    ends = np.array([(joints[0], joints[-1]) for joints, *_ in drawn], int).reshape(-1, 2)
+    ends.flags.writeable = False
+    return parts, ends
 
 
 def _part_visibility(shown: np.ndarray, anywhere: np.ndarray, body_format: str) -> np.ndarray:

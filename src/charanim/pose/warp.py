@@ -17,6 +17,8 @@ Written here: no library we depend on warps an image by a 2D skeleton.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from charanim.pose.formats import get_format
@@ -73,17 +75,79 @@ def _near_radius(points: np.ndarray, share: float) -> float:
     return max(share * float(np.ptp(seen, axis=0).max()), 1.5)
 
 
-def _pixel_centres(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(ys, xs) ``[H, W]``: every pixel's centre."""
+Box = tuple[slice, slice]
+
+
+def _bone_distances(
+    points: np.ndarray, bones: list[tuple[int, int]], size: tuple[int, int], box: Box | None = None
+) -> np.ndarray:
+    """``[bones, h, w]``: the squared distance of each pixel of ``box`` (rows, columns;
+    default the whole ``size``) to each bone of ``points``."""
     width, height = size
-    return np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-
-
-def _bone_distances(points: np.ndarray, bones: list[tuple[int, int]], size: tuple[int, int]) -> np.ndarray:
-    """``[bones, H, W]``: each pixel's squared distance to each bone of ``points``."""
-    ys, xs = _pixel_centres(size)
+    rows, columns = box or (slice(0, height), slice(0, width))
+    ys, xs = np.mgrid[rows, columns].astype(np.float64) + 0.5  # pixel centres
     ends = np.array([(points[a, :2], points[b, :2]) for a, b in bones], np.float64)[..., None, None]
     return _squared_segment_distance(xs, ys, ends[:, 0, 0], ends[:, 0, 1], ends[:, 1, 0], ends[:, 1, 1])
+
+
+def _points_box(points: np.ndarray, reach: float, size: tuple[int, int]) -> Box:
+    """The pixels whose centres may lie within ``reach`` of ``points`` ``[N, 2]`` (a pixel to spare)."""
+    width, height = size
+    if not np.isfinite(points).all():  # no place to bound: every pixel
+        return slice(0, height), slice(0, width)
+    (left, top), (right, bottom) = points.min(0) - reach, points.max(0) + reach
+    return (
+        slice(max(int(np.floor(top)) - 1, 0), min(int(np.ceil(bottom)) + 1, height)),
+        slice(max(int(np.floor(left)) - 1, 0), min(int(np.ceil(right)) + 1, width)),
+    )
+
+
+def _mask_box(mask: np.ndarray) -> Box:
+    rows, columns = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
+
+
+def _ownership(
+    points: np.ndarray, bones: list[tuple[int, int]], size: tuple[int, int], movable: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which bone each pixel moves with: ``owner`` (flat ``[H·W]``, -1 where it stays put:
+    not ``movable``, a mask or a share as in :func:`near_bones`) and, per bone, its
+    pixels' count and box ``[bones, 5]``: (count, top, left, bottom, right), exclusive ends."""
+    width, height = size
+    # the bones' distances only where pixels may move: the mask's box, or near the skeleton
+    if isinstance(movable, np.ndarray):
+        box = _mask_box(movable)
+        distances = _bone_distances(points, bones, size, box)
+        movable_there = movable[box]
+    else:
+        radius = _near_radius(points, movable)
+        box = _points_box(points[np.array(bones).ravel(), :2].astype(np.float64), radius, size)
+        distances = _bone_distances(points, bones, size, box)
+        movable_there = distances.min(0) < radius**2
+    owner = np.full((height, width), -1)
+    owner[box] = np.where(movable_there, distances.argmin(0), -1)
+    rows, columns = np.nonzero(owner >= 0)
+    ids = owner[rows, columns]
+    owned = np.empty((len(bones), 5), np.intp)
+    owned[:, 0] = np.bincount(ids, minlength=len(bones))
+    owned[:, 1:3] = (height, width)
+    owned[:, 3:5] = 0
+    np.minimum.at(owned[:, 1], ids, rows)
+    np.minimum.at(owned[:, 2], ids, columns)
+    np.maximum.at(owned[:, 3], ids, rows + 1)
+    np.maximum.at(owned[:, 4], ids, columns + 1)
+    return owner.ravel(), owned
+
+
+@functools.lru_cache(maxsize=8192)
+def _near_bone_ownership(
+    points: bytes, dtype: str, shape: tuple, bones: tuple, size: tuple[int, int], share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ownership` of the pixels near the bones, cached by the skeleton's bytes (its
+    arrays read-only, as they are shared)."""
+    owner, owned = _ownership(np.frombuffer(points, dtype).reshape(shape), list(bones), size, share)
+    owner.flags.writeable = owned.flags.writeable = False
+    return owner, owned
 
 
 def bone_warp(
@@ -104,20 +168,27 @@ def bone_warp(
     bones = seen_bones(reference_points, body_format)
     if not bones:
         return frames
-    distances = _bone_distances(reference_points, bones, (width, height))  # once, for both uses
-    if not isinstance(movable, np.ndarray):
-        movable = distances.min(0) < _near_radius(reference_points, movable) ** 2
-    if not movable.any():
-        return frames
-    owner = np.where(movable, distances.argmin(0), -1)
-    flat_owner = owner.ravel()
+    if isinstance(movable, np.ndarray):
+        if not movable.any():
+            return frames
+        flat_owner, owned = _ownership(reference_points, bones, (width, height), movable)
+    else:  # depends on the reference's skeleton alone: once per reference (training repeats them)
+        skeleton = np.ascontiguousarray(reference_points)
+        flat_owner, owned = _near_bone_ownership(
+            skeleton.tobytes(),
+            skeleton.dtype.str,
+            skeleton.shape,
+            tuple(bones),
+            (width, height),
+            float(movable),
+        )
     first, second = np.array(bones).T
     points, moving = reference_points[:, :2].astype(np.float64), motion[..., :2].astype(np.float64)
     shown = (motion[:, first, 2] > 0) & (motion[:, second, 2] > 0)  # [F, bones]
     # each bone's map from a frame back onto the reference, and its own (reference -> frame)
     inverse = _similarities(moving[:, first], moving[:, second], points[first], points[second])
     forward = _similarities(points[first], points[second], moving[:, first], moving[:, second])
-    windows = _landing_boxes(forward, inverse, shown, owner, len(bones), (width, height))
+    windows = _landing_boxes(forward, inverse, shown, owned, (width, height))
     columns, rows = np.arange(width) + 0.5, (np.arange(height) + 0.5)[:, None]  # pixel centres
     pixels = image.reshape(-1, image.shape[-1])
     best = np.full((len(motion), height, width), np.inf)  # squared distance to the chosen bone
@@ -147,32 +218,41 @@ def _landing_boxes(
     forward: np.ndarray,
     inverse: np.ndarray,
     shown: np.ndarray,
-    owner: np.ndarray,
-    bones: int,
+    owned: np.ndarray,
     size: tuple[int, int],
 ) -> list[tuple[tuple[int, int], tuple[int, int]] | None]:
     """Per bone, ((top, bottom), (left, right)) of the output holding every pixel its maps
-    ``forward`` ``[F, bones, 2, 3]`` carry the box of its own pixels (``owner``) to, in the
-    frames it is ``shown`` (a pixel margin for rounding); None if it moves nothing there.
-    Only those output pixels can take the bone's pixels: a limb is a small part of the frame."""
+    ``forward`` ``[F, bones, 2, 3]`` carry the box of its own pixels (``owned``, from
+    :func:`_ownership`) to, in the frames it is ``shown`` (a pixel margin for rounding);
+    None if it moves nothing there. Only those output pixels can take the bone's pixels:
+    a limb is a small part of the frame."""
     width, height = size
-    windows: list = [None] * bones
-    for bone in range(bones):
-        rows, columns = np.nonzero(owner == bone)
-        seen = shown[:, bone]
-        if not len(rows) or not seen.any():
-            continue
-        scale = inverse[seen, bone, 0, 0] ** 2 + inverse[seen, bone, 1, 0] ** 2
-        if scale.min() < 1e-9:  # a bone of no length in the reference: any pixel may land anywhere
+    count, low_row, low_column, high_row, high_column = owned.T
+    windows: list = [None] * len(owned)
+    # where the maps carry those boxes' corners in the frames each bone is shown
+    x0, x1 = low_column.astype(np.float64), high_column.astype(np.float64)
+    y0, y1 = low_row.astype(np.float64), high_row.astype(np.float64)
+    corner_x, corner_y = np.stack([x0, x1, x0, x1], -1), np.stack([y0, y0, y1, y1], -1)  # [bones, 4]
+    hidden = ~shown[..., None]  # [F, bones, 1]
+    spans = []
+    for axis in (0, 1):
+        m = forward[:, :, axis, :, None]  # [F, bones, 3, 1]
+        landed = m[:, :, 0] * corner_x + m[:, :, 1] * corner_y + m[:, :, 2]  # [F, bones, 4]
+        low = np.where(hidden, np.inf, landed).min((0, 2))
+        high = np.where(hidden, -np.inf, landed).max((0, 2))
+        spans.append((low, high))
+    (left, right), (top, bottom) = spans
+    # a bone of no length in the reference: any pixel may land anywhere
+    scale = inverse[:, :, 0, 0] ** 2 + inverse[:, :, 1, 0] ** 2  # [F, bones]
+    degenerate = np.where(shown, scale, np.inf).min(0) < 1e-9
+    for bone in np.flatnonzero((count > 0) & shown.any(0)):
+        if degenerate[bone]:
             windows[bone] = ((0, height), (0, width))
             continue
-        x0, x1, y0, y1 = columns.min(), columns.max() + 1, rows.min(), rows.max() + 1
-        corners = np.array([[x0, x1, x0, x1], [y0, y0, y1, y1]], np.float64)  # [2, 4]
-        maps = forward[seen, bone]  # [F', 2, 3]
-        landed = maps[:, :, :2] @ corners + maps[:, :, 2:]  # [F', 2, 4]
-        left, top = np.floor(landed.min((0, 2))).astype(int) - 1
-        right, bottom = np.ceil(landed.max((0, 2))).astype(int) + 1
-        left, top, right, bottom = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
-        if left < right and top < bottom:
-            windows[bone] = ((top, bottom), (left, right))
+        # a pixel of margin for rounding
+        box_left, box_top = max(int(np.floor(left[bone])) - 1, 0), max(int(np.floor(top[bone])) - 1, 0)
+        box_right = min(int(np.ceil(right[bone])) + 1, width)
+        box_bottom = min(int(np.ceil(bottom[bone])) + 1, height)
+        if box_left < box_right and box_top < box_bottom:
+            windows[bone] = ((box_top, box_bottom), (box_left, box_right))
     return windows

@@ -206,8 +206,9 @@ class BatchBuilder:
         the frames and max-pooled to the latent grid: ``[B, 1, F, h, w]``."""
         fitted = []
         for mask in masks:
-            pixels = self._fit(np.repeat(mask[..., None].astype(np.uint8) * 255, 3, axis=-1))[..., 0]
-            fitted.append(torch.from_numpy(np.ascontiguousarray(pixels > 127)).float()[None])
+            if mask.shape[-2:] != (self.spec.height, self.spec.width):  # fitted as the frames are
+                mask = self._fit(np.repeat(mask[..., None].astype(np.uint8) * 255, 3, axis=-1))[..., 0] > 127
+            fitted.append(torch.from_numpy(np.ascontiguousarray(mask)).float()[None])
         stacked = torch.stack(fitted).to(self.backbone.device)
         return self.backbone.autoencoder.downsample_mask(stacked)
 
