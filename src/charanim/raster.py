@@ -175,13 +175,17 @@ def render_part_tracks(
     ):
         if window is None:
             continue
-        x, y = xs[window][None], ys[window][None]
+        # the window's pixel centres as a row [1, 1, w] and a column [1, h, 1]: what depends
+        # on x or y alone is computed on them, and only the rest on the whole window
+        window_rows, window_columns = window
+        x, y = xs[:1, window_columns][None], ys[window_rows, :1][None]
         flat = part.fill.shade == 0 and part.fill.pattern not in PATTERNS
         if flat and part.kind == "capsule" and part.radii[0] == part.radii[1]:
             distance = _round_capsule_distance(columns[index], part.radii[0], x, y)
         elif flat and part.kind == "ellipse" and part.radii[0] == part.radii[1] and part.angle == 0:
             distance = _circle_distance(columns[index][0], part.radii[0], x, y)
         else:
+            x, y = xs[window][None], ys[window][None]
             points = columns[index] if part.kind == "capsule" else columns[index][:1]
             moving = Part(part.kind, points, part.radii, part.fill, part.angle, part.outline, part.opacity)
             distance, along, across = SHAPES[part.kind](moving, x, y)
@@ -201,14 +205,13 @@ def render_part_tracks(
 
 def _round_capsule_distance(points, radius: float, xs, ys):
     """:func:`_capsule`'s signed distance for equal end radii, without the local
-    coordinates a flat fill does not read (the same values: ``ra + t * 0`` is ``ra``)."""
+    coordinates a flat fill does not read (the same values: ``ra + t * 0`` is ``ra``).
+    ``xs`` and ``ys`` broadcast to the pixels (a row and a column will do)."""
     (ax, ay), (bx, by) = points
     dx, dy = bx - ax, by - ay
     length2 = np.maximum(dx * dx + dy * dy, 1e-6)
     # in place where a temporary would be thrown away (the same operations, in the same order)
-    t = xs - ax
-    t *= dx
-    t += (ys - ay) * dy
+    t = (xs - ax) * dx + (ys - ay) * dy
     t /= length2
     np.clip(t, 0.0, 1.0, out=t)
     px, py = xs - (ax + t * dx), ys - (ay + t * dy)
@@ -223,7 +226,7 @@ def _round_capsule_distance(points, radius: float, xs, ys):
 def _circle_distance(centre, radius: float, xs, ys):
     """:func:`_ellipse`'s signed distance for a circle (angle 0), without the local
     coordinates: the same values (it scales by ``np.cos(0)`` and adds ``x * np.sin(0)``,
-    in float64, which changes no number)."""
+    in float64, which changes no number). ``xs`` and ``ys`` broadcast to the pixels."""
     cx, cy = centre
     scale = max(radius, 1e-3)
     lx = (xs - cx).astype(np.float64) / scale

@@ -144,8 +144,10 @@ def render_pose_sequence(
     if not anywhere.any():
         return np.zeros((len(bodies), h, w, 3), np.uint8)
     stand_in = bodies.copy()
-    for joint in np.flatnonzero(anywhere):  # where it is missing, the place of a frame that shows it
-        stand_in[~shown[:, joint], joint, :2] = bodies[shown[:, joint].argmax(), joint, :2]
+    # where a joint is missing, the place of the first frame that shows it
+    first_seen = bodies[shown.argmax(0), np.arange(bodies.shape[1]), :2]  # [K, 2]
+    missing = ~shown & anywhere
+    stand_in[..., :2] = np.where(missing[..., None], first_seen, bodies[..., :2])
     stand_in[..., 2] = np.where(anywhere, 1.0, np.nan)  # NaN: never drawn, whatever the threshold
     # every frame draws the same parts (capsules and round dots) in the same order: each
     # part once, with its joints' places in every frame

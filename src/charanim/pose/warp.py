@@ -190,8 +190,11 @@ def bone_warp(
     forward = _similarities(points[first], points[second], moving[:, first], moving[:, second])
     windows = _landing_boxes(forward, inverse, shown, owned, (width, height))
     columns, rows = np.arange(width) + 0.5, (np.arange(height) + 0.5)[:, None]  # pixel centres
-    pixels = image.reshape(-1, image.shape[-1])
-    best = np.full((len(motion), height, width), np.inf)  # squared distance to the chosen bone
+    # per output pixel the image pixel it takes (-1: none) and its squared distance to the
+    # bone that brings it, flat; the pixels are gathered once at the end
+    taken = np.full(len(motion) * height * width, -1)
+    best = np.full(len(taken), np.inf)
+    ends_a, ends_b = moving[:, first], moving[:, second]  # [F, bones, 2]
     for bone, window in enumerate(windows):
         if window is None:
             continue
@@ -204,13 +207,16 @@ def bone_warp(
         source = np.where(inside, iy * width + ix, 0)
         frame, r, c = np.nonzero(inside & (flat_owner[source] == bone))  # in the window
         # the bone nearest to an output pixel wins it, as in the reference image
-        a, b = moving[frame, first[bone]], moving[frame, second[bone]]
+        a, b = ends_a[frame, bone], ends_b[frame, bone]
         near = _squared_segment_distance(x[c], y[r, 0], a[:, 0], a[:, 1], b[:, 0], b[:, 1])
-        row, column = r + top, c + left
-        take = near < best[frame, row, column]
-        frame, row, column = frame[take], row[take], column[take]
-        best[frame, row, column] = near[take]
-        frames[frame, row, column] = pixels[source[frame, r[take], c[take]]]
+        target = (frame * height + r + top) * width + c + left
+        take = near < best[target]
+        target = target[take]
+        best[target] = near[take]
+        taken[target] = source[frame[take], r[take], c[take]]
+    moved = np.flatnonzero(taken >= 0)
+    flat = frames.reshape(-1, frames.shape[-1])  # a view: np.repeat's output is contiguous
+    flat[moved] = image.reshape(-1, image.shape[-1])[taken[moved]]
     return frames
 
 

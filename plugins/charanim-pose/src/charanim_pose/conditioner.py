@@ -18,6 +18,8 @@ partner and all are drawn on one map. Driving people without a partner are left 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -95,12 +97,7 @@ class PoseConditioner(Conditioner):
     ) -> Condition:
         """``people`` ``[P, F, K, 3]`` and ``reference_people`` ``[P, K, 3]``, output pixels."""
         width = self.limb_width
-        # the reference's map as one more frame of the clip's: one pass draws both (each
-        # frame exactly as render_pose would), at half the cost of two
-        maps = render_pose_sequence(
-            np.concatenate([people[0], reference_people[:1]]), body_format, size, width
-        )
-        maps, own = maps[:-1], maps[-1]
+        maps = render_pose_sequence(people[0], body_format, size, width)
         for person in people[1:]:
             maps = np.stack([
                 render_pose(b, body_format, size, width=width, canvas=m) for b, m in zip(person, maps, strict=True)
@@ -109,9 +106,9 @@ class PoseConditioner(Conditioner):
         frames = people.shape[1]
         seen = torch.from_numpy((people[..., 2] > 0).any(-1).any(0).astype(np.float32))
         valid = seen.view(1, -1, 1, 1).expand(1, frames, size[1], size[0]).clone()
-        for person in reference_people[1:]:
-            own = render_pose(person, body_format, size, width=width, canvas=own)
-        reference_map = to_pixels(own)[:, None]
+        still = np.ascontiguousarray(reference_people)
+        own = _reference_map(still.tobytes(), still.dtype.str, still.shape, body_format, tuple(size), width)
+        reference_map = to_pixels(own.copy())[:, None]  # the cached map stays read-only
         meta = {
             "keypoints": people[0], "reference_keypoints": reference_people[0], "body_format": body_format,
             "people_keypoints": people, "people_reference_keypoints": reference_people,
@@ -163,6 +160,21 @@ class PoseConditioner(Conditioner):
 
 
 MAX_PEOPLE = 4
+
+
+@functools.lru_cache(maxsize=8192)
+def _reference_map(
+    people: bytes, dtype: str, shape: tuple, body_format: str, size: tuple[int, int], width: float | None
+) -> np.ndarray:
+    """The reference's own pose map (every person of ``people`` ``[P, K, 3]``, as bytes),
+    drawn as its frames are; cached by skeleton, as training draws each reference again
+    every epoch (read-only: shared)."""
+    people_array = np.frombuffer(people, dtype).reshape(shape)
+    own = render_pose_sequence(people_array[:1], body_format, size, width)[0]
+    for person in people_array[1:]:
+        own = render_pose(person, body_format, size, width=width, canvas=own)
+    own.flags.writeable = False
+    return own
 
 
 def _bridge_missed_detections(sequence: KeypointSequence) -> KeypointSequence:
