@@ -9,7 +9,7 @@ from charanim.pose.keypoints import KeypointSequence, KeypointsHeader, load_keyp
 from charanim.pose.openpose import load_openpose, save_openpose
 from charanim.pose.render import OPENPOSE_COLOURS, render_pose, render_pose_sequence
 from charanim.pose.retarget import part_mask, retarget
-from charanim.pose.skeleton import TREES, bone_lengths
+from charanim.pose.skeleton import TREES, bone_lengths, extend, rescale_bones
 
 
 def t_pose(scale=1.0, x=32.0, y=32.0):
@@ -229,3 +229,26 @@ def test_frames_the_estimator_missed_are_filled_from_their_neighbours():
     assert filled[3, 9, 2] == 0
     nobody = np.zeros_like(body)
     assert np.array_equal(fill_missed_frames(nobody), nobody)
+
+
+def test_rescaling_bones_level_by_level_moves_every_joint_as_edge_by_edge_does():
+    def edge_by_edge(tree, points, scales):  # the definition: parents before children, one edge at a time
+        names, full = tree.names, extend(tree, points)
+        moved = full.copy()
+        for edge, (parent, child) in enumerate(tree.edges):
+            p, c = names.index(parent), names.index(child)
+            both = (full[..., p, 2] > 0) & (full[..., c, 2] > 0)
+            stretch = (scales[..., edge, None] - 1.0) * (full[..., c, :2] - full[..., p, :2])
+            moved[..., c, :2] = (
+                full[..., c, :2]
+                + (moved[..., p, :2] - full[..., p, :2])
+                + np.where(both[..., None], stretch, 0.0)
+            )
+        return moved[..., : len(tree.format), :]
+
+    rng = np.random.default_rng(0)
+    for tree in TREES.values():
+        points = rng.uniform(0, 64, (5, len(tree.format), 3))
+        points[..., 2] = rng.random(points.shape[:2]) > 0.2  # some joints unseen
+        scales = rng.uniform(0.5, 1.5, (5, len(tree.edges)))
+        assert np.array_equal(rescale_bones(tree, points, scales), edge_by_edge(tree, points, scales))

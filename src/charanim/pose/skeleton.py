@@ -36,6 +36,23 @@ class Tree:
         names = self.names
         return [names.index(p) for p, _ in self.edges], [names.index(c) for _, c in self.edges]
 
+    @cached_property
+    def edge_levels(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The edges grouped by their parent's depth from the root, shallowest first:
+        (parents, children, edge numbers) per level. Every parent of a level is a child of
+        an earlier one (or the root), so a level can be processed at once."""
+        parents, children = self.edge_index
+        depth = {self.names.index(self.root): 0}
+        levels: dict[int, list[int]] = {}
+        for edge, (parent, child) in enumerate(zip(parents, children, strict=True)):
+            level = depth.setdefault(parent, 0)
+            depth[child] = level + 1
+            levels.setdefault(level, []).append(edge)
+        return [
+            (np.array([parents[e] for e in edges]), np.array([children[e] for e in edges]), np.array(edges))
+            for _, edges in sorted(levels.items())
+        ]
+
 
 def _lr(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     out = []
@@ -141,14 +158,12 @@ def rescale_bones(tree: Tree, points: np.ndarray, scales: np.ndarray) -> np.ndar
     """Scale every edge vector of the tree by ``scales[e]`` (shape ``[E]`` or ``[..., E]``),
     from the root outwards: a joint moves by its parent's displacement plus the change
     of its own bone. ``points`` is ``[..., K, 3]``; confidences are kept."""
-    names = tree.names
     full = extend(tree, points)
     moved = full.copy()
     scales = np.broadcast_to(np.asarray(scales, np.float64), (*points.shape[:-2], len(tree.edges)))
-    for edge, (parent, child) in enumerate(tree.edges):
-        p, c = names.index(parent), names.index(child)
+    for p, c, edges in tree.edge_levels:  # a level's parents have all moved already
         both = (full[..., p, 2] > 0) & (full[..., c, 2] > 0)
         shift = moved[..., p, :2] - full[..., p, :2]
-        stretch = (scales[..., edge, None] - 1.0) * (full[..., c, :2] - full[..., p, :2])
+        stretch = (scales[..., edges, None] - 1.0) * (full[..., c, :2] - full[..., p, :2])
         moved[..., c, :2] = full[..., c, :2] + shift + np.where(both[..., None], stretch, 0.0)
     return moved[..., : len(tree.format), :].astype(points.dtype)
