@@ -117,7 +117,7 @@ def _owner_everywhere(points, movable, size=(64, 64)):
 
 
 def test_the_pixels_each_bone_owns_are_found_near_the_skeleton_alone_and_cached_per_skeleton():
-    from charanim.pose.warp import NEAR_BONE, _near_bone_ownership, _ownership
+    from charanim.pose.warp import NEAR_BONE, OWNERSHIP_CACHE, _ownership
 
     image, mask = _figure()
     for points in (_skeleton(), _skeleton(shift=(-20.0, 15.0))):  # the second partly off the frame
@@ -137,19 +137,33 @@ def test_the_pixels_each_bone_owns_are_found_near_the_skeleton_alone_and_cached_
                         columns.max() + 1,
                     )
     # the same skeleton again is the cached answer, shared, so nobody may write to it
-    points = _skeleton()
-    key = (
-        points.tobytes(),
-        points.dtype.str,
-        points.shape,
-        tuple(seen_bones(points, FORMAT)),
-        (64, 64),
-        NEAR_BONE,
-    )
-    first, again = _near_bone_ownership(*key), _near_bone_ownership(*key)
-    assert first[0] is again[0] and not first[0].flags.writeable
-    motion = _skeleton(shift=(3.0, 2.0))[None].repeat(2, 0)
-    assert np.array_equal(
-        bone_warp(image, image, NEAR_BONE, points, motion, FORMAT),
-        bone_warp(image, image, NEAR_BONE, points, motion, FORMAT),
-    )
+    OWNERSHIP_CACHE.clear()
+    points, motion = _skeleton(), _skeleton(shift=(3.0, 2.0))[None].repeat(2, 0)
+    first = bone_warp(image, image, NEAR_BONE, points, motion, FORMAT)
+    assert len(OWNERSHIP_CACHE) == 1
+    (cached,) = OWNERSHIP_CACHE._entries.values()
+    assert not cached[0].flags.writeable and not cached[1].flags.writeable
+    assert np.array_equal(bone_warp(image, image, NEAR_BONE, points, motion, FORMAT), first)
+    assert len(OWNERSHIP_CACHE) == 1
+
+
+def test_the_array_cache_keeps_to_its_byte_budget_dropping_the_least_recently_used():
+    from charanim.array_cache import ArrayCache
+
+    cache = ArrayCache(budget_bytes=3000)
+    made = []
+
+    def make(value):
+        made.append(value)
+        return np.full(1000, value, np.uint8)
+
+    for value in (1, 2, 3):
+        cache.get(value, lambda v=value: make(v))
+    cache.get(1, lambda: make(1))  # a hit: 1 becomes the most recently used
+    cache.get(4, lambda: make(4))  # over budget: 2, the least recently used, goes
+    assert made == [1, 2, 3, 4] and len(cache) == 3 and cache.used == 3000
+    cache.get(2, lambda: make(2))
+    assert made == [1, 2, 3, 4, 2]  # made again; 3 went
+    assert not cache.get(1, lambda: make(1)).flags.writeable
+    big = cache.get("big", lambda: np.zeros(5000, np.uint8))  # alone over the budget: returned, not kept
+    assert big.shape == (5000,) and "big" not in cache._entries and cache.used <= 3000

@@ -37,7 +37,7 @@ class Part:
     meta: dict = field(default_factory=dict)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel centres (xs, ys) ``[H, W]``; cached (every pose map of a clip reads them), so read-only."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)

@@ -18,11 +18,10 @@ partner and all are drawn on one map. Driving people without a partner are left 
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 
+from charanim.array_cache import ArrayCache
 from charanim.conditioning import Condition, Conditioner, Driving, InjectionSite, OutputSpec, Reference
 from charanim.errors import ConditionerInputError
 from charanim.io.pixels import to_pixels
@@ -106,8 +105,7 @@ class PoseConditioner(Conditioner):
         frames = people.shape[1]
         seen = torch.from_numpy((people[..., 2] > 0).any(-1).any(0).astype(np.float32))
         valid = seen.view(1, -1, 1, 1).expand(1, frames, size[1], size[0]).clone()
-        still = np.ascontiguousarray(reference_people)
-        own = _reference_map(still.tobytes(), still.dtype.str, still.shape, body_format, tuple(size), width)
+        own = _reference_map(reference_people, body_format, tuple(size), width)
         reference_map = to_pixels(own.copy())[:, None]  # the cached map stays read-only
         meta = {
             "keypoints": people[0], "reference_keypoints": reference_people[0], "body_format": body_format,
@@ -162,19 +160,26 @@ class PoseConditioner(Conditioner):
 MAX_PEOPLE = 4
 
 
-@functools.lru_cache(maxsize=8192)
+#: the references' own pose maps, per skeleton (12 KB at 64x64: the training world's 6,000
+#: references fit; at 832x480, 1.2 MB, about 80)
+REFERENCE_MAPS = ArrayCache(96 * 2**20)
+
+
 def _reference_map(
-    people: bytes, dtype: str, shape: tuple, body_format: str, size: tuple[int, int], width: float | None
+    people: np.ndarray, body_format: str, size: tuple[int, int], width: float | None
 ) -> np.ndarray:
-    """The reference's own pose map (every person of ``people`` ``[P, K, 3]``, as bytes),
-    drawn as its frames are; cached by skeleton, as training draws each reference again
-    every epoch (read-only: shared)."""
-    people_array = np.frombuffer(people, dtype).reshape(shape)
-    own = render_pose_sequence(people_array[:1], body_format, size, width)[0]
-    for person in people_array[1:]:
-        own = render_pose(person, body_format, size, width=width, canvas=own)
-    own.flags.writeable = False
-    return own
+    """The reference's own pose map (every person of ``people`` ``[P, K, 3]``), drawn as
+    its frames are; cached by skeleton, as training draws each reference again every epoch
+    (read-only: shared)."""
+
+    def draw() -> np.ndarray:
+        own = render_pose_sequence(people[:1], body_format, size, width)[0]
+        for person in people[1:]:
+            own = render_pose(person, body_format, size, width=width, canvas=own)
+        return own
+
+    still = np.ascontiguousarray(people)
+    return REFERENCE_MAPS.get((still.tobytes(), still.dtype.str, still.shape, body_format, size, width), draw)
 
 
 def _bridge_missed_detections(sequence: KeypointSequence) -> KeypointSequence:
