@@ -6,15 +6,16 @@ a world manifest, conditioner rendering and augmentation, autoencoder latents (c
 after the first epoch), condition dropout, flow-matching loss, clipping, AdamW. The bare
 step is what a hand-written diffusers + peft script does with tensors already in
 memory: forward, MSE, backward, clip, AdamW. Steps alternate so machine noise hits both
-alike; medians are reported, with the ratio and the time charanim spends building a
-batch (in a background thread beside the step, unless --no-prefetch). Then the same
+alike, in rounds (the ratio pools them; each round's own is reported too, as the machine's
+speed drifts); medians are reported, with the ratio and the time charanim spends
+building a batch (in a background thread beside the step, unless --no-prefetch). Then the same
 again with charanim's batches built beforehand (``ratio_batches_prebuilt``): what the
 trainer adds to a step apart from making its data. On a machine whose cores the step
 keeps busy (2 cores here) building a batch cannot hide behind the step, so ``ratio`` is
 about 1 + batch building / step.
 Peak memory (max RSS) is measured in two fresh subprocesses, one per loop.
 
-    python benchmarks/train_step_overhead.py [--recipe recipes/tiny/stage1-pose.yaml] [--lora] [--steps 12] [--batch 8] [--json]
+    python benchmarks/train_step_overhead.py [--recipe recipes/tiny/stage1-pose.yaml] [--lora] [--steps 12] [--rounds 3] [--batch 8] [--json]
 
 The model starts from the shipped charanim-tiny (``--init``; ``--init ''`` uses the
 recipe's own ``model.init`` and autoencoder, which exist only after training them), so
@@ -190,7 +191,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=12, help="timed steps of each loop")
+    parser.add_argument("--steps", type=int, default=12, help="timed steps of each loop, per round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (the ratio pools them)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--recipe", type=Path, default=Path("recipes/tiny/stage1-pose.yaml"))
     parser.add_argument(
@@ -235,7 +237,12 @@ def main() -> None:
         bare.step()
 
     data_seconds = _timed_builder(trainer)
-    ours, theirs = _alternate(trainer, bare, args.steps)
+    # rounds of alternating steps: the machine's speed drifts over minutes (0.02 in the
+    # ratio between runs here), so one round's ratio alone says little; the pooled ratio
+    # and each round's are reported
+    rounds = [_alternate(trainer, bare, args.steps) for _ in range(args.rounds)]
+    ours = [seconds for round_ours, _ in rounds for seconds in round_ours]
+    theirs = [seconds for _, round_theirs in rounds for seconds in round_theirs]
     # the same, the batches built beforehand: what the framework itself adds to a step
     # (loss, dropout, in-context layout, logging hooks) apart from building its batches
     for queued in trainer._queued.values():  # the prefetch thread idle from here on
@@ -245,11 +252,13 @@ def main() -> None:
     ours_prebuilt, theirs_prebuilt = _alternate(trainer, bare, args.steps)
     result = {
         "recipe": str(args.recipe), "init": args.init, "lora": args.lora, "batch": args.batch, "steps": args.steps,
+        "rounds": args.rounds,
         "transformer_input": list(captured["hidden_states"].shape),
         "trainable_parameters": sum(p.numel() for p in bare.parameters),
         "charanim_step_s": round(statistics.median(ours), 4),
         "bare_step_s": round(statistics.median(theirs), 4),
         "ratio": round(statistics.median(ours) / statistics.median(theirs), 3),
+        "ratio_rounds": [round(statistics.median(o) / statistics.median(t), 3) for o, t in rounds],
         "charanim_data_s": round(statistics.median(data_seconds), 4),
         "ratio_batches_prebuilt": round(statistics.median(ours_prebuilt) / statistics.median(theirs_prebuilt), 3),
         "prefetch": recipe.training.prefetch,
