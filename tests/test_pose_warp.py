@@ -145,6 +145,10 @@ def test_the_pixels_each_bone_owns_are_found_near_the_skeleton_alone_and_cached_
     assert not cached[0].flags.writeable and not cached[1].flags.writeable
     assert np.array_equal(bone_warp(image, image, NEAR_BONE, points, motion, FORMAT), first)
     assert len(OWNERSHIP_CACHE) == 1
+    # the same 17 points read as another format's skeleton are other bones: another entry
+    other = bone_warp(image, image, NEAR_BONE, points, motion, "ap10k")
+    assert len(OWNERSHIP_CACHE) == 2
+    assert np.array_equal(other, bone_warp(image, image, NEAR_BONE, points, motion, "ap10k"))
 
 
 def test_the_array_cache_keeps_to_its_byte_budget_dropping_the_least_recently_used():

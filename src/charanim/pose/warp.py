@@ -167,7 +167,8 @@ def bone_warp(
         flat_owner, owned = _ownership(reference_points, bones, (width, height), movable)
     else:  # depends on the reference's skeleton alone: once per reference (training repeats them)
         skeleton = np.ascontiguousarray(reference_points)
-        key = (skeleton.tobytes(), skeleton.dtype.str, skeleton.shape, (width, height), float(movable))
+        # the bones too: two formats may have as many keypoints (COCO-17 and AP-10K's 17)
+        key = (skeleton.tobytes(), skeleton.dtype.str, tuple(bones), (width, height), float(movable))
         flat_owner, owned = OWNERSHIP_CACHE.get(
             key, lambda: _ownership(reference_points, bones, (width, height), movable)
         )
