@@ -237,10 +237,12 @@ def _circle_distance(centre, radius: float, xs, ys):
 def _track_windows(parts, tracks, visible, height: int, width: int) -> list[tuple[slice, slice] | None]:
     """Per part, one window holding it in every frame that draws it (coverage beyond a
     frame's own window is exactly 0, so a larger region changes no pixel); None where no
-    frame draws it on the canvas. :func:`_box` for all parts in a few numpy calls."""
+    frame draws it on the canvas. :func:`points_box` for all parts in a few numpy calls."""
     drawn = np.ones(tracks.shape[:2], bool) if visible is None else (visible.T > 0)  # [P, F]
     points = tracks.astype(np.float64)
-    finite = np.isfinite(points).all((2, 3)) | ~drawn  # _box: a drawn point with no place hides the part
+    finite = (
+        np.isfinite(points).all((2, 3)) | ~drawn
+    )  # points_box: a drawn point with no place hides the part
     low = np.where(drawn[..., None, None], points, np.inf).min((1, 2))
     high = np.where(drawn[..., None, None], points, -np.inf).max((1, 2))
     reach = np.array([(max(p.radii) if p.radii else 0.0) + 1.5 for p in parts])[:, None]
@@ -262,10 +264,10 @@ def _track_windows(parts, tracks, visible, height: int, width: int) -> list[tupl
 def _window(part: Part, outline: float, height: int, width: int) -> tuple[slice, slice] | None:
     """Rows and columns the part can touch: its points, grown by its size and the AA ramp."""
     reach = (max(part.radii) if part.radii else 0.0) + outline + 1.5
-    return _box(np.asarray(part.points, np.float64), reach, height, width)
+    return points_box(np.asarray(part.points, np.float64), reach, height, width)
 
 
-def _box(points: np.ndarray, reach: float, height: int, width: int) -> tuple[slice, slice] | None:
+def points_box(points: np.ndarray, reach: float, height: int, width: int) -> tuple[slice, slice] | None:
     """Rows and columns within ``reach`` of ``points`` ``[N, 2]``, on the canvas (None: off
     it, or a point has no finite place: such a part is not drawn)."""
     if not np.isfinite(points).all():

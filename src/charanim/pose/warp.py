@@ -21,6 +21,7 @@ import numpy as np
 
 from charanim.array_cache import ArrayCache
 from charanim.pose.formats import get_format
+from charanim.raster import points_box
 
 #: pixels this far from the reference's nearest bone, as a share of its skeleton's extent,
 #: move with it in the model's warp input. On the world's characters half the pixels lie
@@ -89,18 +90,6 @@ def _bone_distances(
     return _squared_segment_distance(xs, ys, ends[:, 0, 0], ends[:, 0, 1], ends[:, 1, 0], ends[:, 1, 1])
 
 
-def _points_box(points: np.ndarray, reach: float, size: tuple[int, int]) -> Box:
-    """The pixels whose centres may lie within ``reach`` of ``points`` ``[N, 2]`` (a pixel to spare)."""
-    width, height = size
-    if not np.isfinite(points).all():  # no place to bound: every pixel
-        return slice(0, height), slice(0, width)
-    (left, top), (right, bottom) = points.min(0) - reach, points.max(0) + reach
-    return (
-        slice(max(int(np.floor(top)) - 1, 0), min(int(np.ceil(bottom)) + 1, height)),
-        slice(max(int(np.floor(left)) - 1, 0), min(int(np.ceil(right)) + 1, width)),
-    )
-
-
 def _mask_box(mask: np.ndarray) -> Box:
     rows, columns = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
@@ -120,7 +109,9 @@ def _ownership(
         movable_there = movable[box]
     else:
         radius = _near_radius(points, movable)
-        box = _points_box(points[np.array(bones).ravel(), :2].astype(np.float64), radius, size)
+        # a pixel to spare; a skeleton off the canvas or with no place: every pixel, as exact
+        ends = points[np.array(bones).ravel(), :2].astype(np.float64)
+        box = points_box(ends, radius + 1, height, width) or (slice(0, height), slice(0, width))
         distances = _bone_distances(points, bones, size, box)
         movable_there = distances.min(0) < radius**2
     owner = np.full((height, width), -1, np.int8 if len(bones) < 128 else np.int16)  # small: cached
