@@ -73,4 +73,7 @@ def test_bad_names_and_occupied_folders_are_refused(tmp_path):
     (tmp_path / "taken" / "file").write_text("x")
     with pytest.raises(InvalidOptionError, match="already exists"):
         new_conditioner_plugin("depth", tmp_path / "taken")
+    with pytest.raises(InvalidOptionError, match="named 'pose' is already installed"):
+        new_conditioner_plugin("pose", tmp_path / "new")
+    assert not (tmp_path / "new").exists()
     assert scaffold_values("line-art", "x")["class_name"] == "LineArtConditioner"

@@ -190,3 +190,98 @@ def test_pose_share_outside_zero_to_one_is_refused(tmp_path, world):
     with pytest.raises(CharanimError, match=r"training.pose_share must be in \[0, 1\], got 1.5"):
         train(resolve(Recipe, _recipe(tmp_path, world, "p", "steps: 2, pose_share: 1.5"), []), tmp_path / "p")
     assert not (tmp_path / "p").exists()
+
+
+def _pose_denoiser(root: Path, world: Path, vae: Path) -> Path:
+    """A tiny pose model on ``vae``'s latents (two training steps: what it samples only
+    has to be its own)."""
+    recipe = root / "denoiser.yaml"
+    recipe.write_text(
+        textwrap.dedent(f"""
+        model:
+          autoencoder: {vae}
+          width: 32
+          height: 32
+          frames: 4
+          transformer: {{patch_size: [1, 2, 2], num_attention_heads: 2, attention_head_dim: 12, ffn_dim: 32, num_layers: 1, text_dim: 16, freq_dim: 16, rope_max_seq_len: 64}}
+        conditioners: [pose]
+        data: {{manifest: {world}, same_plan: true}}
+        training: {{steps: 2, batch_size: 2, ema: 0, threads: 2}}
+        validation: {{samples: 0, steps: 2}}
+    """)
+    )
+    return Path(train(resolve(Recipe, recipe, []), root / "denoiser")["model"])
+
+
+def test_a_decoder_learns_to_decode_the_denoisers_own_samples(tmp_path, world, vae):
+    from charanim.training.sampled_latents import sample_pairs
+
+    denoiser = _pose_denoiser(tmp_path, world, vae)
+    recipe = resolve(
+        Recipe,
+        _recipe(
+            tmp_path,
+            world,
+            "sampled",
+            "steps: 3, train_encoder: false, foreground_weight: 4.0, sampled_share: 0.5, sampled_pairs: 4",
+            f"init: {vae}\n          denoiser: {denoiser}",
+        ),
+        [],
+    )
+    train(recipe, tmp_path / "run")
+    new = tmp_path / "run" / "model"
+    chunk = load_file(tmp_path / "run" / "sampled" / "chunk-00000.safetensors")
+    assert chunk["latents"].shape[:3] == (4, 4, 4) and chunk["target"].shape == (4, 4, 32, 32, 3)
+    assert chunk["mask"].any() and not chunk["mask"].all()
+    before, after = _encoder_weights(vae), _encoder_weights(new)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder.", "quant_conv.")))
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {"sampled_pairs": 4, "of": 4}.items() <= log[0].items()
+    scores = [r["validation"] for r in log if "validation" in r]
+    assert scores and all(0 < s["sampled_psnr_character"] < 60 for s in scores)
+
+    # the pairs are sampled once: a rerun (or a resumed run) reads the chunks, loads no model
+    pairs = sample_pairs("no-such-model", recipe.data, 4, tmp_path / "run" / "sampled")
+    assert torch.equal(pairs.latents, chunk["latents"])
+
+
+def test_the_kept_latents_are_what_the_frames_were_decoded_from(world, vae, tmp_path):
+    """``keep_latents``: the sampled latents are exactly the ones ``animate`` decodes."""
+    import numpy as np
+
+    from charanim.api import load_pipeline
+    from charanim.engine.pipeline import SamplingSettings
+    from charanim.io.pixels import to_pixels, to_uint8
+    from charanim.training.data import ManifestData
+
+    pipeline = load_pipeline(str(_pose_denoiser(tmp_path, world, vae)), device="cpu")
+    recipe = resolve(Recipe, _recipe(tmp_path, world, "data", "steps: 1"), [])
+    from charanim.conditioning import OutputSpec
+    from charanim.training.batch import BatchBuilder
+
+    spec = OutputSpec(32, 32, 4, 8.0)
+    builder = BatchBuilder(pipeline.backbone, pipeline.conditioners, spec, "retarget")
+    sample = ManifestData(recipe.data, frames=4).sample(0, np.random.default_rng(0))
+    condition, _, _ = builder.motion_condition(sample, np.random.default_rng(0))
+    result = pipeline(
+        to_pixels(builder._fit(sample.reference)), [condition], spec,
+        settings=SamplingSettings(restore_detail=0.0), keep_latents=True,
+    )  # fmt: skip
+    assert len(result.latents) == 1
+    decoded = to_uint8(pipeline.backbone.autoencoder.decode(result.latents[0])[0])
+    assert np.array_equal(decoded, result.frames)
+
+
+@pytest.mark.parametrize(
+    ("training", "model", "message"),
+    [
+        ("sampled_share: 0.5", "", "needs training.task: autoencoder and training.train_encoder: false"),
+        ("sampled_share: 0.5, train_encoder: false", "", "needs model.denoiser"),
+        ("sampled_share: 1.5, train_encoder: false", "", r"sampled_share must be in \[0, 1\]"),
+    ],
+)
+def test_sampled_share_settings_are_checked(tmp_path, world, vae, training, model, message):
+    recipe = resolve(Recipe, _recipe(tmp_path, world, "x", f"steps: 2, {training}", f"init: {vae}"), [])
+    with pytest.raises(CharanimError, match=message):
+        train(recipe, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -255,6 +255,8 @@ def _output_spec(backbone: Backbone, opts: AnimateOptions, driving) -> tuple[Out
             f"--size {width}x{height} is not valid for this model: width and height must be "
             f"positive multiples of {multiple}."
         )
+    if opts.fps is not None and not opts.fps > 0:
+        raise InvalidOptionError(f"--fps must be above 0, got {opts.fps:g}.")
     fps = opts.fps or config.fps
     if driving is None and opts.audio is not None:  # a talking character: as long as the audio
         from charanim.io.audio import read_audio

@@ -52,17 +52,28 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 def load_yaml(path: Path) -> dict:
+    if Path(path).is_dir():
+        raise RecipeError(f"Recipe '{path}' is a folder; give a recipe YAML file.")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
     except FileNotFoundError:
         raise RecipeError(f"Recipe '{path}' does not exist.") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"Recipe '{path}' is not text (a YAML recipe).") from None
     except yaml.YAMLError as exc:
-        raise RecipeError(f"Recipe '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise RecipeError(f"Recipe '{path}' is not valid YAML: {_yaml_problem(exc)}") from None
     if data is None:
-        return _Located({}, {})
+        raise RecipeError(f"Recipe '{path}' is empty.")
     if not isinstance(data, dict):
         raise RecipeError(f"Recipe '{path}' must be a mapping of keys to values.")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML found wrong, and where (line and column, counted from 1)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
 
 
 def parse_overrides(items: list[str]) -> dict:

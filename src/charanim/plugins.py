@@ -81,13 +81,24 @@ class Plugins:
             entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
         only = _name_set(env.get("CHARANIM_PLUGINS"))
         disabled = _name_set(env.get("CHARANIM_DISABLE_PLUGINS")) or set()
+        installed: set[str] = set()
         for ep in entry_points:
             dist = getattr(ep, "dist", None)
             dist_name = dist.metadata["Name"] if dist is not None else None
             names = {ep.name, dist_name} - {None}
+            installed |= names
             if names & disabled or (only is not None and not names & only):
                 continue
             self._load_module(ep.name, ep.value, dist_name, dist.version if dist is not None else None)
+        for variable, chosen in (("CHARANIM_PLUGINS", only), ("CHARANIM_DISABLE_PLUGINS", disabled)):
+            unknown = sorted((chosen or set()) - installed)
+            if unknown:  # a typo would otherwise silently load all, or none, of them
+                warnings.warn(
+                    f"{variable} names {', '.join(unknown)}, which no installed plugin is "
+                    f"(installed: {', '.join(sorted(installed)) or 'none'}).",
+                    PluginLoadWarning,
+                    stacklevel=2,
+                )
 
     # ------------------------------------------------------------------ loading
 

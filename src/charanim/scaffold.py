@@ -51,6 +51,10 @@ def new_conditioner_plugin(
 ) -> list[Path]:
     """Write the distribution into ``out`` (which must not exist or be empty)."""
     values = scaffold_values(name, description)
+    from charanim.plugins import get_plugins
+
+    if name in get_plugins().conditioners.names():  # two plugins may not register one name
+        raise InvalidOptionError(f"A conditioner named '{name}' is already installed; choose another name.")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidOptionError(f"'{out}' already exists and is not an empty folder; choose a new one.")
     templates = resources.files("charanim") / "templates" / "conditioner_plugin"

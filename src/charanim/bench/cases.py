@@ -8,7 +8,6 @@ target and keypoint files.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import yaml
 
 from charanim.errors import CharanimError, InputFileError
+from charanim.manifest import read_manifest
 from charanim.metrics import background_colour, background_plate, mask_iou
 from charanim.pose.formats import get_format
 from charanim.pose.keypoints import KeypointSequence
@@ -120,9 +120,7 @@ def world_suite(
             )
         )
         manifest = report / "world" / "manifest.jsonl"
-    if not manifest.is_file():
-        raise InputFileError(f"Bench manifest '{manifest}' does not exist.")
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    entries = read_manifest(manifest, "Bench manifest")
     entries = [
         e for e in entries if e.get("split") == "test" and e["driving"]["plan"] == e["reference"]["plan"]
     ][:count]

@@ -13,6 +13,7 @@ import numpy as np
 
 from charanim import __version__
 from charanim.bench.cases import MOTION_BANDS
+from charanim.errors import InputFileError
 from charanim.io.atomic import write_text_atomic
 
 SCHEMA = 1
@@ -246,10 +247,21 @@ td:first-child,th:first-child{{text-align:left}}img{{image-rendering:pixelated;m
     return out / "index.html"
 
 
+def _read_results(path: Path) -> dict:
+    """A report's results.json (or the report folder holding it), checked enough to compare."""
+    file = path / "results.json" if path.is_dir() else path
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputFileError(f"'{file}' is not a bench report's results.json (not JSON).") from None
+    if not isinstance(results, dict) or not {"metrics", "summary"} <= results.keys():
+        raise InputFileError(f"'{file}' is not a bench report's results.json (no metrics or summary).")
+    return results
+
+
 def compare(first: Path, second: Path) -> dict:
     """Per contender present in both reports: second minus first, and whether it improved."""
-    a = json.loads((first / "results.json" if first.is_dir() else first).read_text())
-    b = json.loads((second / "results.json" if second.is_dir() else second).read_text())
+    a, b = _read_results(first), _read_results(second)
     direction = {m["name"]: m["direction"] for m in b["metrics"]}
     out = {}
     for name in sorted(set(a["summary"]) & set(b["summary"])):

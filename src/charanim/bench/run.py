@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,26 +134,21 @@ def model_contenders(options: BenchOptions) -> list:
 
 
 def run_bench(options: BenchOptions, on_progress=None) -> dict:
-    options.out.mkdir(parents=True, exist_ok=True)
-    metrics = choose_metrics(options.metrics)
-    if options.suite == "speed":
-        if not options.models:
-            raise InvalidOptionError("The speed suite needs at least one --model.")
-        from charanim.bench.speed import measure
-
-        speed = {
-            m: [measure(m, c.size[0], len(c.driving), options.steps, options.device) for c in speed_suite()]
-            for m in options.models
-        }
-        results = report.write_results(options.out, "speed", [], [], [], speed)
-        report.write_html(options.out, results, [], [])
-        return results
-    unknown = set(options.ablations) - set(ABLATIONS)
-    if unknown:
-        raise UnknownNameError("ablation", sorted(unknown)[0], list(ABLATIONS))
-    metrics, unavailable = _runnable(metrics, explicit=bool(options.metrics))
-    cases = load_cases(options)
-    contenders = model_contenders(options) + baseline_contenders()
+    fresh = not options.out.exists()
+    try:
+        options.out.mkdir(parents=True, exist_ok=True)
+        if options.suite == "speed":
+            return _speed(options)
+        metrics, unavailable = _runnable(choose_metrics(options.metrics), explicit=bool(options.metrics))
+        unknown = set(options.ablations) - set(ABLATIONS)
+        if unknown:
+            raise UnknownNameError("ablation", sorted(unknown)[0], list(ABLATIONS))
+        cases = load_cases(options)
+        contenders = model_contenders(options) + baseline_contenders()
+    except CharanimError:
+        if fresh:  # a bad option or input leaves no report folder behind
+            shutil.rmtree(options.out, ignore_errors=True)
+        raise
     rows = run_cases(cases, contenders, metrics, options.out, options.shard, on_progress)
     results = report.write_results(options.out, options.suite, rows, contenders, metrics, None, unavailable)
     strips = []
@@ -160,4 +156,19 @@ def run_bench(options: BenchOptions, on_progress=None) -> dict:
         outputs = {k.name: cached_output(options.out, k, case)[0] for k in contenders}
         strips.append(report.frame_strip(options.out, case, outputs))
     report.write_html(options.out, results, strips, report.plots(options.out, results))
+    return results
+
+
+def _speed(options: BenchOptions) -> dict:
+    if not options.models:
+        raise InvalidOptionError("The speed suite needs at least one --model.")
+    from charanim.bench.speed import measure
+
+    choose_metrics(options.metrics)  # an unknown --metric is still an error here
+    speed = {
+        m: [measure(m, c.size[0], len(c.driving), options.steps, options.device) for c in speed_suite()]
+        for m in options.models
+    }
+    results = report.write_results(options.out, "speed", [], [], [], speed)
+    report.write_html(options.out, results, [], [])
     return results

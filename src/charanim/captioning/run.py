@@ -53,11 +53,12 @@ def caption(
 def caption_manifest(captioner: Captioner, manifest: Path, out: Path, on_progress=None) -> dict:
     """Caption every entry of a (world or bootstrap) manifest into ``out`` (JSON lines).
     Entries already in ``out`` are kept: a killed run continues where it stopped."""
+    from charanim.manifest import read_manifest
     from charanim.pose.formats import get_format
     from charanim.pose.keypoints import KeypointsHeader
     from charanim.synthetic.world import load_shard_sample
 
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    entries = read_manifest(manifest)
     if not entries:
         raise CharanimError(f"Manifest '{manifest}' is empty.")
     done: dict[str, dict] = {}

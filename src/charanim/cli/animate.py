@@ -363,6 +363,7 @@ def _parse_scales(items: list[str]) -> dict[str, float]:
 
 
 def _check_output(output: Path) -> None:
+    from charanim.io.atomic import check_output_file
     from charanim.io.video import WRITERS
 
     if output.suffix.lower() not in WRITERS:
@@ -371,8 +372,7 @@ def _check_output(output: Path) -> None:
         )
     if output.is_dir():
         raise InvalidOptionError(f"Output '{output}' is a folder; give a file name such as out.mp4.")
-    if not output.parent.exists():
-        raise InvalidOptionError(f"Output folder '{output.parent}' does not exist.")
+    check_output_file(output)
 
 
 def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
@@ -380,6 +380,8 @@ def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
         raise InvalidOptionError("Give --prompt or --prompt-file, not both.")
     if prompt_file is None:
         return prompt or ""
+    if prompt_file.is_dir():
+        raise InputFileError(f"Prompt file '{prompt_file}' is a folder; give a .txt or .json file.")
     if not prompt_file.is_file():
         raise InputFileError(f"Prompt file '{prompt_file}' does not exist.")
     text = prompt_file.read_text(encoding="utf-8", errors="replace")

@@ -29,6 +29,26 @@ Every command has --help with examples, and --json for scripts.
 class CharanimGroup(TyperGroup):
     """Turns exceptions from any sub-command into one line and an exit code."""
 
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Usage errors (an unknown option, a value out of range) as one line too, not
+        Typer's boxed panel; exit 2 as Click says. ``charanim`` alone still prints help."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            console.error("Aborted.")
+            sys.exit(1)
+        except typer.TyperException as exc:  # Typer's (vendored Click's) usage errors
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a command given nothing: its help
+                exc.show()
+            else:
+                context = getattr(exc, "ctx", None)
+                hint = f" (see '{context.command_path} --help')" if context is not None else ""
+                console.error(exc.format_message() + hint)
+            sys.exit(getattr(exc, "exit_code", 2))
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)

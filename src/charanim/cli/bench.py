@@ -94,6 +94,7 @@ def bench(
     from charanim.bench.report import text_summary
     from charanim.bench.run import BenchOptions, run_bench
     from charanim.errors import InvalidOptionError
+    from charanim.io.atomic import check_output_folder
 
     console.apply(quiet, verbose, debug)
     console.silence_model_libraries()
@@ -105,6 +106,9 @@ def bench(
         part, parts = (int(v) for v in shard.split("/"))
     except ValueError:
         raise InvalidOptionError(f"--shard must look like i/n, got '{shard}'.") from None
+    if not 0 <= part < parts:
+        raise InvalidOptionError(f"--shard {shard} is not valid: use i/n with 0 <= i < n.")
+    check_output_folder(out, "Report folder")
     chosen = BenchOptions(
         suite, model or [], out, cases, data, steps, seed, conditioner or [], metric or [], (part, parts), device,
         ablations=ablate or [], strength=strength, reference_pose=reference_pose,

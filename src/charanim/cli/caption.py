@@ -70,6 +70,10 @@ def caption(
     from charanim.errors import InvalidOptionError
 
     console.apply(quiet, verbose, debug)
+    if out is not None:  # before any work: a bad -o costs nothing
+        from charanim.io.atomic import check_output_file
+
+        check_output_file(out)
     console.silence_model_libraries()
     captioner = get_captioner(captioner_name, model_dir=model_dir, fusion_model_dir=fusion_model_dir)
     if manifest is not None:

@@ -57,6 +57,7 @@ def extract_pose(
     debug: bool = options.DEBUG,
 ) -> None:
     from charanim.errors import UnsupportedFormatError
+    from charanim.io.atomic import check_output_file, check_output_folder
     from charanim.pose.extract import ExtractOptions, render_skeleton_video
     from charanim.pose.extract import extract_pose as run_extract
 
@@ -66,8 +67,18 @@ def extract_pose(
         raise UnsupportedFormatError(
             f"-o must end in .jsonl, .npz or .json, or name a folder; got '{out.name}'."
         )
-    if not out.parent.exists():
-        raise UnsupportedFormatError(f"Output folder '{out.parent}' does not exist.")
+    if suffix:
+        check_output_file(out)
+    else:  # a folder of OpenPose JSON files, one per frame
+        check_output_folder(out)
+    if render is not None:  # checked before the work too: a bad --render leaves no -o behind
+        from charanim.io.video import WRITERS
+
+        if render.suffix.lower() not in WRITERS:
+            raise UnsupportedFormatError(
+                f"--render must end in one of {', '.join(sorted(WRITERS))}; got '{render.name}'."
+            )
+        check_output_file(render, "--render")
     chosen = ExtractOptions(estimator, fps, max_frames, smooth, interpolate, allow_empty, hands, face)
     with console.progress("Finding poses") as progress:
         progress(0, None)

@@ -14,7 +14,10 @@ def parse_size(value: str | None) -> tuple[int, int] | None:
     match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
     if not match:
         raise typer.BadParameter(f"'{value}' is not WIDTHxHEIGHT, e.g. 832x480.")
-    return int(match.group(1)), int(match.group(2))
+    width, height = int(match.group(1)), int(match.group(2))
+    if width < 1 or height < 1:
+        raise typer.BadParameter(f"'{value}': width and height must be at least 1.")
+    return width, height
 
 
 # -q/-v/--debug work before or after the sub-command (charanim -q animate ... or

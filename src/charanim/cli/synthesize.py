@@ -10,6 +10,9 @@ import typer
 from charanim.cli import console, options
 from charanim.cli.options import parse_size
 
+#: the smallest world frame side: below it a character has no room for its limbs
+MIN_WORLD_SIDE = 16
+
 HELP = (
     "Make training data: procedural pairs with ground truth (world) and self-bootstrapped pairs (bootstrap)."
 )
@@ -105,6 +108,10 @@ def world(
     plans = _names(body_plans, PLANS, "body plan")
     motion_names = _names(motions, MOTIONS, "motion") if motions else None
     width, height = parse_size(size)
+    if min(width, height) < MIN_WORLD_SIDE:
+        raise InvalidOptionError(
+            f"--size {size}: a world's frames must be at least {MIN_WORLD_SIDE}x{MIN_WORLD_SIDE} (its characters need the room)."
+        )
     try:
         part, parts = (int(v) for v in shard.split("/"))
     except ValueError:

@@ -49,11 +49,13 @@ def train(
     debug: bool = options.DEBUG,
 ) -> None:
     from charanim.config import resolve, to_yaml
+    from charanim.io.atomic import check_output_folder
     from charanim.training.recipe import Recipe
     from charanim.training.trainer import check_recipe
     from charanim.training.trainer import train as run_training
 
     console.apply(quiet, verbose, debug)
+    check_output_folder(out, "Run folder")  # before any work: a bad -o costs nothing
     recipe = resolve(Recipe, recipe_file, overrides or [])
     if dry_run:
         check_recipe(recipe)
@@ -73,6 +75,11 @@ def train(
             f"Exported step {summary['steps']} to {summary['model']}"
         )
         return
+    if resume and not export:
+        from charanim.training.checkpoint import list_checkpoints
+
+        if not list_checkpoints(out):  # scripts pass --resume on every start: begin the run
+            console.info(f"'{out}' has no checkpoint yet; starting at step 0.")
     with _TrainProgress(recipe.training.steps) as progress:
         summary = run_training(recipe, out, resume=resume, force=force, on_progress=progress.update)
     if json_output:

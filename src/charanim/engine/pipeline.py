@@ -100,6 +100,9 @@ class AnimateResult:
     settings: SamplingSettings
     colour_drift: float
     seconds: dict[str, float] = field(default_factory=dict)
+    #: each window's denoised latents before decoding, with ``keep_latents`` (what a
+    #: decoder fine-tuned on the model's own samples learns from)
+    latents: list[torch.Tensor] | None = None
 
 
 class AnimatePipeline:
@@ -127,17 +130,18 @@ class AnimatePipeline:
         settings: SamplingSettings | None = None,
         generator: torch.Generator | None = None,
         callback: StepCallback | None = None,
+        keep_latents: bool = False,
     ) -> AnimateResult:
         """``reference`` is ``float [3, H, W]`` in [-1, 1] at the output size."""
         backbone, autoencoder = self.backbone, self.backbone.autoencoder
         settings = (settings or SamplingSettings()).resolved(backbone, [c.name for c in self.conditioners])
-        if not backbone.text.available:  # no text encoder: the text guidance pass would be a copy
-            settings = replace(settings, guidance=1.0)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
 
         # 1. Check inputs
         self._check_inputs(reference, conditions, spec, settings)
+        if not backbone.text.available:  # no text encoder: the text guidance pass would be a copy
+            settings = replace(settings, guidance=1.0)
 
         # 2. Encode the prompt (the null prompt is the negative one, as in Wan)
         passes = flow.guidance_passes(
@@ -187,6 +191,7 @@ class AnimatePipeline:
 
         # 5. Denoise and decode each window, continuing from the previous one
         output = np.zeros((windows[-1].start + windows[-1].frames, spec.height, spec.width, 3), np.uint8)
+        kept = [] if keep_latents else None
         # a model whose flow starts from its warp starts there at any strength
         from_source = backbone.config.flow_source == "warp"
         from_warp = warp is not None and (settings.start == "warp" or from_source)
@@ -217,6 +222,8 @@ class AnimatePipeline:
                 warp,
                 init if from_source else None,
             )
+            if kept is not None:
+                kept.append(latents.detach().cpu())
             decoded = autoencoder.decode(latents)
             if reconstruction is not None:
                 decoded = restore_detail(
@@ -235,7 +242,9 @@ class AnimatePipeline:
         seconds["total"] = time.perf_counter() - started
 
         frames = output[: spec.frames]
-        return AnimateResult(frames, spec.fps, windows, settings, colour_drift(frames, windows), seconds)
+        return AnimateResult(
+            frames, spec.fps, windows, settings, colour_drift(frames, windows), seconds, latents=kept
+        )
 
     # ------------------------------------------------------------------ steps
 
@@ -277,6 +286,13 @@ class AnimatePipeline:
             )
         if settings.scene not in SCENES:
             raise InvalidOptionError(f"Unknown scene '{settings.scene}'; use {' or '.join(SCENES)}.")
+        if not settings.flow_shift > 0.0:
+            raise InvalidOptionError(f"--flow-shift must be above 0, got {settings.flow_shift:g}.")
+        scales = {"--guidance": settings.guidance, "--motion-guidance": settings.motion_guidance}
+        scales.update({f"--conditioner-guidance {k}": v for k, v in settings.conditioner_guidance.items()})
+        for option, scale in scales.items():
+            if not scale >= 0.0:  # 1 is off, 0 the unconditioned pass alone; below makes no sense
+                raise InvalidOptionError(f"{option} must be 0 or more, got {scale:g}.")
         if not settings.restore_detail >= 0.0:
             raise InvalidOptionError(
                 f"--restore-detail must be 0 (off) or more, got {settings.restore_detail:g}."

@@ -254,7 +254,24 @@ def _decord_error(source: Path, exc: Exception) -> Exception:
     text = str(exc)
     if "Invalid data" in text or "cannot find video stream" in text or "ERROR opening" in text:
         return UnsupportedFormatError(f"'{source}' is not a readable video (no video stream found).")
-    return InputFileError(f"Video '{source}' is corrupt or not a video ({_first_line(exc)}).")
+    return InputFileError(f"Video '{source}' is corrupt or not a video ({_decoder_reason(exc)}).")
+
+
+#: what decord's (ffmpeg's) low-level messages mean, for the one line a user reads
+_DECODER_REASONS = (
+    ("av_read_frame failed", "its stream ends early or is damaged"),
+    ("avfilter", "its header is damaged"),
+    ("broken metadata", "its metadata is broken"),
+)
+
+
+def _decoder_reason(exc: BaseException) -> str:
+    text = _first_line(exc)
+    for needle, reason in _DECODER_REASONS:
+        if needle in text:
+            return reason
+    # decord prefixes its log lines with "[hh:mm:ss] /its/source/file.cc:123: "
+    return re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", text)
 
 
 def _decord_fps(reader) -> float:

@@ -28,7 +28,7 @@ import torch
 
 from charanim.conditioning import Driving, OutputSpec, Reference
 from charanim.errors import CharanimError, IncompatibleError, InvalidOptionError
-from charanim.io.atomic import atomic_output, write_text_atomic
+from charanim.io.atomic import atomic_output, check_output_folder, write_text_atomic
 from charanim.io.image import image_from_array
 from charanim.io.pixels import to_pixels
 from charanim.io.video import Video
@@ -222,18 +222,20 @@ def run_bootstrap(job: BootstrapJob, tamper: Hook | None = None, on_progress=Non
     part, parts = job.shard
     if not 0 <= part < parts:
         raise InvalidOptionError(f"--shard {part}/{parts} is not valid: use i/n with 0 <= i < n.")
-    job.out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(job.out)
     settings_file = job.out / "bootstrap.json"
     if settings_file.is_file() and json.loads(settings_file.read_text()) != job.settings():
         raise CharanimError(f"'{job.out}' holds a bootstrap made with other settings; use a new folder.")
-    (job.out / "shards").mkdir(exist_ok=True)
-    write_text_atomic(settings_file, json.dumps(job.settings(), indent=2) + "\n")
     total = (job.count + job.shard_size - 1) // job.shard_size
     mine = [i for i in range(total) if i % parts == part]
     done = {int(p.stem.split("-")[1]) for p in (job.out / "shards").glob("shard-*.jsonl")}
     todo = [i for i in mine if i not in done]
     started = time.perf_counter()
+    # the model and the sources first: a bad -m, --driving or --references leaves no folder
+    # behind (whose settings would then refuse the corrected command)
     worker = Bootstrapper(job, tamper) if todo else None
+    (job.out / "shards").mkdir(parents=True, exist_ok=True)
+    write_text_atomic(settings_file, json.dumps(job.settings(), indent=2) + "\n")
     made = 0
     for number, shard_index in enumerate(todo):
         made += _write_shard(job, worker, shard_index)

@@ -8,7 +8,6 @@ of images (with ``<name>.pose.jsonl`` or the estimator).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,10 +46,9 @@ class ReferenceCharacter:
 
 
 def _manifest_entries(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise InputFileError(f"'{path}' is not a JSON-lines manifest ({exc.msg}).") from None
+    from charanim.manifest import read_manifest
+
+    return read_manifest(path)
 
 
 def _header(entry: dict, fmt: str) -> KeypointsHeader:

@@ -154,6 +154,8 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
         held_out = ManifestData(replace(recipe.data, split="test"), frames=1)
     except CharanimError:
         held_out = None
+    sampled = _sampled_pairs(recipe, run) if training.sampled_share > 0 else None
+    sampled_slots = round(training.sampled_share * training.batch_size) if sampled is not None else 0
     started, first = time.perf_counter(), step
     smoothed = None
 
@@ -170,24 +172,34 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(recipe, step)
             indices = batch_indices(len(data), training.batch_size, step, training.seed)
+            encoded = len(indices) - sampled_slots  # the rest decode the denoiser's own latents
             drawn = [
                 _frame(data, index, sample_rng(training.seed, step, slot), masked, training.pose_share)
-                for slot, index in enumerate(indices)
+                for slot, index in enumerate(indices[:encoded])
             ]
-            pixels = _pixels([frame for frame, _ in drawn])
+            picks = [
+                sampled.pick(sample_rng(training.seed, step, slot)) for slot in range(encoded, len(indices))
+            ]
+            pixels = _pixels([frame for frame, _ in drawn] + [sampled.frame(p) for p in picks])
             weights = None
             if masked:
-                character = torch.from_numpy(np.stack([d[1] for d in drawn])).float()
-                weights = 1.0 + (training.foreground_weight - 1.0) * character
+                characters = [d[1] for d in drawn] + [sampled.character(p) for p in picks]
+                weights = (
+                    1.0 + (training.foreground_weight - 1.0) * torch.from_numpy(np.stack(characters)).float()
+                )
             generator = torch.Generator().manual_seed(
                 int(sample_rng(training.seed, step, 0, NOISE).integers(2**62))
             )
-            with torch.set_grad_enabled(training.train_encoder):
-                posterior = vae.encode(pixels).latent_dist
-            # Decoding the mean, not a sample: the diffusion model only ever sees the mean, and
-            # sampling with the untrained (unit) variance drowns the latents in noise early on.
-            latents = posterior.sample(generator) if training.sample_latents else posterior.mode()
-            reconstruction = vae.decode(latents).sample
+            parts, posterior = [], None
+            if drawn:
+                with torch.set_grad_enabled(training.train_encoder):
+                    posterior = vae.encode(pixels[:encoded]).latent_dist
+                # Decoding the mean, not a sample: the diffusion model only ever sees the mean, and
+                # sampling with the untrained (unit) variance drowns the latents in noise early on.
+                parts.append(posterior.sample(generator) if training.sample_latents else posterior.mode())
+            if picks:
+                parts.append(sampled.raw_latents(picks, vae))
+            reconstruction = vae.decode(torch.cat(parts)).sample
             loss = reconstruction_loss(reconstruction, pixels, weights, training.edge_weight)
             if training.train_encoder:
                 loss = loss + training.kl_weight * posterior.kl().mean()
@@ -214,6 +226,8 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
             if held_out is not None and (step % recipe.validation.every == 0 or step == training.steps):
                 with ema.applied() if ema else _nothing():
                     score = _validate(vae, held_out, run, step, training.pose_share)
+                    if sampled is not None:
+                        score |= _validate_sampled(vae, sampled)
                 _append_log(run / "log.jsonl", {"step": step, "validation": score})
             if stop.should_stop(Group()):
                 raise stop.stopped(step, last if saved else save(step))
@@ -222,6 +236,69 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
     return {"run": str(run), "model": str(model), "steps": step, "trained_steps": step - first,
             "seconds": round(time.perf_counter() - started, 1), "final_loss": smoothed,
             "parameters": sum(p.numel() for p in parameters.values())}  # fmt: skip
+
+
+class _SampledFrames:
+    """The denoiser's sampled pairs as single frames: the last tenth of the pairs held out."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+        self.held_out = max(1, len(pairs) // 10)
+        self.training = len(pairs) - self.held_out
+
+    def pick(self, rng: np.random.Generator) -> tuple[int, int]:
+        return int(rng.integers(self.training)), int(rng.integers(self.pairs.target.shape[1]))
+
+    def frame(self, pick: tuple[int, int]) -> np.ndarray:
+        return self.pairs.target[pick]
+
+    def character(self, pick: tuple[int, int]) -> np.ndarray:
+        return self.pairs.mask[pick]
+
+    def raw_latents(self, picks: list[tuple[int, int]], vae) -> torch.Tensor:
+        """The picks' latents ``[N, C, h, w]`` in the autoencoder's own scale (the denoiser
+        samples them normalised by its latent statistics)."""
+        latents = torch.stack([self.pairs.latents[p][:, f] for p, f in picks]).float()
+        channels = latents.shape[1]
+        mean = torch.tensor(vae.config.latents_mean or [0.0] * channels).view(1, -1, 1, 1)
+        std = torch.tensor(vae.config.latents_std or [1.0] * channels).view(1, -1, 1, 1)
+        return latents * std + mean
+
+
+def _sampled_pairs(recipe: Recipe, run: Path) -> _SampledFrames:
+    from charanim.training.sampled_latents import sample_pairs
+
+    def logged(done: int, total: int) -> None:  # minutes of sampling: say how far it is
+        from charanim.training.trainer import _append_log
+
+        _append_log(run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)})
+
+    pairs = sample_pairs(
+        recipe.model.denoiser, recipe.data, recipe.training.sampled_pairs, run / "sampled", logged
+    )
+    return _SampledFrames(pairs)
+
+
+@torch.no_grad()
+def _validate_sampled(vae, sampled: _SampledFrames) -> dict:
+    """PSNR of the held-out sampled pairs' frames decoded from the denoiser's latents."""
+    vae.eval()
+    picks = [
+        (pair, frame)
+        for pair in range(sampled.training, len(sampled.pairs))
+        for frame in range(sampled.pairs.target.shape[1])
+    ]
+    decoded = torch.cat([vae.decode(sampled.raw_latents(chunk, vae)).sample for chunk in _chunks(picks, 64)])
+    vae.train()
+    out = to_uint8(decoded.transpose(0, 1))
+    truth = np.stack([sampled.frame(p) for p in picks])
+    character = np.stack([sampled.character(p) for p in picks])
+    return {"sampled_psnr": round(psnr(out, truth), 3),
+            "sampled_psnr_character": round(psnr(out[character], truth[character]), 3)}  # fmt: skip
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _nothing():

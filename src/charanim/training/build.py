@@ -13,6 +13,9 @@ from charanim.models.config import ModelConfig, SamplerDefaults
 from charanim.models.text import NoTextEncoder
 from charanim.training.recipe import Recipe
 
+#: the backbones a recipe's model.backbone may name
+BACKBONES = ("tiny", "wan-i2v")
+
 
 def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
     spec = recipe.model
@@ -41,7 +44,7 @@ def build_backbone(recipe: Recipe, device: torch.device) -> Backbone:
             )
         backbone = WanI2VFamily.load(Path(spec.init), device, torch.float32)
     else:
-        raise CharanimError(f"Unknown model.backbone '{spec.backbone}'; use tiny or wan-i2v.")
+        raise CharanimError(f"Unknown model.backbone '{spec.backbone}'; use {' or '.join(BACKBONES)}.")
     if backbone.config.flow_source == "warp" and not backbone.config.reference_warp_channels:
         raise CharanimError("model.flow_source: warp needs model.reference_warp_channels: true.")
     backbone.config.conditioners = list(recipe.conditioners)  # stage 2: pose -> rgb

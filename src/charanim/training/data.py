@@ -8,13 +8,13 @@ the batches the uninterrupted run would have seen.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from charanim.errors import CharanimError, InputFileError
+from charanim.manifest import read_manifest
 from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
 from charanim.synthetic.world import OTHER_ARRAYS, SHARD_ARRAYS, entry_keypoints
 from charanim.training.recipe import DataSpec
@@ -54,23 +54,20 @@ class ManifestData:
 
     def __init__(self, spec: DataSpec, frames: int, root: Path | None = None):
         path = Path(spec.manifest)
-        if not spec.manifest or not path.is_file():
+        if not spec.manifest:
+            raise InputFileError(
+                "The recipe names no data.manifest (make one with 'charanim synthesize world')."
+            )
+        if not path.exists():
             raise InputFileError(
                 f"Training manifest '{spec.manifest}' does not exist (make one with 'charanim synthesize world')."
             )
         self.root = root or path.parent
         self.spec = spec
         self.frames = frames
-        entries = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputFileError(f"'{path}' line {number} is not valid JSON.") from None
+        entries = read_manifest(path, "Training manifest")
+        for number, entry in enumerate(entries, start=1):
             self._check_inside(entry, path, number)
-            entries.append(entry)
         self.entries = [e for e in entries if self._selected(e)]
         if not self.entries:
             raise CharanimError(

