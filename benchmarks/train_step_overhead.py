@@ -8,7 +8,9 @@ step is what a hand-written diffusers + peft script does with tensors already in
 memory: forward, MSE, backward, clip, AdamW. Steps alternate so machine noise hits both
 alike, in rounds (the ratio pools them; each round's own is reported too, as the machine's
 speed drifts); medians are reported, with the ratio and the time charanim spends
-building a batch (in a background thread beside the step, unless --no-prefetch). Then the same
+building a batch (in a background thread beside the step, unless --no-prefetch; each
+charanim step is timed until that thread has built the next batch, so none of the
+building runs on into the bare step and is counted there). Then the same
 again with charanim's batches built beforehand (``ratio_batches_prebuilt``): what the
 trainer adds to a step apart from making its data. On a machine whose cores the step
 keeps busy (2 cores here) building a batch cannot hide behind the step, so ``ratio`` is
@@ -134,12 +136,21 @@ def _step(trainer) -> float:
     return loss
 
 
+def _prefetched(trainer) -> None:
+    """Wait for the batch the prefetch thread is building for the next step."""
+    for queued in trainer._queued.values():
+        queued.result()
+
+
 def _alternate(trainer, bare: BareLoop, steps: int) -> tuple[list[float], list[float]]:
-    """Seconds of ``steps`` steps of each loop, one of each in turn (machine noise hits both alike)."""
+    """Seconds of ``steps`` steps of each loop, one of each in turn (machine noise hits both alike).
+    charanim's step is timed until the next batch is built too: left building, it would
+    run on into the bare step and be counted there."""
     ours, theirs = [], []
     for _ in range(steps):
         tic = time.perf_counter()
         _step(trainer)
+        _prefetched(trainer)
         ours.append(time.perf_counter() - tic)
         tic = time.perf_counter()
         bare.step()
@@ -245,8 +256,7 @@ def main() -> None:
     theirs = [seconds for _, round_theirs in rounds for seconds in round_theirs]
     # the same, the batches built beforehand: what the framework itself adds to a step
     # (loss, dropout, in-context layout, logging hooks) apart from building its batches
-    for queued in trainer._queued.values():  # the prefetch thread idle from here on
-        queued.result()
+    _prefetched(trainer)  # the prefetch thread idle from here on
     prebuilt = {trainer.step + i: trainer._batch(trainer.step + i, 0) for i in range(args.steps)}
     trainer._next_batch = lambda step, part: prebuilt.pop(step)
     ours_prebuilt, theirs_prebuilt = _alternate(trainer, bare, args.steps)
