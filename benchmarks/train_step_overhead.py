@@ -8,7 +8,8 @@ step is what a hand-written diffusers + peft script does with tensors already in
 memory: forward, MSE, backward, clip, AdamW. Steps alternate so machine noise hits both
 alike, in rounds (the ratio pools them; each round's own is reported too, as the machine's
 speed drifts); medians are reported, with the ratio and the time charanim spends
-building a batch (in a background thread beside the step, unless --no-prefetch; each
+building a batch (in a background thread beside the step where the machine has cores
+to spare, or with --prefetch; in the step with --no-prefetch; each
 charanim step is timed until that thread has built the next batch, so none of the
 building runs on into the bare step and is counted there). Then the same
 again with charanim's batches built beforehand (``ratio_batches_prebuilt``): what the
@@ -66,6 +67,8 @@ def _setup(work: Path, args):
     overrides += args.set or []
     if args.no_prefetch:
         overrides.append("training.prefetch=false")
+    if args.prefetch:
+        overrides.append("training.prefetch=true")
     if args.lora:
         overrides += ["lora.rank=16", "lora.alpha=16", "lora.name=bench", "lora.targets=[ffn]"]
     recipe = resolve(Recipe, args.recipe, overrides)
@@ -193,6 +196,7 @@ def _peak_rss(work: Path, which: str, args) -> float:
                "--batch", str(args.batch), "--recipe", str(args.recipe), "--threads", str(args.threads)]  # fmt: skip
     command += ["--lora"] if args.lora else []
     command += ["--no-prefetch"] if args.no_prefetch else []
+    command += ["--prefetch"] if args.prefetch else []
     command += [f"--init={args.init}"]
     command += [f"--set={item}" for item in args.set or []]
     return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
@@ -210,8 +214,9 @@ def main() -> None:
         "--lora", action="store_true", help="train a rank-16 FFN LoRA instead of the full model"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-prefetch", action="store_true", help="build each batch in the step")
     parser.add_argument(
-        "--no-prefetch", action="store_true", help="build each batch in the step (as before 0.1)"
+        "--prefetch", action="store_true", help="build each batch in a background thread, whatever the cores"
     )
     from charanim.models.tiny import NAME, TinyFamily
 
@@ -227,6 +232,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from charanim.bench.speed import peak_rss_mb
+    from charanim.training.trainer import prefetching
 
     work = args.work or Path(tempfile.mkdtemp(prefix="charanim-train-bench-"))
     if args.only == "bare":  # memory probe: the bare loop alone in a fresh process
@@ -271,7 +277,7 @@ def main() -> None:
         "ratio_rounds": [round(statistics.median(o) / statistics.median(t), 3) for o, t in rounds],
         "charanim_data_s": round(statistics.median(data_seconds), 4),
         "ratio_batches_prebuilt": round(statistics.median(ours_prebuilt) / statistics.median(theirs_prebuilt), 3),
-        "prefetch": recipe.training.prefetch,
+        "prefetch": prefetching(recipe.training.prefetch),
         "peak_rss_mib": {"charanim": round(_peak_rss(work, "charanim", args)), "bare": round(_peak_rss(work, "bare", args))},
     }  # fmt: skip
     if args.json:

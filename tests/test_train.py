@@ -243,7 +243,7 @@ def test_export_writes_the_latest_checkpoints_ema_weights_without_touching_the_r
 
 def test_prefetching_batches_in_a_thread_changes_nothing_but_speed(tmp_path, world):
     base = _recipe(tmp_path, world, "validation: {samples: 0}\n")
-    train(resolve(Recipe, base, ["training.steps=3"]), tmp_path / "ahead")
+    train(resolve(Recipe, base, ["training.steps=3", "training.prefetch=true"]), tmp_path / "ahead")
     train(resolve(Recipe, base, ["training.steps=3", "training.prefetch=false"]), tmp_path / "inline")
     assert _losses(tmp_path / "ahead") == _losses(tmp_path / "inline")
     # and a run may switch it on resume (same recipe hash)

@@ -214,6 +214,9 @@ def _pose_denoiser(root: Path, world: Path, vae: Path) -> Path:
 
 
 def test_a_decoder_learns_to_decode_the_denoisers_own_samples(tmp_path, world, vae):
+    import numpy as np
+
+    from charanim.training.data import ManifestData
     from charanim.training.sampled_latents import sample_pairs
 
     denoiser = _pose_denoiser(tmp_path, world, vae)
@@ -232,6 +235,9 @@ def test_a_decoder_learns_to_decode_the_denoisers_own_samples(tmp_path, world, v
     new = tmp_path / "run" / "model"
     chunk = load_file(tmp_path / "run" / "sampled" / "chunk-00000.safetensors")
     assert chunk["latents"].shape[:3] == (4, 4, 4) and chunk["target"].shape == (4, 4, 32, 32, 3)
+    # each pair's true masks, as the data holds them (0/255 in a world's shards)
+    first = ManifestData(recipe.data, frames=4).sample(0, np.random.default_rng(0))
+    assert np.array_equal(chunk["mask"][0].numpy() > 0, first.target_mask > 0)
     assert chunk["mask"].any() and not chunk["mask"].all()
     before, after = _encoder_weights(vae), _encoder_weights(new)
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder.", "quant_conv.")))

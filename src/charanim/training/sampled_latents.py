@@ -123,7 +123,8 @@ class _Sampler:
             generator=torch.Generator().manual_seed(index),
             keep_latents=True,
         )
-        masks = np.repeat(sample.target_mask[..., None].astype(np.uint8) * 255, 3, axis=-1)
+        # fitted as the frames are (masks are 0/255 or boolean: compare, then scale)
+        masks = np.repeat((sample.target_mask[..., None] > 0).astype(np.uint8) * 255, 3, axis=-1)
         return (
             result.latents[0][0].half(),
             builder._fit(sample.target),

@@ -296,7 +296,7 @@ class DenoiserTrainer:
     def _next_batch(self, step: int, part: int):
         """The batch, from the prefetch thread when it is on; then queue the one after it."""
         training = self.recipe.training
-        if not training.prefetch:
+        if not prefetching(training.prefetch):
             return self._batch(step, part)
         if self._pool is None:
             self._pool = _prefetch_pool()
@@ -442,6 +442,13 @@ def export_latest(recipe: Recipe, run: Path, force: bool = False) -> dict:
         model = export_model(backbone, recipe, run / "model", state["step"])
     return {"run": str(run), "model": str(model), "steps": state["step"], "checkpoint": str(latest),
             "ema": restored["ema"] is not None}  # fmt: skip
+
+
+def prefetching(setting: bool | None) -> bool:
+    """``training.prefetch``, or unset: whether cores are left beside the step's threads."""
+    if setting is not None:
+        return setting
+    return (os.cpu_count() or 1) > torch.get_num_threads()
 
 
 def _prefetch_pool():
