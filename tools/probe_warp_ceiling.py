@@ -35,25 +35,7 @@ SCORES = {"psnr": PSNR(), "psnr_character": PSNRCharacter(), "fg_iou": Foregroun
 
 def warp_with_plate(case: BenchCase) -> np.ndarray | None:
     """The skeleton warp, what the character uncovers filled from the true background plate."""
-    from charanim.pose.retarget import retarget
-    from charanim.pose.warp import bone_warp, seen_bones
-
-    if case.driving_keypoints is None or case.reference_keypoints is None or case.reference_mask is None:
-        return None
-    fmt = case.reference_keypoints.header.body_format
-    reference_points = case.reference_keypoints.body_array()[0]
-    mask = case.reference_mask > 0
-    if not seen_bones(reference_points, fmt) or not mask.any():
-        return None
-    height, width = case.reference.shape[:2]
-    motion = retarget(
-        case.driving_keypoints.body_array()[: len(case.driving)],
-        reference_points,
-        fmt,
-        reference_box=(0, 0, width, height),
-    )
-    plate = np.broadcast_to(np.asarray(case.background, np.float64), case.reference.shape)
-    return bone_warp(case.reference, plate, mask, reference_points, motion, fmt).astype(np.uint8)
+    return skeleton_warp(case, fill=np.asarray(case.background, np.float64))
 
 
 def _perfect_denoisers(model: str) -> dict:

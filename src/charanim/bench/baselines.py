@@ -50,8 +50,9 @@ def flow_warp(case: BenchCase) -> np.ndarray | None:
     return to_uint8(warped_reference(condition, to_pixels(case.reference), frames))
 
 
-def skeleton_warp(case: BenchCase) -> np.ndarray | None:
-    """None when the case has no skeletons to warp with."""
+def skeleton_warp(case: BenchCase, fill: np.ndarray | None = None) -> np.ndarray | None:
+    """None when the case has no skeletons to warp with. ``fill``: what the character
+    uncovers, a colour or ``[H, W, 3]`` (default: the reference's border colour)."""
     if case.driving_keypoints is None or case.reference_keypoints is None:
         return None
     fmt = case.reference_keypoints.header.body_format
@@ -65,7 +66,7 @@ def skeleton_warp(case: BenchCase) -> np.ndarray | None:
         fmt,
         reference_box=(0, 0, width, height),
     )
-    background = background_colour(case.reference)
+    background = background_colour(case.reference) if fill is None else fill
     mask = (
         case.reference_mask > 0
         if case.reference_mask is not None
