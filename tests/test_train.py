@@ -730,3 +730,15 @@ def test_a_crop_late_in_a_clip_gets_its_pose_map_where_its_character_has_travell
         *trainer.builder.condition_inputs(sample, "target"), trainer.builder.spec
     )
     assert np.abs(alone.meta["keypoints"][0][seen[0], 0] - pose[seen[0], 0] * scale).max() < 0.05
+
+
+def test_prefetch_defaults_to_a_thread_only_where_it_can_hide_the_batch(monkeypatch):
+    from charanim.training.trainer import prefetching
+
+    assert prefetching(True) and not prefetching(False, torch.device("cuda"))
+    assert prefetching(None, torch.device("cuda"))  # the step runs on the GPU: cores wait
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert not prefetching(None, torch.device("cpu"))  # the step's threads take every core
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert prefetching(None, torch.device("cpu"))

@@ -296,7 +296,7 @@ class DenoiserTrainer:
     def _next_batch(self, step: int, part: int):
         """The batch, from the prefetch thread when it is on; then queue the one after it."""
         training = self.recipe.training
-        if not prefetching(training.prefetch):
+        if not prefetching(training.prefetch, self.device):
             return self._batch(step, part)
         if self._pool is None:
             self._pool = _prefetch_pool()
@@ -444,10 +444,13 @@ def export_latest(recipe: Recipe, run: Path, force: bool = False) -> dict:
             "ema": restored["ema"] is not None}  # fmt: skip
 
 
-def prefetching(setting: bool | None) -> bool:
-    """``training.prefetch``, or unset: whether cores are left beside the step's threads."""
+def prefetching(setting: bool | None, device: torch.device | None = None) -> bool:
+    """``training.prefetch``, or unset: on a GPU, yes (the cores wait for it); on the CPU,
+    whether cores are left beside the step's threads."""
     if setting is not None:
         return setting
+    if device is not None and device.type != "cpu":
+        return True
     return (os.cpu_count() or 1) > torch.get_num_threads()
 
 
