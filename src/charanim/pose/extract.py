@@ -36,18 +36,19 @@ def extract_pose(source: Path, options: ExtractOptions) -> tuple[KeypointSequenc
     from charanim.plugins import get_plugins
 
     started = time.perf_counter()
-    estimator_class = get_plugins().pose_estimators.get(options.estimator)
-    estimator = (
-        estimator_class(hands=options.hands, face=options.face)
-        if options.estimator == "mediapipe"
-        else get_estimator(options.estimator)
-    )
+    # the input first: a missing or broken file is the error to report, before the estimator's
     if source.suffix.lower() in STILL_SUFFIXES:
         image = read_image(source)
         frames, fps, size = image.rgb[None], 1.0, image.size
     else:
         video = read_video(source, fps=options.fps, max_frames=options.max_frames, max_side=1280)
         frames, fps, size = video.frames, video.fps, video.source_size
+    estimator_class = get_plugins().pose_estimators.get(options.estimator)
+    estimator = (
+        estimator_class(hands=options.hands, face=options.face)
+        if options.estimator == "mediapipe"
+        else get_estimator(options.estimator)
+    )
     sequence = estimate_sequence(estimator, frames, fps, size, str(source))
     found = sequence.frames_with_person()
     if found == 0 and not options.allow_empty:

@@ -83,11 +83,11 @@ class ManifestData:
     def _check_inside(self, entry: dict, path: Path, number: int) -> None:
         shard = entry.get("shard")
         if not isinstance(shard, str):
-            raise InputFileError(f"'{path}' line {number}: entry has no shard file.")
+            raise InputFileError(f"'{path}' entry {number} has no shard file.")
         resolved = (self.root / shard).resolve()
         if not resolved.is_relative_to(self.root.resolve()):
             raise InputFileError(
-                f"'{path}' line {number}: '{shard}' points outside the manifest's folder; refused."
+                f"'{path}' entry {number}: '{shard}' points outside the manifest's folder; refused."
             )
 
     def _selected(self, entry: dict) -> bool:
