@@ -742,3 +742,18 @@ def test_prefetch_defaults_to_a_thread_only_where_it_can_hide_the_batch(monkeypa
     assert not prefetching(None, torch.device("cpu"))  # the step's threads take every core
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     assert prefetching(None, torch.device("cpu"))
+
+
+def test_the_progress_log_says_what_runs_before_the_steps_then_the_steps(capsys):
+    """Off a terminal (CI) the bar is log lines: a stage before training (sampling a
+    decoder's pairs) is reported as itself, then the steps from their own count."""
+    from charanim.cli.train import _TrainProgress
+
+    with _TrainProgress(4) as progress:
+        for done in (1, 2):
+            progress.update(done, 2, {"stage": "Sampling pairs"})
+        for step in (1, 2, 3, 4):
+            progress.update(step, 4, {"loss_smooth": 0.5, "seconds_per_step": 0.1})
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:2] == ["sampling pairs: 1/2", "sampling pairs: 2/2"]
+    assert lines[2].startswith("step 1/4 loss 0.5000") and len(lines) == 6

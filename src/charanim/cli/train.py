@@ -13,7 +13,12 @@ HELP = """Train a model from a recipe (recipes/*.yaml); key=value arguments over
 The run folder gets recipe.yaml (resolved), log.jsonl, checkpoints/ (every checkpoint.every steps), samples/ (validation videos) and, at the end, model/: a model directory 'charanim animate --model' loads. A killed run continues exactly with --resume. Ctrl-C or SIGTERM stops cleanly: the step in progress finishes, a checkpoint of it is written, and the exit code is 130 (SIGINT) or 143 (SIGTERM); press Ctrl-C twice to stop at once.
 """
 
-EPILOG = """[bold]Examples[/]
+EPILOG = """[bold]Examples[/] (in order: each tiny recipe reads what the one before made)
+
+  charanim synthesize world -o data/world --count 6000 --workers 2   # the data every tiny recipe reads
+
+  charanim train recipes/tiny/stage1-pose.yaml -o runs/check --dry-run \\
+      model.init=src/charanim/assets/models/charanim-tiny   # validate, print the resolved recipe
 
   charanim train recipes/tiny/vae.yaml -o runs/tiny-vae
 
@@ -22,8 +27,6 @@ EPILOG = """[bold]Examples[/]
   charanim train recipes/tiny/stage1-pose.yaml -o runs/stage1 training.steps=20000 training.batch_size=8
 
   charanim train recipes/tiny/stage1-pose.yaml -o runs/stage1 --resume
-
-  charanim train recipes/tiny/stage1-pose.yaml -o runs/check --dry-run   # validate, print the resolved recipe
 
   charanim train recipes/tiny/stage1-pose.yaml -o runs/stage1 --export   # the latest checkpoint as runs/stage1/model
 """
@@ -97,6 +100,7 @@ class _TrainProgress:
     def __init__(self, total: int):
         self.total = total
         self.next_line = 0
+        self.stage: str | None = None  #: work before training's first step, while it runs
 
     def __enter__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -117,6 +121,12 @@ class _TrainProgress:
         return self
 
     def update(self, step: int, total: int, record: dict) -> None:
+        if "stage" in record:  # work before the first step (sampling a decoder's pairs)
+            self._stage(record["stage"], step, total)
+            return
+        if self.stage is not None:  # its timing says nothing of the steps': start the bar anew
+            self.stage, self.next_line = None, 0
+            self.bar.reset(self.task, description="Training", total=total, loss="-", speed="")
         loss = f"{record['loss_smooth']:.4f}"
         self.bar.update(
             self.task,
@@ -128,6 +138,15 @@ class _TrainProgress:
         if not self.live and not console.state.quiet and step >= self.next_line:
             console.info(f"step {step}/{total} loss {loss} ({record['seconds_per_step']:.2f} s/step)")
             self.next_line = step + max(1, total // 10)
+
+    def _stage(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.stage, self.next_line = stage, 0
+            self.bar.reset(self.task, description=stage, total=total, loss="-", speed="")
+        self.bar.update(self.task, completed=done, total=total)
+        if not self.live and not console.state.quiet and done >= self.next_line:
+            console.info(f"{stage.lower()}: {done}/{total}")
+            self.next_line = done + max(1, total // 10)
 
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)

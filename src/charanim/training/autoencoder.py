@@ -154,7 +154,7 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
         held_out = ManifestData(replace(recipe.data, split="test"), frames=1)
     except CharanimError:
         held_out = None
-    sampled = _sampled_pairs(recipe, run) if training.sampled_share > 0 else None
+    sampled = _sampled_pairs(recipe, run, on_progress) if training.sampled_share > 0 else None
     sampled_slots = round(training.sampled_share * training.batch_size) if sampled is not None else 0
     started, first = time.perf_counter(), step
     smoothed = None
@@ -265,13 +265,16 @@ class _SampledFrames:
         return latents * std + mean
 
 
-def _sampled_pairs(recipe: Recipe, run: Path) -> _SampledFrames:
-    from charanim.training.sampled_latents import sample_pairs
+def _sampled_pairs(recipe: Recipe, run: Path, on_progress=None) -> _SampledFrames:
+    from charanim.training.sampled_latents import CHUNK, sample_pairs
 
     def logged(done: int, total: int) -> None:  # minutes of sampling: say how far it is
         from charanim.training.trainer import _append_log
 
-        _append_log(run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)})
+        if on_progress:
+            on_progress(done, total, {"stage": "Sampling pairs"})
+        if done % CHUNK == 0 or done == total:
+            _append_log(run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)})
 
     pairs = sample_pairs(
         recipe.model.denoiser, recipe.data, recipe.training.sampled_pairs, run / "sampled", logged

@@ -40,7 +40,8 @@ class SampledPairs:
 def sample_pairs(denoiser: str, data: DataSpec, count: int, folder: Path, on_progress=None) -> SampledPairs:
     """The first ``count`` training pairs of ``data``, each sampled once by ``denoiser`` (a
     pose model's name or folder) as ``animate`` would, from its driver's retargeted
-    skeleton; chunks already in ``folder`` are kept."""
+    skeleton; chunks already in ``folder`` are kept. ``on_progress(done, total)`` after
+    each pair it samples (``total``: the pairs the missing chunks hold)."""
     from safetensors.torch import load_file
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,9 +90,13 @@ class _Sampler:
             raise CharanimError(
                 f"training.sampled_pairs is {count}, but the manifest has {len(self.data)} training pairs."
             )
-        done = 0
+        done, total = 0, sum(min(CHUNK, count - s) for s, _ in chunks)
         for start, path in chunks:
-            made = [self._pair(index) for index in range(start, min(start + CHUNK, count))]
+            made = []
+            for index in range(start, min(start + CHUNK, count)):
+                made.append(self._pair(index))
+                if on_progress:  # a pair takes about a third of a second: report each
+                    on_progress(done + len(made), total)
             arrays = {
                 "latents": torch.stack([m[0] for m in made]).contiguous(),
                 "target": torch.from_numpy(np.stack([m[1] for m in made])),
@@ -100,8 +105,6 @@ class _Sampler:
             with atomic_output(path) as tmp:
                 save_file(arrays, tmp)
             done += len(made)
-            if on_progress:
-                on_progress(done, sum(min(CHUNK, count - s) for s, _ in chunks))
 
     def _pair(self, index: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """Pair ``index``: the denoiser's latents for its crop (one window), its true frames and masks."""
