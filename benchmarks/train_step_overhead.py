@@ -15,7 +15,9 @@ building runs on into the bare step and is counted there). Then the same
 again with charanim's batches built beforehand (``ratio_batches_prebuilt``): what the
 trainer adds to a step apart from making its data. On a machine whose cores the step
 keeps busy (2 cores here) building a batch cannot hide behind the step, so ``ratio`` is
-about 1 + batch building / step.
+about 1 + batch building / step. ``--threads 1`` leaves a core to the batch (both loops'
+torch on one thread, the batch built in a thread beside them): the trainer as it runs
+on a machine with cores beyond its step's, or with a GPU.
 Peak memory (max RSS) is measured in two fresh subprocesses, one per loop.
 
     python benchmarks/train_step_overhead.py [--recipe recipes/tiny/stage1-pose.yaml] [--lora] [--steps 12] [--rounds 3] [--batch 8] [--json]
@@ -213,7 +215,7 @@ def main() -> None:
     parser.add_argument(
         "--lora", action="store_true", help="train a rank-16 FFN LoRA instead of the full model"
     )
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of both loops (1: a core left to the batch)")
     parser.add_argument("--no-prefetch", action="store_true", help="build each batch in the step")
     parser.add_argument(
         "--prefetch", action="store_true", help="build each batch in a background thread, whatever the cores"

@@ -118,6 +118,13 @@ def test_dry_run_checks_what_a_real_run_would_fail_on(tmp_path, override, messag
     assert message in _one_line_error(result)
 
 
+def test_dry_run_checks_the_denoiser_a_decoder_would_sample(tmp_path):
+    recipe = STAGE1.with_name("vae-decoder-sampled.yaml")
+    for denoiser, message in [("/no/such/model", "does not exist"), ("nosuch", "Unknown model 'nosuch'")]:
+        result = invoke("train", recipe, f"model.denoiser={denoiser}", "-o", tmp_path / "run", "--dry-run")
+        assert message in _one_line_error(result)
+
+
 def test_a_run_folder_under_a_file_fails_before_any_work(tmp_path):
     (tmp_path / "file").write_text("x")
     result = invoke("train", STAGE1, "-o", tmp_path / "file" / "run")

@@ -624,6 +624,11 @@ def _check_model_paths(recipe: Recipe) -> None:
             f"model.autoencoder '{spec.autoencoder}' is not a diffusers autoencoder folder (no config.json); "
             "train one with recipes/tiny/vae.yaml."
         )
+    if recipe.training.sampled_share > 0 and spec.denoiser:  # a name or a folder, found as animate finds it
+        from charanim.models.backbones import resolve_model
+        from charanim.plugins import get_plugins
+
+        resolve_model(spec.denoiser, get_plugins().backbones)
 
 
 def check_recipe(recipe: Recipe) -> None:
