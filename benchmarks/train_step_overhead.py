@@ -215,7 +215,9 @@ def main() -> None:
     parser.add_argument(
         "--lora", action="store_true", help="train a rank-16 FFN LoRA instead of the full model"
     )
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of both loops (1: a core left to the batch)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads of both loops (1: a core left to the batch)"
+    )
     parser.add_argument("--no-prefetch", action="store_true", help="build each batch in the step")
     parser.add_argument(
         "--prefetch", action="store_true", help="build each batch in a background thread, whatever the cores"

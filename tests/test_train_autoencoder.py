@@ -232,10 +232,16 @@ def test_a_decoder_learns_to_decode_the_denoisers_own_samples(tmp_path, world, v
         [],
     )
     reported = []
-    train(recipe, tmp_path / "run", on_progress=lambda done, total, record: reported.append((done, total, record)))
+    train(
+        recipe,
+        tmp_path / "run",
+        on_progress=lambda done, total, record: reported.append((done, total, record)),
+    )
     new = tmp_path / "run" / "model"
     # the sampling is reported pair by pair (a bar, not minutes of silence), then the steps
-    assert [(d, t, r.get("stage")) for d, t, r in reported[:4]] == [(n, 4, "Sampling pairs") for n in (1, 2, 3, 4)]
+    assert [(d, t, r.get("stage")) for d, t, r in reported[:4]] == [
+        (n, 4, "Sampling pairs") for n in (1, 2, 3, 4)
+    ]
     assert [d for d, _, r in reported[4:] if "stage" not in r] == [1, 2, 3]
     chunk = load_file(tmp_path / "run" / "sampled" / "chunk-00000.safetensors")
     assert chunk["latents"].shape[:3] == (4, 4, 4) and chunk["target"].shape == (4, 4, 32, 32, 3)

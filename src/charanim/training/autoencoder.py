@@ -274,7 +274,9 @@ def _sampled_pairs(recipe: Recipe, run: Path, on_progress=None) -> _SampledFrame
         if on_progress:
             on_progress(done, total, {"stage": "Sampling pairs"})
         if done % CHUNK == 0 or done == total:
-            _append_log(run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)})
+            _append_log(
+                run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)}
+            )
 
     pairs = sample_pairs(
         recipe.model.denoiser, recipe.data, recipe.training.sampled_pairs, run / "sampled", logged
