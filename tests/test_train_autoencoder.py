@@ -217,7 +217,7 @@ def test_a_decoder_learns_to_decode_the_denoisers_own_samples(tmp_path, world, v
     import numpy as np
 
     from charanim.training.data import ManifestData
-    from charanim.training.sampled_latents import sample_pairs
+    from charanim.training.sampled_pairs import sample_pairs
 
     denoiser = _pose_denoiser(tmp_path, world, vae)
     recipe = resolve(

@@ -157,7 +157,7 @@ def animate(
 
     ``options`` are the fields of :class:`AnimateOptions` (``model``, ``conditioners``,
     ``prompt``, ``size``, ``fps``, ``seed``...) plus the sampling settings (``steps``,
-    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``strength``, ``restore_detail``, ``start``, ``scene``, ``window``,
+    ``guidance``, ``motion_guidance``, ``sampler``, ``flow_shift``, ``strength``, ``restore_detail``, ``refine``, ``start``, ``scene``, ``window``,
     ``overlap``). Returns a summary dict; ``summary["result"]`` holds the frames.
     """
     opts = _options(options)
@@ -294,6 +294,7 @@ def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, 
         "sampler": result.settings.sampler,
         "strength": result.settings.strength,
         "restore_detail": result.settings.restore_detail,
+        "refine": result.settings.refine,
         "start": result.settings.start,
         "scene": result.settings.scene,
         "guidance": result.settings.guidance,

@@ -21,7 +21,7 @@ SUITES = ("world", "real", "speed")
 #: ablations that add contenders, each model again: without its text prompt, without
 #: detail restoration, driven by the target's own true skeleton (pose models; world cases),
 #: with the reference's scene kept where the model generates it or the other way round
-ABLATIONS = ("text", "detail", "target-pose", "scene")
+ABLATIONS = ("text", "detail", "target-pose", "scene", "refiner")
 
 
 @dataclass
@@ -119,6 +119,13 @@ def model_contenders(options: BenchOptions) -> list:
                     model_contender(
                         model, options.steps, options.seed, conditioner, options.device,
                         label=f"{label} (no detail restore)", strength=options.strength, restore_detail=0.0,
+                    )
+                )  # fmt: skip
+            if "refiner" in options.ablations and contender.details["refine"]:
+                contenders.append(
+                    model_contender(
+                        model, options.steps, options.seed, conditioner, options.device,
+                        label=f"{label} (no refiner)", strength=options.strength, refine=False,
                     )
                 )  # fmt: skip
             if "scene" in options.ablations:  # the other way of treating the scene than the model's

@@ -55,11 +55,13 @@ def model_contender(
     strength: float | None = None,
     restore_detail: float | None = None,
     scene: str | None = None,
+    refine: bool | None = None,
 ) -> Contender:
     """A model as a contender. ``text=False`` drops the prompt (the text-guidance
     ablation); ``label`` is appended to its name to tell variants apart; ``steps``,
-    ``strength``, ``restore_detail`` and ``scene`` override the model's own sampler
-    defaults when given (``restore_detail=0``: the detail-restoration ablation)."""
+    ``strength``, ``restore_detail``, ``scene`` and ``refine`` override the model's own
+    sampler defaults when given (``restore_detail=0``: the detail-restoration ablation;
+    ``refine=False``: the refiner's)."""
     from charanim.api import _fit_reference, load_pipeline
     from charanim.conditioning import Driving, OutputSpec, Reference
     from charanim.engine.pipeline import SamplingSettings
@@ -74,6 +76,7 @@ def model_contender(
         + ([] if strength is None else [f"strength={strength}"])
         + ([] if restore_detail is None else [f"restore_detail={restore_detail}"])
         + ([] if scene is None else [f"scene={scene}"])
+        + ([] if refine is None else [f"refine={refine}"])
     )
     key = "model-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
     name = Path(spec).name if Path(spec).exists() else spec
@@ -93,7 +96,7 @@ def model_contender(
         conditions = [c.prepare(driving, reference, spec_) for c in pipeline.conditioners]
         result = pipeline(
             _fit_reference(image, spec_), conditions, spec_, prompt=case.meta.get("prompt", "") if text else "",
-            settings=SamplingSettings(steps=steps, strength=strength, restore_detail=restore_detail, scene=scene), generator=torch.Generator().manual_seed(seed),
+            settings=SamplingSettings(steps=steps, strength=strength, restore_detail=restore_detail, scene=scene, refine=refine), generator=torch.Generator().manual_seed(seed),
         )  # fmt: skip
         return result.frames
 
@@ -101,7 +104,8 @@ def model_contender(
                "conditioners": [c.name for c in pipeline.conditioners], "steps": steps or backbone.config.sampler.steps, "text": text,
                "strength": backbone.config.sampler.strength if strength is None else strength,
                "restore_detail": backbone.config.sampler.restore_detail if restore_detail is None else restore_detail,
-               "scene": backbone.config.sampler.scene if scene is None else scene}  # fmt: skip
+               "scene": backbone.config.sampler.scene if scene is None else scene,
+               "refine": backbone.refiner is not None if refine is None else refine}  # fmt: skip
     return Contender(name, "model", key, run, backbone.parameter_count(), details)
 
 

@@ -148,6 +148,13 @@ def animate(
         "autoencoder loses, where a frame did not change: up to this much change, in [-1, 1] units "
         "(e.g. 0.3); 0 turns it off. Default: the model's.",
     ),
+    refine: bool | None = typer.Option(
+        None,
+        "--refine/--no-refine",
+        help="Run the model's refiner on the finished frames: a small network that corrects, "
+        "where the character moved, what the model blurred (models trained with one). Default: "
+        "on when the model has one.",
+    ),
     start: str | None = typer.Option(
         None,
         "--start",
@@ -316,6 +323,7 @@ def animate(
                 flow_shift=flow_shift,
                 strength=strength,
                 restore_detail=restore_detail,
+                refine=refine,
                 start=start,
                 scene=scene,
                 seed=seed,

@@ -20,6 +20,7 @@ from charanim.engine.detail import restore_detail
 from charanim.engine.injection import InjectionInput
 from charanim.engine.layout import Packed, per_token_timesteps, reference_token_mask
 from charanim.engine.reference_warp import warped_reference
+from charanim.engine.refine import refine
 from charanim.engine.scene import SCENES, keep_scene, reference_character
 from charanim.engine.windows import (
     Window,
@@ -66,6 +67,8 @@ class SamplingSettings:
     colour_correction: str = "overlap"
     #: guidance scale per conditioner name, on top of ``motion_guidance`` (combinations)
     conditioner_guidance: dict[str, float] = field(default_factory=dict)
+    #: run the model's refiner on the finished frames (engine.refine); None: if it has one
+    refine: bool | None = None
 
     def resolved(self, backbone: Backbone, conditioners: Iterable[str] = ()) -> SamplingSettings:
         """Unset settings from the model's defaults; its per-conditioner guidance for those
@@ -89,6 +92,7 @@ class SamplingSettings:
             overlap=config.window_overlap if self.overlap is None else self.overlap,
             colour_correction=self.colour_correction,
             conditioner_guidance={**conditioner_guidance, **self.conditioner_guidance},
+            refine=backbone.refiner is not None if self.refine is None else self.refine,
         )
 
 
@@ -242,6 +246,12 @@ class AnimatePipeline:
         seconds["total"] = time.perf_counter() - started
 
         frames = output[: spec.frames]
+        if settings.refine:  # 6. The model's refiner, where the character moved
+            started_refine = time.perf_counter()
+            moved = warp[1][0] if warp is not None else warped_reference(in_context, reference, spec.frames)
+            frames = self._refine(frames, reference, moved, in_context)
+            seconds["refine"] = time.perf_counter() - started_refine
+            seconds["total"] = time.perf_counter() - started
         return AnimateResult(
             frames, spec.fps, windows, settings, colour_drift(frames, windows), seconds, latents=kept
         )
@@ -293,6 +303,8 @@ class AnimatePipeline:
         for option, scale in scales.items():
             if not scale >= 0.0:  # 1 is off, 0 the unconditioned pass alone; below makes no sense
                 raise InvalidOptionError(f"{option} must be 0 or more, got {scale:g}.")
+        if settings.refine and self.backbone.refiner is None:
+            raise InvalidOptionError("--refine: this model has no refiner (train one with training.task: refiner).")
         if not settings.restore_detail >= 0.0:
             raise InvalidOptionError(
                 f"--restore-detail must be 0 (off) or more, got {settings.restore_detail:g}."
@@ -303,6 +315,29 @@ class AnimatePipeline:
                 f"--conditioner-guidance names {', '.join(unknown)}, which this run does not use "
                 f"(conditioners: {', '.join(sorted(names))})."
             )
+
+    def _refine(
+        self, frames: np.ndarray, reference: torch.Tensor, moved: torch.Tensor, in_context: Condition | None
+    ) -> np.ndarray:
+        """``frames`` uint8 ``[F, H, W, 3]`` through the model's refiner, beside the reference
+        ``[3, H, W]``, the reference moved to each frame ``[3, F, H, W]`` and the in-context
+        condition's motion video (its pose maps), all in [-1, 1]."""
+        backbone = self.backbone
+        device = backbone.device
+        count = len(frames)
+        pixels = to_pixels(frames, device).transpose(0, 1)  # [F, 3, H, W]
+        motion = None
+        if in_context is not None and in_context.video is not None:
+            motion = in_context.video[:, :count].to(device, torch.float32).transpose(0, 1)
+        refined = refine(
+            backbone.refiner,
+            backbone.refiner_spec,
+            pixels,
+            moved[:, :count].to(device, torch.float32).transpose(0, 1),
+            motion,
+            reference.to(device, torch.float32),
+        )
+        return to_uint8(refined.transpose(0, 1))
 
     def _denoise_window(
         self,

@@ -55,6 +55,10 @@ class Backbone(ABC):
         self.adapters: dict[str, tuple[InjectionSite, torch.nn.Module]] = {}
         self._injector: Injector | None = None
         self.loras: dict[str, float] = {}
+        #: a pixel-space refiner for finished frames (``charanim.engine.refine``) and its
+        #: settings, for models that ship one
+        self.refiner = None
+        self.refiner_spec = None
         #: set when offloading hooks manage where the weights live
         self.offloaded = False
         #: memory and speed settings applied at load (``--offload``, ``--cache``...), for summaries

@@ -88,6 +88,9 @@ class ModelConfig:
     conditioner_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
     text_encoder: dict[str, Any] | None = None
+    #: the settings of the model's ``refiner/`` (``charanim.models.refiner.RefinerSpec``),
+    #: None when it has none
+    refiner: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

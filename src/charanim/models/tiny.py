@@ -236,7 +236,25 @@ class TinyFamily(BackboneFamily):
         text = _load_text_encoder(path, config, transformer.config.text_dim, device, dtype)
         transformer.to(device).eval().requires_grad_(False)
         autoencoder.to(device)
-        return TinyBackbone(config, transformer, autoencoder, text, path, device, dtype)
+        backbone = TinyBackbone(config, transformer, autoencoder, text, path, device, dtype)
+        _attach_refiner(backbone, path, config)
+        return backbone
+
+
+def _attach_refiner(backbone: Backbone, path: Path, config: ModelConfig) -> None:
+    """The model's ``refiner/``, if its charanim.json has refiner settings (both or neither)."""
+    from charanim.models.refiner import FOLDER, load_refiner, refiner_spec
+
+    spec = refiner_spec(config.refiner, str(path / CONFIG_NAME))
+    folder = path / FOLDER
+    if spec is None:
+        if folder.is_dir():
+            raise ModelLoadError(f"'{path}' has a {FOLDER}/ folder but no refiner settings in {CONFIG_NAME}.")
+        return
+    if not folder.is_dir():
+        raise ModelLoadError(f"'{path}': {CONFIG_NAME} names a refiner, but its {FOLDER}/ folder is missing.")
+    backbone.refiner = load_refiner(folder, spec).to(backbone.device)
+    backbone.refiner_spec = spec
 
 
 def save_tiny_model(directory: Path, config: ModelConfig, transformer, vae=None, adapters=None) -> None:

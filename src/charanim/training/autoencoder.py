@@ -266,22 +266,9 @@ class _SampledFrames:
 
 
 def _sampled_pairs(recipe: Recipe, run: Path, on_progress=None) -> _SampledFrames:
-    from charanim.training.sampled_latents import CHUNK, sample_pairs
+    from charanim.training.sampled_pairs import sampled_pairs_of
 
-    def logged(done: int, total: int) -> None:  # minutes of sampling: say how far it is
-        from charanim.training.trainer import _append_log
-
-        if on_progress:
-            on_progress(done, total, {"stage": "Sampling pairs"})
-        if done % CHUNK == 0 or done == total:
-            _append_log(
-                run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)}
-            )
-
-    pairs = sample_pairs(
-        recipe.model.denoiser, recipe.data, recipe.training.sampled_pairs, run / "sampled", logged
-    )
-    return _SampledFrames(pairs)
+    return _SampledFrames(sampled_pairs_of(recipe, run, on_progress, kind="latents"))
 
 
 @torch.no_grad()

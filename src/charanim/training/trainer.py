@@ -127,6 +127,10 @@ def train(
             from charanim.training.autoencoder import train_autoencoder
 
             return train_autoencoder(recipe, run, resume, force, on_progress)
+        if recipe.training.task == "refiner":
+            from charanim.training.refiner import train_refiner
+
+            return train_refiner(recipe, run, resume, force, on_progress)
         trainer = DenoiserTrainer(recipe, run, resume, force, on_progress)
     except Exception:
         # a run that failed before its first step (a bad model.init, a broken autoencoder)
@@ -404,7 +408,13 @@ def export_latest(recipe: Recipe, run: Path, force: bool = False) -> dict:
     # the average covers the trained weights only (a frozen encoder has none): the rest as saved
     averaged = {**restored["weights"], **(restored["ema"] or {})}
     weights = {k: v for k, v in averaged.items() if not k.startswith("__")}
-    if recipe.training.task == "autoencoder":
+    if recipe.training.task == "refiner":
+        from charanim.training.refiner import build, export, refiner_spec
+
+        net = build(recipe)
+        net.load_state_dict(weights)
+        model = export(net, refiner_spec(recipe), recipe, run / "model", state["step"])
+    elif recipe.training.task == "autoencoder":
         from charanim.training.autoencoder import _export, build_vae
 
         vae = build_vae(recipe)
@@ -574,6 +584,15 @@ def check_counts(recipe: Recipe) -> None:
             raise RecipeError(
                 "training.sampled_share needs model.denoiser: the pose model whose samples to decode."
             )
+    if training.task == "refiner":
+        if not recipe.model.denoiser:
+            raise RecipeError("training.task: refiner needs model.denoiser: the model whose frames it corrects.")
+        from charanim.training.refiner import refiner_spec
+
+        refiner_spec(recipe)  # its inputs and gate
+        if not recipe.model.refiner.block_out_channels or min(recipe.model.refiner.block_out_channels) < 1:
+            raise RecipeError("model.refiner.block_out_channels must list positive widths.")
+    if training.sampled_share > 0 or training.task == "refiner":
         if training.sampled_pairs < 2:  # one to train on, one held out
             raise RecipeError(f"training.sampled_pairs must be at least 2, got {training.sampled_pairs}.")
     if not 0.0 < recipe.validation.strength <= 1.0:
@@ -624,7 +643,8 @@ def _check_model_paths(recipe: Recipe) -> None:
             f"model.autoencoder '{spec.autoencoder}' is not a diffusers autoencoder folder (no config.json); "
             "train one with recipes/tiny/vae.yaml."
         )
-    if recipe.training.sampled_share > 0 and spec.denoiser:  # a name or a folder, found as animate finds it
+    sampled = recipe.training.sampled_share > 0 or recipe.training.task == "refiner"
+    if sampled and spec.denoiser:  # a name or a folder, found as animate finds it
         from charanim.models.backbones import resolve_model
         from charanim.plugins import get_plugins
 

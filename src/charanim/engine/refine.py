@@ -1,0 +1,71 @@
+"""A learned last pass in pixel space, where the character moved.
+
+A latent model's frames come back through its autoencoder, and where a limb moved the
+denoiser's latents are a blurred guess: charanim-tiny's moving parts are smears. A
+*refiner* (a small diffusers ``UNet2DModel`` trained by ``charanim train`` with
+``training.task: refiner``) looks at each finished frame beside what the model was
+given — the reference, the reference moved bone by bone to the frame's skeleton (the
+warp), the frame's motion condition (its pose map) — and predicts a correction, trained
+against true frames on the model's own outputs.
+
+The correction is applied only where something moves (the *gate*): where the frame or
+the warp differs from the reference by more than ``tolerance`` ([-1, 1] units, any
+channel), or the pose map draws a limb, dilated by ``dilation`` pixels. The rest of the
+frame — the background the model kept, detail restored from the reference — stays as
+it is, exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from charanim.models.refiner import RefinerSpec
+
+
+def refine_gate(
+    frames: torch.Tensor, warp: torch.Tensor, motion: torch.Tensor | None, reference: torch.Tensor, spec: RefinerSpec
+) -> torch.Tensor:
+    """``[F, 1, H, W]`` in {0, 1}: where a refiner may change ``frames`` ``[F, 3, H, W]``
+    (``warp`` and ``motion`` ``[F, 3, H, W]``, ``reference`` ``[3, H, W]``, all [-1, 1])."""
+    moved = (frames - reference).abs().amax(1, keepdim=True) > spec.tolerance
+    moved |= (warp - reference).abs().amax(1, keepdim=True) > spec.tolerance
+    if spec.motion_drawn and motion is not None:
+        moved |= motion.amax(1, keepdim=True) > -0.9  # the pose map's black is -1
+    size = 2 * spec.dilation + 1
+    return F.max_pool2d(moved.float(), size, stride=1, padding=spec.dilation)
+
+
+def refiner_input(
+    frames: torch.Tensor, warp: torch.Tensor, motion: torch.Tensor | None, reference: torch.Tensor, spec: RefinerSpec
+) -> torch.Tensor:
+    """The refiner's input ``[F, 3·len(spec.inputs), H, W]``."""
+    count = len(frames)
+    parts = {
+        "frame": frames,
+        "warp": warp,
+        "motion": motion if motion is not None else torch.full_like(frames, -1.0),
+        "reference": reference[None].expand(count, -1, -1, -1),
+    }
+    return torch.cat([parts[name] for name in spec.inputs], 1)
+
+
+def refine(
+    refiner,
+    spec: RefinerSpec,
+    frames: torch.Tensor,
+    warp: torch.Tensor,
+    motion: torch.Tensor | None,
+    reference: torch.Tensor,
+    batch: int = 32,
+) -> torch.Tensor:
+    """``frames`` ``[F, 3, H, W]`` in [-1, 1], corrected by ``refiner`` inside the gate."""
+    out = []
+    for start in range(0, len(frames), batch):
+        part = slice(start, start + batch)
+        window_motion = None if motion is None else motion[part]
+        x = refiner_input(frames[part], warp[part], window_motion, reference, spec)
+        delta = refiner(x.to(refiner.dtype), 0).sample.float()
+        gate = refine_gate(frames[part], warp[part], window_motion, reference, spec)
+        out.append((frames[part] + gate * delta).clamp(-1.0, 1.0))
+    return torch.cat(out)

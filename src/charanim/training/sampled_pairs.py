@@ -1,0 +1,186 @@
+"""A denoiser's own outputs on training pairs, for what learns to mend them.
+
+Two tasks learn from what a trained model itself makes of a training pair, against
+the pair's true frames:
+
+- ``latents``: the latents ``model.denoiser`` samples, before decoding. A decoder trained
+  on its encoder's latents renders what the encoder makes, and a denoiser's latents are
+  not quite that (trained further on the encoder's latents alone, charanim-tiny's decoder
+  reconstructed better and decoded the model's samples no better; docs/charanim-tiny-training.md,
+  "the autoencoder's ceiling"). With ``training.sampled_share`` the autoencoder task
+  decodes them: the decoder learns the best frame given what the model made (what
+  consistency decoders do for Stable Diffusion's autoencoder).
+- ``frames``: the finished frames, as ``animate`` writes them (without a refiner), with
+  what the model was given beside them — the reference, the reference moved to each
+  frame's skeleton, the pose maps — for the refiner task (:mod:`charanim.training.refiner`).
+
+Either way a pair is sampled as ``animate`` samples it, from its driver's retargeted
+skeleton. The samples are drawn once per run into RUN/sampled/, in chunks written
+atomically, so a killed run keeps the chunks it finished and a resumed one loads no model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from charanim.errors import CharanimError
+from charanim.training.recipe import DataSpec
+
+#: pairs per chunk file
+CHUNK = 50
+#: what each kind of sample keeps, beside the true frames and masks
+KEPT = {"latents": ("latents",), "frames": ("frames", "warp", "motion", "reference")}
+
+
+@dataclass
+class SampledPairs:
+    target: np.ndarray  #: the true frames, uint8 [N, F, H, W, 3]
+    mask: np.ndarray  #: the true frames' characters, bool [N, F, H, W]
+    #: ``latents``: the denoiser's latents, normalised as it samples them, half [N, C, F, h, w]
+    latents: torch.Tensor | None = None
+    #: ``frames``: the model's finished frames, uint8 [N, F, H, W, 3]
+    frames: np.ndarray | None = None
+    #: ``frames``: the reference moved bone by bone to each frame's skeleton, uint8 [N, F, H, W, 3]
+    warp: np.ndarray | None = None
+    #: ``frames``: the in-context condition's motion video (the pose maps), uint8 [N, F, H, W, 3]
+    motion: np.ndarray | None = None
+    #: ``frames``: the reference, fitted to the output, uint8 [N, H, W, 3]
+    reference: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def sample_pairs(
+    denoiser: str, data: DataSpec, count: int, folder: Path, on_progress=None, kind: str = "latents"
+) -> SampledPairs:
+    """The first ``count`` training pairs of ``data``, each sampled once by ``denoiser`` (a
+    pose model's name or folder) as ``animate`` would, from its driver's retargeted
+    skeleton; ``kind`` says what is kept (:data:`KEPT`). Chunks already in ``folder`` are
+    kept. ``on_progress(done, total)`` after each pair it samples (``total``: the pairs the
+    missing chunks hold)."""
+    from safetensors.torch import load_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    chunks = [(start, folder / f"chunk-{start // CHUNK:05d}.safetensors") for start in range(0, count, CHUNK)]
+    missing = [(start, path) for start, path in chunks if not path.is_file()]
+    if missing:
+        _Sampler(denoiser, data).write(missing, count, kind, on_progress)
+    loaded = [load_file(path) for _, path in chunks]
+    if any(set(c) != {"target", "mask", *KEPT[kind]} for c in loaded):
+        raise CharanimError(f"'{folder}' holds samples of another kind than {kind}; remove it to sample anew.")
+    joined = {key: torch.cat([c[key] for c in loaded]) for key in loaded[0]}
+    pairs = SampledPairs(
+        target=joined.pop("target").numpy(),
+        mask=joined.pop("mask").numpy().astype(bool),
+        **{key: value if key == "latents" else value.numpy() for key, value in joined.items()},
+    )
+    if len(pairs) != count:
+        raise CharanimError(
+            f"'{folder}' holds {len(pairs)} sampled pairs, not {count}; remove it to sample anew."
+        )
+    return pairs
+
+
+def sampled_pairs_of(recipe, run: Path, on_progress=None, kind: str = "latents") -> SampledPairs:
+    """A run's sampled pairs (RUN/sampled/), sampled now where missing: each pair reported
+    to ``on_progress`` as a stage before the steps, and every chunk in the run's log."""
+    import time
+
+    def logged(done: int, total: int) -> None:  # minutes of sampling: say how far it is
+        from charanim.training.trainer import _append_log
+
+        if on_progress:
+            on_progress(done, total, {"stage": "Sampling pairs"})
+        if done % CHUNK == 0 or done == total:
+            _append_log(run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)})
+
+    training = recipe.training
+    return sample_pairs(recipe.model.denoiser, recipe.data, training.sampled_pairs, run / "sampled", logged, kind)
+
+
+class _Sampler:
+    def __init__(self, denoiser: str, data: DataSpec):
+        from charanim.api import load_pipeline
+        from charanim.conditioning import InjectionSite, OutputSpec
+        from charanim.training.batch import BatchBuilder
+        from charanim.training.data import ManifestData
+
+        self.pipeline = load_pipeline(denoiser)
+        in_context = [c for c in self.pipeline.conditioners if c.site is InjectionSite.IN_CONTEXT]
+        if [c.name for c in in_context] != ["pose"]:
+            raise CharanimError(
+                f"model.denoiser '{denoiser}' must be a pose model: its samples are drawn from the "
+                "training pairs' skeletons."
+            )
+        config = self.pipeline.backbone.config
+        self.spec = OutputSpec(config.width, config.height, config.window_frames, config.fps)
+        self.data = ManifestData(data, frames=self.spec.frames)
+        self.builder = BatchBuilder(self.pipeline.backbone, in_context, self.spec, pose_source="retarget")
+
+    def write(self, chunks: list[tuple[int, Path]], count: int, kind: str, on_progress=None) -> None:
+        from safetensors.torch import save_file
+
+        from charanim.io.atomic import atomic_output
+
+        if count > len(self.data):
+            raise CharanimError(
+                f"training.sampled_pairs is {count}, but the manifest has {len(self.data)} training pairs."
+            )
+        done, total = 0, sum(min(CHUNK, count - s) for s, _ in chunks)
+        for start, path in chunks:
+            made = []
+            for index in range(start, min(start + CHUNK, count)):
+                made.append(self._pair(index, kind))
+                if on_progress:  # a pair takes about a third of a second: report each
+                    on_progress(done + len(made), total)
+            arrays = {key: torch.stack([m[key] for m in made]).contiguous() for key in made[0]}
+            with atomic_output(path) as tmp:
+                save_file(arrays, tmp)
+            done += len(made)
+
+    def _pair(self, index: int, kind: str) -> dict[str, torch.Tensor]:
+        """Pair ``index``, sampled for its crop (one window): what ``kind`` keeps, its true
+        frames and masks."""
+        from charanim.engine.pipeline import SamplingSettings
+        from charanim.engine.reference_warp import warped_reference
+        from charanim.io.pixels import to_pixels, to_uint8
+
+        builder = self.builder
+        sample = self.data.sample(index, np.random.default_rng(index))
+        condition, _, _ = builder.motion_condition(
+            sample, np.random.default_rng(index), pose_source="retarget"
+        )
+        reference = to_pixels(builder._fit(sample.reference))
+        latents = kind == "latents"
+        result = self.pipeline(
+            reference,
+            [condition],
+            self.spec,
+            prompt=sample.prompt,
+            # latents: no detail pasted back (only the latents are kept); frames: as animate
+            # makes them before a refiner, which is what the refiner will be given
+            settings=SamplingSettings(restore_detail=0.0) if latents else SamplingSettings(refine=False),
+            generator=torch.Generator().manual_seed(index),
+            keep_latents=latents,
+        )
+        # fitted as the frames are (masks are 0/255 or boolean: compare, then scale)
+        masks = np.repeat((sample.target_mask[..., None] > 0).astype(np.uint8) * 255, 3, axis=-1)
+        kept = {
+            "target": torch.from_numpy(np.ascontiguousarray(builder._fit(sample.target))),
+            "mask": torch.from_numpy(builder._fit(masks)[..., 0] > 127).to(torch.uint8),
+        }
+        if latents:
+            return {**kept, "latents": result.latents[0][0].half()}
+        warp = warped_reference(condition, reference, self.spec.frames)
+        return {
+            **kept,
+            "frames": torch.from_numpy(result.frames),
+            "warp": torch.from_numpy(to_uint8(warp)),
+            "motion": torch.from_numpy(to_uint8(condition.video)),
+            "reference": torch.from_numpy(np.ascontiguousarray(builder._fit(sample.reference))),
+        }

@@ -1,0 +1,180 @@
+"""The refiner: a learned pixel pass where the character moved (training.task: refiner)."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_train_autoencoder import _pose_denoiser
+from test_train_autoencoder import _recipe as _vae_recipe
+
+from charanim.config import resolve
+from charanim.engine.refine import refine, refine_gate
+from charanim.errors import CharanimError, ModelLoadError
+from charanim.models.refiner import RefinerSpec, build_refiner
+from charanim.training.recipe import Recipe
+from charanim.training.trainer import export_latest, train
+
+
+@pytest.fixture(scope="module")
+def denoiser(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny world and a tiny pose model trained on it."""
+    from charanim.testing import write_humanoid_world
+
+    root = tmp_path_factory.mktemp("refiner")
+    world = write_humanoid_world(root / "world", count=8, seed=3, frames=4, shard_size=4, test_fraction=0.25)
+    train(resolve(Recipe, _vae_recipe(root, world, "vae", "steps: 2"), []), root / "vae")
+    return world, _pose_denoiser(root, world, root / "vae" / "model")
+
+
+def _refiner_recipe(tmp_path: Path, world: Path, denoiser: Path, training: str = "steps: 4") -> Path:
+    path = tmp_path / "refiner.yaml"
+    path.write_text(
+        textwrap.dedent(f"""
+        model:
+          denoiser: {denoiser}
+          refiner: {{block_out_channels: [8, 16], dilation: 1}}
+        data: {{manifest: {world}, same_plan: true}}
+        training: {{task: refiner, batch_size: 4, sampled_pairs: 4, ema: 0, threads: 2, foreground_weight: 2.0, {training}}}
+        optim: {{lr: 1.0e-2, warmup: 1}}
+        checkpoint: {{every: 2}}
+        validation: {{every: 2}}
+        log_every: 1
+    """)
+    )
+    return path
+
+
+def test_the_gate_opens_only_where_something_moved():
+    spec = RefinerSpec(dilation=1)
+    reference = torch.full((3, 8, 8), -0.5)
+    frames = reference[None].repeat(2, 1, 1, 1)
+    frames[1, :, 4, 4] = 0.5  # frame 1: one pixel changed
+    warp = frames.clone()
+    motion = torch.full_like(frames, -1.0)  # no limb drawn
+    gate = refine_gate(frames, warp, motion, reference, spec)
+    assert gate[0].sum() == 0
+    assert gate[1, 0, 3:6, 3:6].eq(1).all() and gate[1].sum() == 9  # the pixel, grown by one
+    motion[0, :, 0, 0] = 1.0  # a limb drawn where nothing changed yet opens the gate too
+    assert refine_gate(frames, warp, motion, reference, spec)[0, 0, 0, 0] == 1
+    assert refine_gate(frames, warp, motion, reference, RefinerSpec(dilation=1, motion_drawn=False))[0].sum() == 0
+
+
+def test_a_refiner_changes_nothing_outside_its_gate_and_starts_as_no_change():
+    spec = RefinerSpec(dilation=1)
+    reference = torch.rand(3, 16, 16) * 2 - 1
+    frames = reference[None].repeat(3, 1, 1, 1)
+    frames[2, :, 5:8, 5:8] = 1.0
+    warp, motion = frames.clone(), torch.full_like(frames, -1.0)
+    fresh = build_refiner(spec, (8, 16))
+    assert torch.equal(refine(fresh, spec, frames, warp, motion, reference), frames)
+    torch.nn.init.normal_(fresh.conv_out.weight, std=0.5)  # a refiner that changes everything it may
+    refined = refine(fresh, spec, frames, warp, motion, reference)
+    gate = refine_gate(frames, warp, motion, reference, spec)
+    assert torch.equal(refined[gate.expand_as(refined) == 0], frames[gate.expand_as(frames) == 0])
+    assert not torch.equal(refined[2], frames[2])
+
+
+def test_a_refiner_trains_on_the_models_own_frames_and_animate_runs_it(tmp_path, denoiser):
+    from charanim.api import load_pipeline
+    from charanim.conditioning import OutputSpec
+    from charanim.engine.pipeline import SamplingSettings
+    from charanim.io.pixels import to_pixels
+    from charanim.training.batch import BatchBuilder
+    from charanim.training.data import ManifestData
+
+    world, model = denoiser
+    recipe = resolve(Recipe, _refiner_recipe(tmp_path, world, model), [])
+    summary = train(recipe, tmp_path / "run")
+    refined_model = Path(summary["model"])
+    config = json.loads((refined_model / "charanim.json").read_text())
+    assert config["refiner"]["dilation"] == 1 and config["provenance"]["refiner"]["steps"] == 4
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    scores = [r["validation"] for r in log if "validation" in r]
+    assert len(scores) == 2 and all(0 < s["psnr_character"] < 60 for s in scores)
+    # the model's own frames before refining: the same in validation every time
+    assert scores[0]["psnr_model"] == scores[1]["psnr_model"]
+
+    pipeline = load_pipeline(str(refined_model), device="cpu")
+    assert pipeline.backbone.refiner is not None
+    spec = OutputSpec(32, 32, 4, 8.0)
+    builder = BatchBuilder(pipeline.backbone, pipeline.conditioners, spec, "retarget")
+    sample = ManifestData(recipe.data, frames=4).sample(0, np.random.default_rng(0))
+    condition, _, _ = builder.motion_condition(sample, np.random.default_rng(0))
+    reference = to_pixels(builder._fit(sample.reference))
+
+    def run(settings, pipe=pipeline):
+        return pipe(reference, [condition], spec, settings=settings, generator=torch.Generator().manual_seed(1))
+
+    refined, plain = run(SamplingSettings()), run(SamplingSettings(refine=False))
+    assert refined.settings.refine and not plain.settings.refine
+    original = run(SamplingSettings(), load_pipeline(str(model), device="cpu"))
+    assert np.array_equal(plain.frames, original.frames)  # without it: exactly the model it refines
+    assert not np.array_equal(refined.frames, plain.frames)
+
+
+def test_a_refiner_run_resumes_exactly_and_exports(tmp_path, denoiser):
+    world, model = denoiser
+    recipe = _refiner_recipe(tmp_path, world, model)
+    straight = train(resolve(Recipe, recipe, []), tmp_path / "straight")
+    train(resolve(Recipe, recipe, ["training.steps=2"]), tmp_path / "resumed")
+    train(resolve(Recipe, recipe, []), tmp_path / "resumed", resume=True)
+    weights = "refiner/diffusion_pytorch_model.safetensors"
+    from safetensors.torch import load_file
+
+    a, b = (load_file(Path(p) / weights) for p in (straight["model"], tmp_path / "resumed" / "model"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the samples were drawn once: the resumed run read them, and --export rebuilds the model
+    assert len(list((tmp_path / "resumed" / "sampled").glob("chunk-*.safetensors"))) == 1
+    exported = export_latest(resolve(Recipe, recipe, []), tmp_path / "resumed")
+    c = load_file(Path(exported["model"]) / weights)
+    assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_refiner_folders_and_settings_come_together(tmp_path, denoiser):
+    import shutil
+
+    from charanim.api import load_pipeline
+    from charanim.models.config import read_model_config, write_model_config
+
+    _, model = denoiser
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    (copy / "refiner").mkdir()
+    with pytest.raises(ModelLoadError, match="refiner/ folder but no refiner settings"):
+        load_pipeline(str(copy), device="cpu")
+    (copy / "refiner").rmdir()
+    config = read_model_config(copy)
+    config.refiner = RefinerSpec().to_json()
+    write_model_config(copy, config)
+    with pytest.raises(ModelLoadError, match="its refiner/ folder is missing"):
+        load_pipeline(str(copy), device="cpu")
+
+
+def test_refine_asked_of_a_model_without_one_is_refused(denoiser):
+    from charanim.api import load_pipeline
+    from charanim.conditioning import OutputSpec
+    from charanim.engine.pipeline import SamplingSettings
+    from charanim.errors import InvalidOptionError
+
+    _, model = denoiser
+    pipeline = load_pipeline(str(model), device="cpu")
+    with pytest.raises(InvalidOptionError, match="this model has no refiner"):
+        pipeline(torch.zeros(3, 32, 32), [], OutputSpec(32, 32, 4, 8.0), settings=SamplingSettings(refine=True))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.denoiser=null", "needs model.denoiser"),
+        ("model.refiner.inputs=[frame,depth]", "refiner inputs must be some of"),
+        ("training.sampled_pairs=1", "sampled_pairs must be at least 2"),
+    ],
+)
+def test_bad_refiner_recipes_are_refused(tmp_path, denoiser, override, message):
+    world, model = denoiser
+    with pytest.raises(CharanimError, match=message):
+        train(resolve(Recipe, _refiner_recipe(tmp_path, world, model), [override]), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
