@@ -59,7 +59,10 @@ def test_the_gate_opens_only_where_something_moved():
     assert gate[1, 0, 3:6, 3:6].eq(1).all() and gate[1].sum() == 9  # the pixel, grown by one
     motion[0, :, 0, 0] = 1.0  # a limb drawn where nothing changed yet opens the gate too
     assert refine_gate(frames, warp, motion, reference, spec)[0, 0, 0, 0] == 1
-    assert refine_gate(frames, warp, motion, reference, RefinerSpec(dilation=1, motion_drawn=False))[0].sum() == 0
+    assert (
+        refine_gate(frames, warp, motion, reference, RefinerSpec(dilation=1, motion_drawn=False))[0].sum()
+        == 0
+    )
 
 
 def test_a_refiner_changes_nothing_outside_its_gate_and_starts_as_no_change():
@@ -106,13 +109,23 @@ def test_a_refiner_trains_on_the_models_own_frames_and_animate_runs_it(tmp_path,
     reference = to_pixels(builder._fit(sample.reference))
 
     def run(settings, pipe=pipeline):
-        return pipe(reference, [condition], spec, settings=settings, generator=torch.Generator().manual_seed(1))
+        return pipe(
+            reference, [condition], spec, settings=settings, generator=torch.Generator().manual_seed(1)
+        )
 
     refined, plain = run(SamplingSettings()), run(SamplingSettings(refine=False))
     assert refined.settings.refine and not plain.settings.refine
     original = run(SamplingSettings(), load_pipeline(str(model), device="cpu"))
     assert np.array_equal(plain.frames, original.frames)  # without it: exactly the model it refines
     assert not np.array_equal(refined.frames, plain.frames)
+    # with no motion condition to read (a voice alone), the frames are left as the model made them
+    from charanim.engine.pipeline import AnimatePipeline
+    from charanim.errors import InvalidOptionError
+
+    unmoved = AnimatePipeline(pipeline.backbone, [])
+    assert not unmoved(reference, [], spec, settings=SamplingSettings()).settings.refine
+    with pytest.raises(InvalidOptionError, match="this run has none"):
+        unmoved(reference, [], spec, settings=SamplingSettings(refine=True))
 
 
 def test_a_refiner_run_resumes_exactly_and_exports(tmp_path, denoiser):
@@ -162,7 +175,9 @@ def test_refine_asked_of_a_model_without_one_is_refused(denoiser):
     _, model = denoiser
     pipeline = load_pipeline(str(model), device="cpu")
     with pytest.raises(InvalidOptionError, match="this model has no refiner"):
-        pipeline(torch.zeros(3, 32, 32), [], OutputSpec(32, 32, 4, 8.0), settings=SamplingSettings(refine=True))
+        pipeline(
+            torch.zeros(3, 32, 32), [], OutputSpec(32, 32, 4, 8.0), settings=SamplingSettings(refine=True)
+        )
 
 
 @pytest.mark.parametrize(
@@ -177,4 +192,12 @@ def test_bad_refiner_recipes_are_refused(tmp_path, denoiser, override, message):
     world, model = denoiser
     with pytest.raises(CharanimError, match=message):
         train(resolve(Recipe, _refiner_recipe(tmp_path, world, model), [override]), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_refiner_is_trained_for_charanims_own_models_only(tmp_path, denoiser, tiny_wan_i2v):
+    world, _ = denoiser
+    recipe = resolve(Recipe, _refiner_recipe(tmp_path, world, tiny_wan_i2v), [])
+    with pytest.raises(CharanimError, match="refiners are trained for charanim's own models"):
+        train(recipe, tmp_path / "run")
     assert not (tmp_path / "run").exists()

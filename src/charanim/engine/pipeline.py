@@ -138,7 +138,18 @@ class AnimatePipeline:
     ) -> AnimateResult:
         """``reference`` is ``float [3, H, W]`` in [-1, 1] at the output size."""
         backbone, autoencoder = self.backbone, self.backbone.autoencoder
-        settings = (settings or SamplingSettings()).resolved(backbone, [c.name for c in self.conditioners])
+        asked = settings or SamplingSettings()
+        settings = asked.resolved(backbone, [c.name for c in self.conditioners])
+        if (
+            settings.refine
+            and asked.refine is None
+            and [c.site for c in self.conditioners] != [InjectionSite.IN_CONTEXT]
+        ):
+            # a refiner is trained on runs driven by the motion condition alone: with none (a
+            # voice alone) there is nothing for it to read, and beside an adapter (a voice
+            # moving the mouth) it would redraw what the adapter did (charanim-tiny's lip sync
+            # fell from r 0.66 to 0.49 under it), so by default the frames stay the model's
+            settings = replace(settings, refine=False)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
 
@@ -304,7 +315,14 @@ class AnimatePipeline:
             if not scale >= 0.0:  # 1 is off, 0 the unconditioned pass alone; below makes no sense
                 raise InvalidOptionError(f"{option} must be 0 or more, got {scale:g}.")
         if settings.refine and self.backbone.refiner is None:
-            raise InvalidOptionError("--refine: this model has no refiner (train one with training.task: refiner).")
+            raise InvalidOptionError(
+                "--refine: this model has no refiner (train one with training.task: refiner)."
+            )
+        if settings.refine and not any(c.site is InjectionSite.IN_CONTEXT for c in self.conditioners):
+            raise InvalidOptionError(
+                "--refine: the refiner reads the motion condition (pose maps, the moved reference); "
+                "this run has none."
+            )
         if not settings.restore_detail >= 0.0:
             raise InvalidOptionError(
                 f"--restore-detail must be 0 (off) or more, got {settings.restore_detail:g}."

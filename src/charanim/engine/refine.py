@@ -24,7 +24,11 @@ from charanim.models.refiner import RefinerSpec
 
 
 def refine_gate(
-    frames: torch.Tensor, warp: torch.Tensor, motion: torch.Tensor | None, reference: torch.Tensor, spec: RefinerSpec
+    frames: torch.Tensor,
+    warp: torch.Tensor,
+    motion: torch.Tensor | None,
+    reference: torch.Tensor,
+    spec: RefinerSpec,
 ) -> torch.Tensor:
     """``[F, 1, H, W]`` in {0, 1}: where a refiner may change ``frames`` ``[F, 3, H, W]``
     (``warp`` and ``motion`` ``[F, 3, H, W]``, ``reference`` ``[3, H, W]``, all [-1, 1])."""
@@ -37,7 +41,11 @@ def refine_gate(
 
 
 def refiner_input(
-    frames: torch.Tensor, warp: torch.Tensor, motion: torch.Tensor | None, reference: torch.Tensor, spec: RefinerSpec
+    frames: torch.Tensor,
+    warp: torch.Tensor,
+    motion: torch.Tensor | None,
+    reference: torch.Tensor,
+    spec: RefinerSpec,
 ) -> torch.Tensor:
     """The refiner's input ``[F, 3·len(spec.inputs), H, W]``."""
     count = len(frames)

@@ -40,6 +40,22 @@ def refiner_spec(recipe: Recipe) -> RefinerSpec:
         raise CharanimError(f"model.refiner: {exc}.") from None
 
 
+def denoiser_folder(recipe: Recipe) -> Path:
+    """``model.denoiser``'s folder: a charanim model (a name or a folder), the only kind
+    whose loading attaches a refiner."""
+    from charanim.models.backbones import resolve_model
+    from charanim.models.tiny import TinyFamily
+    from charanim.plugins import get_plugins
+
+    family, folder = resolve_model(recipe.model.denoiser, get_plugins().backbones)
+    if family is not TinyFamily:
+        raise CharanimError(
+            f"model.denoiser '{recipe.model.denoiser}' is a {family.name} model; refiners are trained for "
+            "charanim's own models (charanim.json + transformer/)."
+        )
+    return folder
+
+
 def build(recipe: Recipe):
     """The refiner to train: ``model.init``'s (a refiner folder, or a model with one), or a new one."""
     spec = refiner_spec(recipe)
@@ -97,6 +113,7 @@ def train_refiner(recipe: Recipe, run: Path, resume: bool, force: bool, on_progr
     training = recipe.training
     if training.threads:
         torch.set_num_threads(training.threads)
+    denoiser_folder(recipe)  # before the run folder: a wrong model costs nothing
     resume_from = prepare_run(run, recipe, resume, force)
     spec = refiner_spec(recipe)
     net = build(recipe).train()
@@ -188,7 +205,9 @@ def validate(net, spec: RefinerSpec, frames: _Frames) -> dict:
     net.train(was_training)
 
     def uint8(parts: list[torch.Tensor]) -> np.ndarray:
-        return ((torch.cat(parts) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return (
+            ((torch.cat(parts) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        )
 
     before, after, true = uint8(made), uint8(refined), uint8(truth)
     mask = torch.cat(character)[:, 0].numpy() > 0
@@ -200,11 +219,9 @@ def validate(net, spec: RefinerSpec, frames: _Frames) -> dict:
 def export(net, spec: RefinerSpec, recipe: Recipe, directory: Path, steps: int) -> Path:
     """RUN/model: ``model.denoiser``'s folder with this refiner in ``refiner/`` and its
     settings in charanim.json, written atomically; ``animate --model RUN/model`` runs it."""
-    from charanim.models.backbones import resolve_model
     from charanim.models.config import read_model_config, write_model_config
-    from charanim.plugins import get_plugins
 
-    _, source = resolve_model(recipe.model.denoiser, get_plugins().backbones)
+    source = denoiser_folder(recipe)
     scratch = directory.with_name(f".{directory.name}.incomplete")
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.copytree(source, scratch, ignore=shutil.ignore_patterns(FOLDER, "README.md"))

@@ -72,7 +72,9 @@ def sample_pairs(
         _Sampler(denoiser, data).write(missing, count, kind, on_progress)
     loaded = [load_file(path) for _, path in chunks]
     if any(set(c) != {"target", "mask", *KEPT[kind]} for c in loaded):
-        raise CharanimError(f"'{folder}' holds samples of another kind than {kind}; remove it to sample anew.")
+        raise CharanimError(
+            f"'{folder}' holds samples of another kind than {kind}; remove it to sample anew."
+        )
     joined = {key: torch.cat([c[key] for c in loaded]) for key in loaded[0]}
     pairs = SampledPairs(
         target=joined.pop("target").numpy(),
@@ -97,10 +99,14 @@ def sampled_pairs_of(recipe, run: Path, on_progress=None, kind: str = "latents")
         if on_progress:
             on_progress(done, total, {"stage": "Sampling pairs"})
         if done % CHUNK == 0 or done == total:
-            _append_log(run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)})
+            _append_log(
+                run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)}
+            )
 
     training = recipe.training
-    return sample_pairs(recipe.model.denoiser, recipe.data, training.sampled_pairs, run / "sampled", logged, kind)
+    return sample_pairs(
+        recipe.model.denoiser, recipe.data, training.sampled_pairs, run / "sampled", logged, kind
+    )
 
 
 class _Sampler:

@@ -586,7 +586,9 @@ def check_counts(recipe: Recipe) -> None:
             )
     if training.task == "refiner":
         if not recipe.model.denoiser:
-            raise RecipeError("training.task: refiner needs model.denoiser: the model whose frames it corrects.")
+            raise RecipeError(
+                "training.task: refiner needs model.denoiser: the model whose frames it corrects."
+            )
         from charanim.training.refiner import refiner_spec
 
         refiner_spec(recipe)  # its inputs and gate
@@ -643,8 +645,11 @@ def _check_model_paths(recipe: Recipe) -> None:
             f"model.autoencoder '{spec.autoencoder}' is not a diffusers autoencoder folder (no config.json); "
             "train one with recipes/tiny/vae.yaml."
         )
-    sampled = recipe.training.sampled_share > 0 or recipe.training.task == "refiner"
-    if sampled and spec.denoiser:  # a name or a folder, found as animate finds it
+    if recipe.training.task == "refiner":
+        from charanim.training.refiner import denoiser_folder
+
+        denoiser_folder(recipe)
+    elif recipe.training.sampled_share > 0 and spec.denoiser:  # a name or a folder, found as animate finds it
         from charanim.models.backbones import resolve_model
         from charanim.plugins import get_plugins
 
