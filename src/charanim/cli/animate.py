@@ -148,12 +148,12 @@ def animate(
         "autoencoder loses, where a frame did not change: up to this much change, in [-1, 1] units "
         "(e.g. 0.3); 0 turns it off. Default: the model's.",
     ),
-    refine: bool | None = typer.Option(
+    refine: str | None = typer.Option(
         None,
-        "--refine/--no-refine",
-        help="Run the model's refiner on the finished frames: a small network that corrects, "
-        "where the character moved, what the model blurred (models trained with one). Default: "
-        "on when the model has one.",
+        "--refine",
+        help="'on' or 'off': the model's refiner on the finished frames, a small network that "
+        "redraws, where the character moved, what the model blurred (models trained with one). "
+        "Default: on when the model has one and the motion condition alone drives the run.",
     ),
     start: str | None = typer.Option(
         None,
@@ -323,7 +323,7 @@ def animate(
                 flow_shift=flow_shift,
                 strength=strength,
                 restore_detail=restore_detail,
-                refine=refine,
+                refine=_on_off("--refine", refine),
                 start=start,
                 scene=scene,
                 seed=seed,
@@ -402,6 +402,14 @@ def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
             raise InputFileError(f"Prompt file '{prompt_file}' has no \"prompt\" string.")
         return data["prompt"]
     return text.strip()
+
+
+def _on_off(option: str, value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value not in ("on", "off"):
+        raise InvalidOptionError(f"{option} must be on or off, got '{value}'.")
+    return value == "on"
 
 
 class _StepProgress:

@@ -78,7 +78,7 @@ def bench(
         "restoring the reference's detail where frames did not change, 'target-pose' drives each pose model "
         "by the target's own true skeleton (world cases), 'scene' treats the scene the other way than the model "
         "does (animate --scene keep|generate), 'refiner' runs each model that has a refiner without it "
-        "(animate --no-refine).",
+        "(animate --refine off).",
     ),
     metric: list[str] = typer.Option(None, "--metric", help="Only these metrics (repeatable)."),
     shard: str = typer.Option(

@@ -316,11 +316,11 @@ class AnimatePipeline:
                 raise InvalidOptionError(f"{option} must be 0 or more, got {scale:g}.")
         if settings.refine and self.backbone.refiner is None:
             raise InvalidOptionError(
-                "--refine: this model has no refiner (train one with training.task: refiner)."
+                "--refine on: this model has no refiner (train one with training.task: refiner)."
             )
         if settings.refine and not any(c.site is InjectionSite.IN_CONTEXT for c in self.conditioners):
             raise InvalidOptionError(
-                "--refine: the refiner reads the motion condition (pose maps, the moved reference); "
+                "--refine on: the refiner reads the motion condition (pose maps, the moved reference); "
                 "this run has none."
             )
         if not settings.restore_detail >= 0.0:

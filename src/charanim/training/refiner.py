@@ -7,7 +7,7 @@ finished frame to the pair's true frame, given what the model was given, inside 
 where it will be allowed to change anything. The loss is the squared error (the
 character's pixels weighted by ``training.foreground_weight``), the measure the bench's
 PSNR reads. The model itself is frozen: the run's model is the denoiser's folder with
-the refiner added, which ``animate`` runs by default and ``--no-refine`` leaves out.
+the refiner added, which ``animate`` runs by default and ``--refine off`` leaves out.
 """
 
 from __future__ import annotations
