@@ -40,22 +40,25 @@ def refine_gate(
     return F.max_pool2d(moved.float(), size, stride=1, padding=spec.dilation)
 
 
-def refiner_input(
+def correct(
+    refiner,
+    spec: RefinerSpec,
     frames: torch.Tensor,
     warp: torch.Tensor,
     motion: torch.Tensor | None,
     reference: torch.Tensor,
-    spec: RefinerSpec,
 ) -> torch.Tensor:
-    """The refiner's input ``[F, 3·len(spec.inputs), H, W]``."""
-    count = len(frames)
+    """One batch of ``frames`` ``[N, 3, H, W]`` corrected inside the gate (``reference``
+    ``[3, H, W]``, or one per frame ``[N, 3, H, W]``, as training draws them; all in [-1, 1])."""
     parts = {
         "frame": frames,
         "warp": warp,
         "motion": motion if motion is not None else torch.full_like(frames, -1.0),
-        "reference": reference[None].expand(count, -1, -1, -1),
+        "reference": reference.expand_as(frames),
     }
-    return torch.cat([parts[name] for name in spec.inputs], 1)
+    inputs = torch.cat([parts[name] for name in spec.inputs], 1)
+    delta = refiner(inputs.to(refiner.dtype), 0).sample.float()
+    return (frames + refine_gate(frames, warp, motion, reference, spec) * delta).clamp(-1.0, 1.0)
 
 
 def refine(
@@ -67,13 +70,11 @@ def refine(
     reference: torch.Tensor,
     batch: int = 32,
 ) -> torch.Tensor:
-    """``frames`` ``[F, 3, H, W]`` in [-1, 1], corrected by ``refiner`` inside the gate."""
-    out = []
-    for start in range(0, len(frames), batch):
-        part = slice(start, start + batch)
-        window_motion = None if motion is None else motion[part]
-        x = refiner_input(frames[part], warp[part], window_motion, reference, spec)
-        delta = refiner(x.to(refiner.dtype), 0).sample.float()
-        gate = refine_gate(frames[part], warp[part], window_motion, reference, spec)
-        out.append((frames[part] + gate * delta).clamp(-1.0, 1.0))
-    return torch.cat(out)
+    """``frames`` ``[F, 3, H, W]`` in [-1, 1], corrected by ``refiner`` inside the gate, a
+    batch of frames at a time."""
+    parts = range(0, len(frames), batch)
+    return torch.cat([
+        correct(refiner, spec, frames[i : i + batch], warp[i : i + batch],
+                None if motion is None else motion[i : i + batch], reference)
+        for i in parts
+    ])  # fmt: skip

@@ -32,6 +32,7 @@ from charanim.training.data import NOISE, ManifestData, batch_indices, sample_rn
 from charanim.training.distributed import Group
 from charanim.training.ema import EMA
 from charanim.training.recipe import Recipe
+from charanim.training.sampled_pairs import HeldOutFrames
 from charanim.training.stopping import StopOnSignal
 
 DECODER_NEEDS_INIT = (
@@ -238,16 +239,8 @@ def train_autoencoder(recipe: Recipe, run: Path, resume: bool, force: bool, on_p
             "parameters": sum(p.numel() for p in parameters.values())}  # fmt: skip
 
 
-class _SampledFrames:
-    """The denoiser's sampled pairs as single frames: the last tenth of the pairs held out."""
-
-    def __init__(self, pairs):
-        self.pairs = pairs
-        self.held_out = max(1, len(pairs) // 10)
-        self.training = len(pairs) - self.held_out
-
-    def pick(self, rng: np.random.Generator) -> tuple[int, int]:
-        return int(rng.integers(self.training)), int(rng.integers(self.pairs.target.shape[1]))
+class _SampledFrames(HeldOutFrames):
+    """The denoiser's sampled latents as single frames, with their true frames."""
 
     def frame(self, pick: tuple[int, int]) -> np.ndarray:
         return self.pairs.target[pick]
@@ -275,11 +268,7 @@ def _sampled_pairs(recipe: Recipe, run: Path, on_progress=None) -> _SampledFrame
 def _validate_sampled(vae, sampled: _SampledFrames) -> dict:
     """PSNR of the held-out sampled pairs' frames decoded from the denoiser's latents."""
     vae.eval()
-    picks = [
-        (pair, frame)
-        for pair in range(sampled.training, len(sampled.pairs))
-        for frame in range(sampled.pairs.target.shape[1])
-    ]
+    picks = sampled.held_out_picks()
     decoded = torch.cat([vae.decode(sampled.raw_latents(chunk, vae)).sample for chunk in _chunks(picks, 64)])
     vae.train()
     out = to_uint8(decoded.transpose(0, 1))

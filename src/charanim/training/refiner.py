@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from charanim.engine.refine import correct
 from charanim.errors import CharanimError
 from charanim.io.pixels import to_pixels
 from charanim.metrics import psnr
@@ -29,6 +30,7 @@ from charanim.training.data import sample_rng
 from charanim.training.distributed import Group
 from charanim.training.ema import EMA
 from charanim.training.recipe import Recipe
+from charanim.training.sampled_pairs import HeldOutFrames
 from charanim.training.stopping import StopOnSignal
 
 
@@ -67,16 +69,12 @@ def build(recipe: Recipe):
     return build_refiner(spec, widths, recipe.model.refiner.layers_per_block, recipe.training.seed)
 
 
-class _Frames:
-    """The sampled pairs as frames, in [-1, 1]; the last tenth of the pairs held out."""
+#: what a sampled frame brings to its correction, in :func:`correct`'s order
+GIVEN = ("frame", "warp", "motion", "reference")
 
-    def __init__(self, pairs):
-        self.pairs = pairs
-        self.held_out = max(1, len(pairs) // 10)
-        self.training = len(pairs) - self.held_out
 
-    def pick(self, rng: np.random.Generator) -> tuple[int, int]:
-        return int(rng.integers(self.training)), int(rng.integers(self.pairs.target.shape[1]))
+class _Frames(HeldOutFrames):
+    """The sampled finished frames and what the model was given, in [-1, 1]."""
 
     def batch(self, picks: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
         pairs = self.pairs
@@ -94,16 +92,6 @@ class _Frames:
             "target": pixels(pairs.target[index, frames]),
             "mask": torch.from_numpy(pairs.mask[index, frames]).float()[:, None],
         }
-
-
-def _refined(net, spec: RefinerSpec, batch: dict) -> torch.Tensor:
-    """``refine`` on a batch whose references differ frame by frame."""
-    from charanim.engine.refine import refine_gate
-
-    inputs = torch.cat([batch[name] for name in spec.inputs], 1)
-    delta = net(inputs, 0).sample
-    gate = refine_gate(batch["frame"], batch["warp"], batch["motion"], batch["reference"], spec)
-    return (batch["frame"] + gate * delta).clamp(-1.0, 1.0)
 
 
 def train_refiner(recipe: Recipe, run: Path, resume: bool, force: bool, on_progress=None) -> dict:
@@ -152,7 +140,9 @@ def train_refiner(recipe: Recipe, run: Path, resume: bool, force: bool, on_progr
                 [frames.pick(sample_rng(training.seed, step, slot)) for slot in range(training.batch_size)]
             )
             weights = 1.0 + (training.foreground_weight - 1.0) * batch["mask"]
-            error = (_refined(net, spec, batch) - batch["target"]).square().mean(1, keepdim=True)
+            error = (
+                (correct(net, spec, *map(batch.get, GIVEN)) - batch["target"]).square().mean(1, keepdim=True)
+            )
             loss = (error * weights).sum() / weights.sum()
             if not torch.isfinite(loss):
                 raise CharanimError(f"The loss became {loss.item()} at step {step + 1}; lower optim.lr.")
@@ -193,13 +183,12 @@ def validate(net, spec: RefinerSpec, frames: _Frames) -> dict:
     made them and refined (pooled over frames)."""
     was_training = net.training
     net.eval()
-    count = frames.pairs.target.shape[1]
-    picks = [(p, f) for p in range(frames.training, len(frames.pairs)) for f in range(count)]
+    picks = frames.held_out_picks()
     made, refined, truth, character = [], [], [], []
     for start in range(0, len(picks), 64):
         batch = frames.batch(picks[start : start + 64])
         made.append(batch["frame"])
-        refined.append(_refined(net, spec, batch))
+        refined.append(correct(net, spec, *map(batch.get, GIVEN)))
         truth.append(batch["target"])
         character.append(batch["mask"])
     net.train(was_training)

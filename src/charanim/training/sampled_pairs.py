@@ -55,6 +55,24 @@ class SampledPairs:
         return len(self.target)
 
 
+class HeldOutFrames:
+    """Sampled pairs drawn as single frames: the last tenth of the pairs held out to validate on."""
+
+    def __init__(self, pairs: SampledPairs):
+        self.pairs = pairs
+        self.held_out = max(1, len(pairs) // 10)
+        self.training = len(pairs) - self.held_out
+
+    def pick(self, rng: np.random.Generator) -> tuple[int, int]:
+        """A training (pair, frame)."""
+        return int(rng.integers(self.training)), int(rng.integers(self.pairs.target.shape[1]))
+
+    def held_out_picks(self) -> list[tuple[int, int]]:
+        return [
+            (p, f) for p in range(self.training, len(self.pairs)) for f in range(self.pairs.target.shape[1])
+        ]
+
+
 def sample_pairs(
     denoiser: str, data: DataSpec, count: int, folder: Path, on_progress=None, kind: str = "latents"
 ) -> SampledPairs:
