@@ -11,7 +11,7 @@ The same is reported for the true target (the ceiling of the measure itself), fo
 true target passed through the model's autoencoder (the ceiling of anything the model can
 draw) and, as the floor, for the model without the audio. Run:
 
-    python benchmarks/lip_sync.py --model runs/tiny-audio-face/model [--cases 24] [--audio-guidance 2] [--json] [--strip s.png]
+    python benchmarks/lip_sync.py --model runs/tiny-audio-face/model [--cases 24] [--audio-guidance 2] [--refine on] [--json] [--strip s.png]
 
 ``--strip`` writes the first case's frames as rows (truth, autoencoder, model, model
 with the voice alone, model without the audio), 4x enlarged, to look at.
@@ -46,6 +46,12 @@ def main() -> None:
         type=float,
         default=None,
         help="guidance scale of the audio-face conditioner (default: the model's)",
+    )
+    parser.add_argument(
+        "--refine",
+        choices=("on", "off"),
+        default=None,
+        help="run the model's refiner or not (default: as animate decides: off beside audio-face)",
     )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--strip", default=None, help="PNG of the first case's frames")
@@ -94,6 +100,7 @@ def main() -> None:
             frames = animate(
                 image_from_array(sample.reference), None if pipeline is audio_only else video,
                 pipeline=pipeline, pose=pose, reference_pose=reference_pose, audio=audio, steps=args.steps,
+                refine=None if args.refine is None or pipeline is audio_only else args.refine == "on",
                 conditioner_guidance={"audio-face": args.audio_guidance}
                 if audio is not None and args.audio_guidance is not None
                 else {},

@@ -99,6 +99,8 @@ def test_a_refiner_trains_on_the_models_own_frames_and_animate_runs_it(tmp_path,
     assert len(scores) == 2 and all(0 < s["psnr_character"] < 60 for s in scores)
     # the model's own frames before refining: the same in validation every time
     assert scores[0]["psnr_model"] == scores[1]["psnr_model"]
+    assert scores[0]["stray_model"] == scores[1]["stray_model"]
+    assert all(0.0 <= s["stray"] <= 1.0 for s in scores)
 
     pipeline = load_pipeline(str(refined_model), device="cpu")
     assert pipeline.backbone.refiner is not None
@@ -144,6 +146,24 @@ def test_a_refiner_run_resumes_exactly_and_exports(tmp_path, denoiser):
     exported = export_latest(resolve(Recipe, recipe, []), tmp_path / "resumed")
     c = load_file(Path(exported["model"]) / weights)
     assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_the_absolute_error_trains_another_refiner_and_only_the_refiner_task_takes_it(tmp_path, denoiser):
+    from safetensors.torch import load_file
+
+    world, model = denoiser
+    recipe = _refiner_recipe(tmp_path, world, model)
+    weights = "refiner/diffusion_pytorch_model.safetensors"
+    squared = load_file(Path(train(resolve(Recipe, recipe, []), tmp_path / "l2")["model"]) / weights)
+    absolute = train(resolve(Recipe, recipe, ["training.pixel_loss=l1"]), tmp_path / "l1")
+    assert absolute["final_loss"] > 0
+    trained = load_file(Path(absolute["model"]) / weights)
+    assert not torch.equal(squared["conv_out.weight"], trained["conv_out.weight"])
+    with pytest.raises(CharanimError, match="pixel_loss is the refiner task's loss"):
+        train(
+            resolve(Recipe, recipe, ["training.task=autoencoder", "training.pixel_loss=l1"]), tmp_path / "ae"
+        )
+    assert not (tmp_path / "ae").exists()
 
 
 def test_refiner_folders_and_settings_come_together(tmp_path, denoiser):

@@ -199,6 +199,10 @@ class TrainingSpec:
     #: how many training pairs the denoiser samples for that (or for the refiner task), once
     #: per run (a tenth of them held out to validate on)
     sampled_pairs: int = 800
+    #: refiner task: ``l2`` (the squared error PSNR reads) or ``l1``. Where a limb may or
+    #: may not be, the squared error's best guess is the mean of limb and backdrop, a pale
+    #: glow that counts as character in a silhouette; the absolute error's is either one
+    pixel_loss: Literal["l2", "l1"] = "l2"
     #: denoiser task: false freezes the transformer (from ``model.init``) and trains only
     #: the conditioners' adapters, which start at zero, so the model without them stays
     #: exactly the one it started from (a new conditioner added to a shipped model)

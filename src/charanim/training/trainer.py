@@ -584,6 +584,10 @@ def check_counts(recipe: Recipe) -> None:
             raise RecipeError(
                 "training.sampled_share needs model.denoiser: the pose model whose samples to decode."
             )
+    if training.pixel_loss != "l2" and training.task != "refiner":
+        raise RecipeError(
+            f"training.pixel_loss is the refiner task's loss (training.task: refiner), not the {training.task}'s."
+        )
     if training.task == "refiner":
         if not recipe.model.denoiser:
             raise RecipeError(
