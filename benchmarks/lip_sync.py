@@ -51,7 +51,7 @@ def main() -> None:
         "--refine",
         choices=("on", "off"),
         default=None,
-        help="run the model's refiner or not (default: as animate decides: off beside audio-face)",
+        help="run the model's refiner or not (default: as animate decides)",
     )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--strip", default=None, help="PNG of the first case's frames")

@@ -3,8 +3,8 @@ that names them, nothing for those that do not."""
 
 import numpy as np
 
+from charanim.pose.face_region import face_masks
 from charanim.pose.keypoints import KeypointSequence, KeypointsHeader
-from charanim.training.face_region import face_masks
 
 
 def _sequence(body_format: str, points: np.ndarray) -> KeypointSequence:

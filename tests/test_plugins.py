@@ -158,3 +158,22 @@ def test_plugin_commands_hook_adds_a_subcommand(plugin_dir):
 
     Plugins(entry_points=[_entry_point("cmd", "cmd_plugin")]).add_commands(app)
     assert CliRunner().invoke(app, ["hello"]).output.strip() == "hello from a plugin"
+
+
+def test_a_conditioner_may_only_say_it_drives_regions_charanim_can_locate():
+    from charanim.conditioning import Conditioner, InjectionSite, validate_conditioner_class
+
+    class Voice(Conditioner):
+        name, kind, site, feature_dim, needs = "voice", "audio", InjectionSite.TOKENS, 4, frozenset({"audio"})
+        drives = frozenset({"face"})
+
+        def prepare(self, driving, reference, spec):
+            raise NotImplementedError
+
+    validate_conditioner_class(Voice)
+
+    class Tail(Voice):
+        name, drives = "tail", frozenset({"tail"})
+
+    with pytest.raises(TypeError, match=r"unknown regions in drives \['tail'\] \(known: \['face'\]\)"):
+        validate_conditioner_class(Tail)

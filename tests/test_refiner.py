@@ -80,6 +80,19 @@ def test_a_refiner_changes_nothing_outside_its_gate_and_starts_as_no_change():
     assert not torch.equal(refined[2], frames[2])
 
 
+def test_what_another_conditioner_drives_is_kept_out_of_the_gate():
+    spec = RefinerSpec(dilation=0)
+    reference = torch.zeros(3, 8, 8)
+    frames = torch.full((1, 3, 8, 8), 0.5)  # everything moved: the gate is open everywhere
+    net = build_refiner(spec, (8, 16))
+    torch.nn.init.normal_(net.conv_out.weight, std=0.5)
+    keep_out = torch.zeros(1, 1, 8, 8)
+    keep_out[..., 2:5, 2:5] = 1
+    refined = refine(net, spec, frames, frames.clone(), None, reference, keep_out)
+    assert torch.equal(refined[..., 2:5, 2:5], frames[..., 2:5, 2:5])
+    assert (refined != frames).float().mean() > 0.5
+
+
 def test_a_refiner_trains_on_the_models_own_frames_and_animate_runs_it(tmp_path, denoiser):
     from charanim.api import load_pipeline
     from charanim.conditioning import OutputSpec
@@ -128,6 +141,42 @@ def test_a_refiner_trains_on_the_models_own_frames_and_animate_runs_it(tmp_path,
     assert not unmoved(reference, [], spec, settings=SamplingSettings()).settings.refine
     with pytest.raises(InvalidOptionError, match="this run has none"):
         unmoved(reference, [], spec, settings=SamplingSettings(refine=True))
+
+    # beside an adapter that says it drives the face, the refiner runs but leaves the face
+    # box as the model drew it; beside one that does not say, it stays off unless asked
+    from charanim.conditioning import Condition, Conditioner, InjectionSite
+    from charanim.pose.face_region import face_boxes
+
+    class Voice(Conditioner):
+        name, kind, site, feature_dim, needs = "test-voice", "audio", InjectionSite.TOKENS, 4, frozenset()
+        drives = frozenset({"face"})
+
+        def prepare(self, driving, reference, spec):
+            raise NotImplementedError
+
+    class Hum(Voice):
+        name, drives = "test-hum", frozenset()
+
+    from charanim.engine.injection import build_adapter
+
+    for adapter in (Voice, Hum):  # untrained, zero: they change nothing the model draws
+        zero = build_adapter(InjectionSite.TOKENS, pipeline.backbone.dims, feature_dim=4)
+        pipeline.backbone.adapters[adapter.name] = (InjectionSite.TOKENS, zero)
+
+    def beside(adapter, refine=None):
+        conditions = [condition, Condition(adapter.name, InjectionSite.TOKENS, features=torch.zeros(4, 4))]
+        return AnimatePipeline(pipeline.backbone, [pipeline.conditioners[0], adapter()])(
+            reference, conditions, spec, settings=SamplingSettings(refine=refine),
+            generator=torch.Generator().manual_seed(1),
+        )  # fmt: skip
+
+    assert not beside(Hum).settings.refine
+    kept, unrefined = beside(Voice), beside(Voice, refine=False)
+    assert kept.settings.refine
+    face = face_boxes(condition.meta["keypoints"], condition.meta["body_format"], 32, 32)
+    assert face.any() and not face.all()
+    assert np.array_equal(kept.frames[face], unrefined.frames[face])
+    assert not np.array_equal(kept.frames, unrefined.frames)
 
 
 def test_a_refiner_run_resumes_exactly_and_exports(tmp_path, denoiser):

@@ -38,6 +38,9 @@ from charanim.io.resize import FitMode
 from charanim.io.video import Video
 
 KNOWN_NEEDS = frozenset({"video", "audio", "keypoints"})
+#: regions of a character a conditioner may say it moves beyond what a skeleton says
+#: (``Conditioner.drives``), each one charanim can locate from the keypoints
+KNOWN_REGIONS = frozenset({"face"})
 
 
 class InjectionSite(str, enum.Enum):
@@ -172,6 +175,10 @@ class Conditioner(ABC):
     feature_dim: ClassVar[int | None] = None
     #: one line for ``charanim plugins``
     description: ClassVar[str] = ""
+    #: regions it moves that a skeleton does not (a subset of ``KNOWN_REGIONS``: an
+    #: audio-face conditioner opens the mouth). A model's refiner, trained on runs driven
+    #: by the motion condition alone, leaves them as the model drew them
+    drives: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def prepare(self, driving: Driving, reference: Reference, spec: OutputSpec) -> Condition:
@@ -204,6 +211,11 @@ def validate_conditioner_class(obj: Any) -> None:
     unknown = set(obj.needs) - KNOWN_NEEDS
     if unknown:
         raise TypeError(f"conditioner {obj.name}: unknown needs {sorted(unknown)}")
+    unknown = set(obj.drives) - KNOWN_REGIONS
+    if unknown:
+        raise TypeError(
+            f"conditioner {obj.name}: unknown regions in drives {sorted(unknown)} (known: {sorted(KNOWN_REGIONS)})"
+        )
     if obj.site in (InjectionSite.TOKENS, InjectionSite.RESIDUAL) and not obj.feature_dim:
         raise TypeError(f"conditioner {obj.name}: a {obj.site.value} conditioner must set feature_dim")
     if obj.site is InjectionSite.IN_CONTEXT and obj.channels != 3:

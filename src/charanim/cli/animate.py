@@ -153,7 +153,8 @@ def animate(
         "--refine",
         help="'on' or 'off': the model's refiner on the finished frames, a small network that "
         "redraws, where the character moved, what the model blurred (models trained with one). "
-        "Default: on when the model has one and the motion condition alone drives the run.",
+        "Default: on when the model has one and the motion condition drives the run; beside an "
+        "adapter that says what it drives (audio-face: the face) that region is left as the model drew it.",
     ),
     start: str | None = typer.Option(
         None,

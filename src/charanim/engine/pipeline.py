@@ -140,15 +140,7 @@ class AnimatePipeline:
         backbone, autoencoder = self.backbone, self.backbone.autoencoder
         asked = settings or SamplingSettings()
         settings = asked.resolved(backbone, [c.name for c in self.conditioners])
-        if (
-            settings.refine
-            and asked.refine is None
-            and [c.site for c in self.conditioners] != [InjectionSite.IN_CONTEXT]
-        ):
-            # a refiner is trained on runs driven by the motion condition alone: with none (a
-            # voice alone) there is nothing for it to read, and beside an adapter (a voice
-            # moving the mouth) it would redraw what the adapter did (charanim-tiny's lip sync
-            # fell from r 0.66 to 0.49 under it), so by default the frames stay the model's
+        if settings.refine and asked.refine is None and not self._refines_beside(conditions, spec):
             settings = replace(settings, refine=False)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
@@ -260,7 +252,9 @@ class AnimatePipeline:
         if settings.refine:  # 6. The model's refiner, where the character moved
             started_refine = time.perf_counter()
             moved = warp[1][0] if warp is not None else warped_reference(in_context, reference, spec.frames)
-            frames = self._refine(frames, reference, moved, in_context)
+            frames = self._refine(
+                frames, reference, moved, in_context, self._kept_from_refiner(in_context, spec)
+            )
             seconds["refine"] = time.perf_counter() - started_refine
             seconds["total"] = time.perf_counter() - started
         return AnimateResult(
@@ -334,12 +328,57 @@ class AnimatePipeline:
                 f"(conditioners: {', '.join(sorted(names))})."
             )
 
+    def _drives(self) -> frozenset[str]:
+        """The regions the conditioners beside the in-context one drive (``Conditioner.drives``)."""
+        return frozenset().union(
+            *(c.drives for c in self.conditioners if c.site is not InjectionSite.IN_CONTEXT)
+        )
+
+    def _refines_beside(self, conditions: list[Condition], spec: OutputSpec) -> bool:
+        """Whether the refiner runs by default beside these conditioners. It was trained on
+        runs driven by the motion condition alone: with none (a voice alone) it has nothing
+        to read; beside an adapter it runs only if the adapter says which regions it drives
+        and the motion condition's skeleton locates them, to leave them out (charanim-tiny's
+        lip sync fell from r 0.66 to 0.00 with the mouth refined)."""
+        others = [c for c in self.conditioners if c.site is not InjectionSite.IN_CONTEXT]
+        if len(others) == len(self.conditioners) or any(not c.drives for c in others):
+            return False
+        in_context = next((c for c in conditions if c.site is InjectionSite.IN_CONTEXT), None)
+        return not others or self._kept_from_refiner(in_context, spec) is not None
+
+    def _kept_from_refiner(self, in_context: Condition | None, spec: OutputSpec) -> torch.Tensor | None:
+        """``[F, 1, H, W]``: the regions the other conditioners drive, in each output frame,
+        from the in-context condition's skeletons (every person's); None where none is driven
+        or no skeleton says where."""
+        from charanim.pose.face_region import FACE_POINTS, face_boxes
+        from charanim.pose.formats import get_format
+
+        meta = in_context.meta if in_context is not None else {}
+        people = meta.get(
+            "people_keypoints", [meta["keypoints"]] if meta.get("keypoints") is not None else []
+        )
+        if "face" not in self._drives() or not len(people):
+            return None
+        if not set(FACE_POINTS) <= set(get_format(meta["body_format"]).keypoints):
+            return None  # a skeleton without a face cannot say where it is
+        kept = np.zeros((spec.frames, spec.height, spec.width), bool)
+        for points in people:
+            points = np.asarray(points)[: spec.frames]
+            kept[: len(points)] |= face_boxes(points, meta["body_format"], spec.height, spec.width)
+        return torch.from_numpy(kept)[:, None].float()
+
     def _refine(
-        self, frames: np.ndarray, reference: torch.Tensor, moved: torch.Tensor, in_context: Condition | None
+        self,
+        frames: np.ndarray,
+        reference: torch.Tensor,
+        moved: torch.Tensor,
+        in_context: Condition | None,
+        keep_out: torch.Tensor | None = None,
     ) -> np.ndarray:
         """``frames`` uint8 ``[F, H, W, 3]`` through the model's refiner, beside the reference
         ``[3, H, W]``, the reference moved to each frame ``[3, F, H, W]`` and the in-context
-        condition's motion video (its pose maps), all in [-1, 1]."""
+        condition's motion video (its pose maps), all in [-1, 1]; ``keep_out`` ``[F, 1, H, W]``
+        is left as it is."""
         backbone = self.backbone
         device = backbone.device
         count = len(frames)
@@ -354,6 +393,7 @@ class AnimatePipeline:
             moved[:, :count].to(device, torch.float32).transpose(0, 1),
             motion,
             reference.to(device, torch.float32),
+            None if keep_out is None else keep_out[:count].to(device),
         )
         return to_uint8(refined.transpose(0, 1))
 

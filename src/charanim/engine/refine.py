@@ -12,7 +12,9 @@ The correction is applied only where something moves (the *gate*): where the fra
 the warp differs from the reference by more than ``tolerance`` ([-1, 1] units, any
 channel), or the pose map draws a limb, dilated by ``dilation`` pixels. The rest of the
 frame — the background the model kept, detail restored from the reference — stays as
-it is, exactly.
+it is, exactly, and so does what ``keep_out`` marks: the regions another conditioner
+drives (an audio-face adapter's mouth), which a refiner trained on pose-driven runs would
+redraw as it saw them there — closed.
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ def correct(
     warp: torch.Tensor,
     motion: torch.Tensor | None,
     reference: torch.Tensor,
+    keep_out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One batch of ``frames`` ``[N, 3, H, W]`` corrected inside the gate (``reference``
-    ``[3, H, W]``, or one per frame ``[N, 3, H, W]``, as training draws them; all in [-1, 1])."""
+    ``[3, H, W]``, or one per frame ``[N, 3, H, W]``, as training draws them; all in [-1, 1]),
+    except where ``keep_out`` ``[N, 1, H, W]`` is 1."""
     parts = {
         "frame": frames,
         "warp": warp,
@@ -58,7 +62,10 @@ def correct(
     }
     inputs = torch.cat([parts[name] for name in spec.inputs], 1)
     delta = refiner(inputs.to(refiner.dtype), 0).sample.float()
-    return (frames + refine_gate(frames, warp, motion, reference, spec) * delta).clamp(-1.0, 1.0)
+    gate = refine_gate(frames, warp, motion, reference, spec)
+    if keep_out is not None:
+        gate = gate * (1.0 - keep_out.to(gate))
+    return (frames + gate * delta).clamp(-1.0, 1.0)
 
 
 def refine(
@@ -68,13 +75,17 @@ def refine(
     warp: torch.Tensor,
     motion: torch.Tensor | None,
     reference: torch.Tensor,
+    keep_out: torch.Tensor | None = None,
     batch: int = 32,
 ) -> torch.Tensor:
-    """``frames`` ``[F, 3, H, W]`` in [-1, 1], corrected by ``refiner`` inside the gate, a
-    batch of frames at a time."""
-    parts = range(0, len(frames), batch)
+    """``frames`` ``[F, 3, H, W]`` in [-1, 1], corrected by ``refiner`` inside the gate but
+    outside ``keep_out`` ``[F, 1, H, W]``, a batch of frames at a time."""
+
+    def part(tensor: torch.Tensor | None, i: int) -> torch.Tensor | None:
+        return None if tensor is None else tensor[i : i + batch]
+
     return torch.cat([
-        correct(refiner, spec, frames[i : i + batch], warp[i : i + batch],
-                None if motion is None else motion[i : i + batch], reference)
-        for i in parts
+        correct(refiner, spec, frames[i : i + batch], warp[i : i + batch], part(motion, i), reference,
+                part(keep_out, i))
+        for i in range(0, len(frames), batch)
     ])  # fmt: skip

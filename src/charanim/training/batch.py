@@ -17,8 +17,8 @@ from charanim.io.resize import fit_frames
 from charanim.io.video import Video
 from charanim.models.autoencoder import WanAutoencoder
 from charanim.models.backbones import Backbone
+from charanim.pose.face_region import face_masks
 from charanim.training.data import TrainSample
-from charanim.training.face_region import face_masks
 from charanim.training.latent_cache import LatentCache
 from charanim.training.objective import EncodedBatch
 
@@ -188,7 +188,7 @@ class BatchBuilder:
         return self._on_latent_grid([s.target_mask > 0 for s in samples])
 
     def _face_mask(self, samples: list[TrainSample]) -> torch.Tensor:
-        """The targets' face boxes (:mod:`charanim.training.face_region`) on the latent grid
+        """The targets' face boxes (:mod:`charanim.pose.face_region`) on the latent grid
         ``[B, 1, F, h, w]``, for ``training.face_weight``."""
         return self._on_latent_grid([face_masks(s.target_keypoints, *s.target.shape[1:3]) for s in samples])
 

@@ -150,7 +150,7 @@ class TrainingSpec:
     #: The autoencoder task weighs the character's pixels so (and the bones of pose maps)
     foreground_weight: float = 1.0
     #: loss weight of the latents over the target's face (a box around its nose and eyes,
-    #: from its keypoints; :mod:`charanim.training.face_region`), added on top: for audio
+    #: from its keypoints; :mod:`charanim.pose.face_region`), added on top: for audio
     #: and face conditioners, whose mouth is a few latents of a frame
     face_weight: float = 1.0
     #: loss weight of the latents where the target differs from the reference (what moved:

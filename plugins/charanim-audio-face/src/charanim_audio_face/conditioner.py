@@ -36,6 +36,7 @@ class AudioFaceConditioner(Conditioner):
     site = InjectionSite.TOKENS
     needs = frozenset()  # a driving video (face), audio, or both
     feature_dim = FEATURE_DIM
+    drives = frozenset({"face"})  # the mouth the voice opens: a refiner leaves it alone
     description = "face motion (identity-free landmark features) and speech (log-mel), as tokens"
 
     def __init__(self, estimator: str | None = None, noise: float = 0.02, max_gain: float = 0.2):
