@@ -140,7 +140,9 @@ class AnimatePipeline:
         backbone, autoencoder = self.backbone, self.backbone.autoencoder
         asked = settings or SamplingSettings()
         settings = asked.resolved(backbone, [c.name for c in self.conditioners])
-        if settings.refine and asked.refine is None and not self._refines_beside(conditions, spec):
+        in_context = next((c for c in conditions if c.site is InjectionSite.IN_CONTEXT), None)
+        kept_from_refiner = self._kept_from_refiner(in_context, spec) if settings.refine else None
+        if settings.refine and asked.refine is None and not self._refines_beside(kept_from_refiner):
             settings = replace(settings, refine=False)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
@@ -168,7 +170,6 @@ class AnimatePipeline:
         image_embeds = backbone.image_embeds(reference_pixels)
         # the reference moved to the driving skeleton: the still one on the latent grid, the
         # moved frames in pixels (each window takes and encodes its own)
-        in_context = next((c for c in conditions if c.site is InjectionSite.IN_CONTEXT), None)
         warp = None
         if backbone.config.reference_warp_channels:
             moved = warped_reference(in_context, reference, spec.frames)[None].to(
@@ -252,9 +253,7 @@ class AnimatePipeline:
         if settings.refine:  # 6. The model's refiner, where the character moved
             started_refine = time.perf_counter()
             moved = warp[1][0] if warp is not None else warped_reference(in_context, reference, spec.frames)
-            frames = self._refine(
-                frames, reference, moved, in_context, self._kept_from_refiner(in_context, spec)
-            )
+            frames = self._refine(frames, reference, moved, in_context, kept_from_refiner)
             seconds["refine"] = time.perf_counter() - started_refine
             seconds["total"] = time.perf_counter() - started
         return AnimateResult(
@@ -334,7 +333,7 @@ class AnimatePipeline:
             *(c.drives for c in self.conditioners if c.site is not InjectionSite.IN_CONTEXT)
         )
 
-    def _refines_beside(self, conditions: list[Condition], spec: OutputSpec) -> bool:
+    def _refines_beside(self, kept_from_refiner: torch.Tensor | None) -> bool:
         """Whether the refiner runs by default beside these conditioners. It was trained on
         runs driven by the motion condition alone: with none (a voice alone) it has nothing
         to read; beside an adapter it runs only if the adapter says which regions it drives
@@ -343,8 +342,7 @@ class AnimatePipeline:
         others = [c for c in self.conditioners if c.site is not InjectionSite.IN_CONTEXT]
         if len(others) == len(self.conditioners) or any(not c.drives for c in others):
             return False
-        in_context = next((c for c in conditions if c.site is InjectionSite.IN_CONTEXT), None)
-        return not others or self._kept_from_refiner(in_context, spec) is not None
+        return not others or kept_from_refiner is not None
 
     def _kept_from_refiner(self, in_context: Condition | None, spec: OutputSpec) -> torch.Tensor | None:
         """``[F, 1, H, W]``: the regions the other conditioners drive, in each output frame,
@@ -357,7 +355,7 @@ class AnimatePipeline:
         people = meta.get(
             "people_keypoints", [meta["keypoints"]] if meta.get("keypoints") is not None else []
         )
-        if "face" not in self._drives() or not len(people):
+        if "face" not in self._drives() or not len(people) or meta.get("body_format") is None:
             return None
         if not set(FACE_POINTS) <= set(get_format(meta["body_format"]).keypoints):
             return None  # a skeleton without a face cannot say where it is
