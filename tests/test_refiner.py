@@ -11,7 +11,7 @@ from test_train_autoencoder import _pose_denoiser
 from test_train_autoencoder import _recipe as _vae_recipe
 
 from charanim.config import resolve
-from charanim.engine.refine import refine, refine_gate
+from charanim.engine.refine import reference_bones, refine, refine_gate
 from charanim.errors import CharanimError, ModelLoadError
 from charanim.models.refiner import RefinerSpec, build_refiner
 from charanim.training.recipe import Recipe
@@ -65,6 +65,40 @@ def test_the_gate_opens_only_where_something_moved():
     )
 
 
+def test_the_gate_opens_near_the_references_bones_only_where_its_spec_says():
+    reference = torch.full((3, 8, 8), -0.5)
+    frames = reference[None].repeat(2, 1, 1, 1)  # nothing moved, nothing drawn
+    warp, motion = frames.clone(), torch.full_like(frames, -1.0)
+    bones = torch.zeros(1, 8, 8, dtype=torch.bool)
+    bones[0, 2, 2:5] = True  # where a limb of the reference stood, and may stand on as a ghost
+    spec = RefinerSpec(dilation=1, reference_bones=True)
+    gate = refine_gate(frames, warp, motion, reference, spec, bones)
+    assert gate[:, 0, 1:4, 1:6].eq(1).all() and gate[0].sum() == 15  # the bones, grown by one
+    assert refine_gate(frames, warp, motion, reference, RefinerSpec(dilation=1), bones).sum() == 0
+    assert refine_gate(frames, warp, motion, reference, spec).sum() == 0  # no skeleton: nothing to add
+
+
+def test_reference_bones_cover_every_persons_skeleton_and_nothing_without_one():
+    from charanim.conditioning import Condition, InjectionSite
+
+    points = np.zeros((18, 3))  # openpose18: neck (1) to right shoulder (2) to right elbow (3)
+    points[[1, 2, 3]] = [[10, 4, 1], [10, 12, 1], [10, 20, 1]]
+    other = points.copy()
+    other[:, 0] += 30
+    meta = {"reference_keypoints": points, "body_format": "openpose18"}
+    one = reference_bones(Condition("pose", InjectionSite.IN_CONTEXT, meta=meta), (48, 32))
+    assert one.shape == (1, 32, 48) and one[0, 12, 10] and not one[0, 12, 40] and not one[0, 30, 10]
+    both = reference_bones(
+        Condition(
+            "pose", InjectionSite.IN_CONTEXT, meta={**meta, "people_reference_keypoints": [points, other]}
+        ),
+        (48, 32),
+    )
+    assert both[0, 12, 10] and both[0, 12, 40]
+    assert reference_bones(Condition("rgb", InjectionSite.IN_CONTEXT, meta={}), (48, 32)) is None
+    assert reference_bones(None, (48, 32)) is None
+
+
 def test_a_refiner_changes_nothing_outside_its_gate_and_starts_as_no_change():
     spec = RefinerSpec(dilation=1)
     reference = torch.rand(3, 16, 16) * 2 - 1
@@ -88,7 +122,7 @@ def test_what_another_conditioner_drives_is_kept_out_of_the_gate():
     torch.nn.init.normal_(net.conv_out.weight, std=0.5)
     keep_out = torch.zeros(1, 1, 8, 8)
     keep_out[..., 2:5, 2:5] = 1
-    refined = refine(net, spec, frames, frames.clone(), None, reference, keep_out)
+    refined = refine(net, spec, frames, frames.clone(), None, reference, keep_out=keep_out)
     assert torch.equal(refined[..., 2:5, 2:5], frames[..., 2:5, 2:5])
     assert (refined != frames).float().mean() > 0.5
 
@@ -172,7 +206,8 @@ def test_a_refiner_trains_on_the_models_own_frames_and_animate_runs_it(tmp_path,
 
     assert not beside(Hum).settings.refine
     kept, unrefined = beside(Voice), beside(Voice, refine=False)
-    assert kept.settings.refine
+    assert kept.settings.refine and kept.refiner_kept_out == ("face",)
+    assert refined.refiner_kept_out == () and unrefined.refiner_kept_out == ()
     face = face_boxes(condition.meta["keypoints"], condition.meta["body_format"], 32, 32)
     assert face.any() and not face.all()
     assert np.array_equal(kept.frames[face], unrefined.frames[face])
@@ -213,6 +248,48 @@ def test_the_absolute_error_trains_another_refiner_and_only_the_refiner_task_tak
             resolve(Recipe, recipe, ["training.task=autoencoder", "training.pixel_loss=l1"]), tmp_path / "ae"
         )
     assert not (tmp_path / "ae").exists()
+
+
+def test_a_refiner_gated_at_the_references_bones_keeps_them_and_animate_gives_them(
+    tmp_path, denoiser, monkeypatch
+):
+    from safetensors.torch import load_file
+
+    from charanim.api import load_pipeline
+    from charanim.conditioning import OutputSpec
+    from charanim.engine import pipeline as engine_pipeline
+    from charanim.engine.pipeline import SamplingSettings
+    from charanim.io.pixels import to_pixels
+    from charanim.training.batch import BatchBuilder
+    from charanim.training.data import ManifestData
+
+    world, model = denoiser
+    recipe = resolve(
+        Recipe,
+        _refiner_recipe(tmp_path, world, model),
+        ["model.refiner.reference_bones=true", "training.steps=2"],
+    )
+    summary = train(recipe, tmp_path / "run")
+    assert json.loads((Path(summary["model"]) / "charanim.json").read_text())["refiner"]["reference_bones"]
+    # each sampled pair keeps where its reference's skeleton lies, as animate will find it
+    stored = load_file(tmp_path / "run" / "sampled" / "chunk-00000.safetensors")["bones"]
+    pipeline = load_pipeline(summary["model"], device="cpu")
+    spec = OutputSpec(32, 32, 4, 8.0)
+    builder = BatchBuilder(pipeline.backbone, pipeline.conditioners, spec, "retarget")
+    sample = ManifestData(recipe.data, frames=4).sample(0, np.random.default_rng(0))
+    condition, _, _ = builder.motion_condition(sample, np.random.default_rng(0), pose_source="retarget")
+    bones = reference_bones(condition, (32, 32))
+    assert bones.any() and not bones.all()
+    assert torch.equal(stored[0].bool(), bones[0])
+
+    given = []
+    real = engine_pipeline.refine
+    monkeypatch.setattr(engine_pipeline, "refine", lambda *a, **k: given.append(a[6]) or real(*a, **k))
+    reference = to_pixels(builder._fit(sample.reference))
+    pipeline(
+        reference, [condition], spec, settings=SamplingSettings(), generator=torch.Generator().manual_seed(1)
+    )
+    assert len(given) == 1 and torch.equal(given[0], bones)
 
 
 def test_refiner_folders_and_settings_come_together(tmp_path, denoiser):

@@ -154,7 +154,8 @@ def animate(
         help="'on' or 'off': the model's refiner on the finished frames, a small network that "
         "redraws, where the character moved, what the model blurred (models trained with one). "
         "Default: on when the model has one and the motion condition drives the run; beside an "
-        "adapter that says what it drives (audio-face: the face) that region is left as the model drew it.",
+        "adapter that says what it drives (audio-face: the face) that region is left as the model drew it "
+        "(--json: refiner_kept_out).",
     ),
     start: str | None = typer.Option(
         None,

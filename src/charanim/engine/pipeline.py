@@ -20,7 +20,7 @@ from charanim.engine.detail import restore_detail
 from charanim.engine.injection import InjectionInput
 from charanim.engine.layout import Packed, per_token_timesteps, reference_token_mask
 from charanim.engine.reference_warp import warped_reference
-from charanim.engine.refine import refine
+from charanim.engine.refine import reference_bones, refine
 from charanim.engine.scene import SCENES, keep_scene, reference_character
 from charanim.engine.windows import (
     Window,
@@ -107,6 +107,8 @@ class AnimateResult:
     #: each window's denoised latents before decoding, with ``keep_latents`` (what a
     #: decoder fine-tuned on the model's own samples learns from)
     latents: list[torch.Tensor] | None = None
+    #: the regions the refiner left as the model drew them, for the conditioners that drive them
+    refiner_kept_out: tuple[str, ...] = ()
 
 
 class AnimatePipeline:
@@ -256,8 +258,9 @@ class AnimatePipeline:
             frames = self._refine(frames, reference, moved, in_context, kept_from_refiner)
             seconds["refine"] = time.perf_counter() - started_refine
             seconds["total"] = time.perf_counter() - started
+        kept_out = tuple(sorted(self._drives())) if settings.refine and kept_from_refiner is not None else ()
         return AnimateResult(
-            frames, spec.fps, windows, settings, colour_drift(frames, windows), seconds, latents=kept
+            frames, spec.fps, windows, settings, colour_drift(frames, windows), seconds, kept, kept_out
         )
 
     # ------------------------------------------------------------------ steps
@@ -384,13 +387,17 @@ class AnimatePipeline:
         motion = None
         if in_context is not None and in_context.video is not None:
             motion = in_context.video[:, :count].to(device, torch.float32).transpose(0, 1)
+        spec = backbone.refiner_spec
+        height, width = reference.shape[1:]
+        bones = reference_bones(in_context, (width, height)) if spec.reference_bones else None
         refined = refine(
             backbone.refiner,
-            backbone.refiner_spec,
+            spec,
             pixels,
             moved[:, :count].to(device, torch.float32).transpose(0, 1),
             motion,
             reference.to(device, torch.float32),
+            bones,
             None if keep_out is None else keep_out[:count].to(device),
         )
         return to_uint8(refined.transpose(0, 1))

@@ -10,7 +10,9 @@ against true frames on the model's own outputs.
 
 The correction is applied only where something moves (the *gate*): where the frame or
 the warp differs from the reference by more than ``tolerance`` ([-1, 1] units, any
-channel), or the pose map draws a limb, dilated by ``dilation`` pixels. The rest of the
+channel), or the pose map draws a limb, or (``reference_bones``) the reference's own
+skeleton lies — where a limb that moved away may stand on in the frame and in the warp
+alike, a ghost the other tests do not see — dilated by ``dilation`` pixels. The rest of the
 frame — the background the model kept, detail restored from the reference — stays as
 it is, exactly, and so does what ``keep_out`` marks: the regions another conditioner
 drives (an audio-face adapter's mouth), which a refiner trained on pose-driven runs would
@@ -19,9 +21,11 @@ redraw as it saw them there — closed.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from charanim.conditioning import Condition
 from charanim.models.refiner import RefinerSpec
 
 
@@ -31,13 +35,18 @@ def refine_gate(
     motion: torch.Tensor | None,
     reference: torch.Tensor,
     spec: RefinerSpec,
+    bones: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``[F, 1, H, W]`` in {0, 1}: where a refiner may change ``frames`` ``[F, 3, H, W]``
-    (``warp`` and ``motion`` ``[F, 3, H, W]``, ``reference`` ``[3, H, W]``, all [-1, 1])."""
+    (``warp`` and ``motion`` ``[F, 3, H, W]``, ``reference`` ``[3, H, W]``, all [-1, 1];
+    ``bones``, where the reference's skeleton lies: ``[1, H, W]`` or ``[F, 1, H, W]``, read
+    if the spec says ``reference_bones``)."""
     moved = (frames - reference).abs().amax(1, keepdim=True) > spec.tolerance
     moved |= (warp - reference).abs().amax(1, keepdim=True) > spec.tolerance
     if spec.motion_drawn and motion is not None:
         moved |= motion.amax(1, keepdim=True) > -0.9  # the pose map's black is -1
+    if spec.reference_bones and bones is not None:
+        moved |= bones.to(moved.device) > 0
     size = 2 * spec.dilation + 1
     return F.max_pool2d(moved.float(), size, stride=1, padding=spec.dilation)
 
@@ -49,11 +58,13 @@ def correct(
     warp: torch.Tensor,
     motion: torch.Tensor | None,
     reference: torch.Tensor,
+    bones: torch.Tensor | None = None,
     keep_out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One batch of ``frames`` ``[N, 3, H, W]`` corrected inside the gate (``reference``
-    ``[3, H, W]``, or one per frame ``[N, 3, H, W]``, as training draws them; all in [-1, 1]),
-    except where ``keep_out`` ``[N, 1, H, W]`` is 1."""
+    ``[3, H, W]``, or one per frame ``[N, 3, H, W]``, as training draws them, and so
+    ``bones``, :func:`refine_gate`'s; all in [-1, 1]), except where ``keep_out``
+    ``[N, 1, H, W]`` is 1."""
     parts = {
         "frame": frames,
         "warp": warp,
@@ -62,7 +73,7 @@ def correct(
     }
     inputs = torch.cat([parts[name] for name in spec.inputs], 1)
     delta = refiner(inputs.to(refiner.dtype), 0).sample.float()
-    gate = refine_gate(frames, warp, motion, reference, spec)
+    gate = refine_gate(frames, warp, motion, reference, spec, bones)
     if keep_out is not None:
         gate = gate * (1.0 - keep_out.to(gate))
     return (frames + gate * delta).clamp(-1.0, 1.0)
@@ -75,17 +86,39 @@ def refine(
     warp: torch.Tensor,
     motion: torch.Tensor | None,
     reference: torch.Tensor,
+    bones: torch.Tensor | None = None,
     keep_out: torch.Tensor | None = None,
     batch: int = 32,
 ) -> torch.Tensor:
-    """``frames`` ``[F, 3, H, W]`` in [-1, 1], corrected by ``refiner`` inside the gate but
-    outside ``keep_out`` ``[F, 1, H, W]``, a batch of frames at a time."""
+    """``frames`` ``[F, 3, H, W]`` in [-1, 1], corrected by ``refiner`` inside the gate
+    (``bones`` ``[1, H, W]``: :func:`refine_gate`'s) but outside ``keep_out``
+    ``[F, 1, H, W]``, a batch of frames at a time."""
 
     def part(tensor: torch.Tensor | None, i: int) -> torch.Tensor | None:
         return None if tensor is None else tensor[i : i + batch]
 
     return torch.cat([
         correct(refiner, spec, frames[i : i + batch], warp[i : i + batch], part(motion, i), reference,
-                part(keep_out, i))
+                bones, part(keep_out, i))
         for i in range(0, len(frames), batch)
     ])  # fmt: skip
+
+
+def reference_bones(condition: Condition | None, size: tuple[int, int]) -> torch.Tensor | None:
+    """``bool [1, H, W]``: the pixels near the bones of the reference's skeletons (every
+    person's) that a pose condition carries in ``meta`` — the pixels its warp moves
+    (:func:`charanim.pose.warp.near_bones`); None for a condition without skeletons.
+    ``size`` is (width, height)."""
+    from charanim.pose.warp import near_bones
+
+    meta = condition.meta if condition is not None else {}
+    people = meta.get("people_reference_keypoints")
+    if people is None and meta.get("reference_keypoints") is not None:
+        people = [meta["reference_keypoints"]]
+    if people is None or meta.get("body_format") is None:
+        return None
+    width, height = size
+    near = np.zeros((height, width), bool)
+    for points in people:
+        near |= near_bones(np.asarray(points, np.float64), meta["body_format"], size)
+    return torch.from_numpy(near)[None]

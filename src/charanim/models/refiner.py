@@ -31,6 +31,10 @@ class RefinerSpec:
     #: whether the pose map's drawn limbs open the gate too (where a limb should be, even
     #: where the model left it out); off for motion videos that are not drawings (rgb)
     motion_drawn: bool = True
+    #: whether the gate also opens near the reference's own bones (the pixels its warp
+    #: moves): where a limb left, the model and the warp may both keep it as it stood, a
+    #: ghost no other test of the gate sees, and only an open gate lets the refiner clear it
+    reference_bones: bool = False
 
     def __post_init__(self):
         self.inputs = tuple(self.inputs)

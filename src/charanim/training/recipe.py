@@ -45,6 +45,8 @@ class RefinerModelSpec:
     dilation: int = 2
     #: the pose map's drawn limbs open the gate too (pose models)
     motion_drawn: bool = True
+    #: so do the pixels near the reference's own bones, where a moved limb's ghost stays (pose models)
+    reference_bones: bool = False
 
 
 @dataclass

@@ -38,7 +38,9 @@ from charanim.training.stopping import StopOnSignal
 def refiner_spec(recipe: Recipe) -> RefinerSpec:
     spec = recipe.model.refiner
     try:
-        return RefinerSpec(tuple(spec.inputs), spec.tolerance, spec.dilation, spec.motion_drawn)
+        return RefinerSpec(
+            tuple(spec.inputs), spec.tolerance, spec.dilation, spec.motion_drawn, spec.reference_bones
+        )
     except ValueError as exc:
         raise CharanimError(f"model.refiner: {exc}.") from None
 
@@ -71,7 +73,7 @@ def build(recipe: Recipe):
 
 
 #: what a sampled frame brings to its correction, in :func:`correct`'s order
-GIVEN = ("frame", "warp", "motion", "reference")
+GIVEN = ("frame", "warp", "motion", "reference", "bones")
 
 
 class _Frames(HeldOutFrames):
@@ -90,6 +92,7 @@ class _Frames(HeldOutFrames):
             "warp": pixels(pairs.warp[index, frames]),
             "motion": pixels(pairs.motion[index, frames]),
             "reference": pixels(pairs.reference[index]),
+            "bones": torch.from_numpy(pairs.bones[index])[:, None],
             "target": pixels(pairs.target[index, frames]),
             "mask": torch.from_numpy(pairs.mask[index, frames]).float()[:, None],
         }

@@ -33,7 +33,7 @@ from charanim.training.recipe import DataSpec
 #: pairs per chunk file
 CHUNK = 50
 #: what each kind of sample keeps, beside the true frames and masks
-KEPT = {"latents": ("latents",), "frames": ("frames", "warp", "motion", "reference")}
+KEPT = {"latents": ("latents",), "frames": ("frames", "warp", "motion", "reference", "bones")}
 
 
 @dataclass
@@ -50,6 +50,8 @@ class SampledPairs:
     motion: np.ndarray | None = None
     #: ``frames``: the reference, fitted to the output, uint8 [N, H, W, 3]
     reference: np.ndarray | None = None
+    #: ``frames``: the pixels near the reference's bones (:func:`charanim.engine.refine.reference_bones`), uint8 [N, H, W]
+    bones: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.target)
@@ -91,7 +93,7 @@ def sample_pairs(
     loaded = [load_file(path) for _, path in chunks]
     if any(set(c) != {"target", "mask", *KEPT[kind]} for c in loaded):
         raise CharanimError(
-            f"'{folder}' holds samples of another kind than {kind}; remove it to sample anew."
+            f"'{folder}' holds samples of another kind than {kind} (or an older layout of it); remove it to sample anew."
         )
     joined = {key: torch.cat([c[key] for c in loaded]) for key in loaded[0]}
     pairs = SampledPairs(
@@ -172,6 +174,7 @@ class _Sampler:
         frames and masks."""
         from charanim.engine.pipeline import SamplingSettings
         from charanim.engine.reference_warp import warped_reference
+        from charanim.engine.refine import reference_bones
         from charanim.io.pixels import to_pixels, to_uint8
 
         builder = self.builder
@@ -201,10 +204,12 @@ class _Sampler:
         if latents:
             return {**kept, "latents": result.latents[0][0].half()}
         warp = warped_reference(condition, reference, self.spec.frames)
+        bones = reference_bones(condition, (self.spec.width, self.spec.height))
         return {
             **kept,
             "frames": torch.from_numpy(result.frames),
             "warp": torch.from_numpy(to_uint8(warp)),
             "motion": torch.from_numpy(to_uint8(condition.video)),
             "reference": torch.from_numpy(np.ascontiguousarray(builder._fit(sample.reference))),
+            "bones": bones[0].to(torch.uint8),
         }
