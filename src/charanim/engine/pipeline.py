@@ -20,7 +20,7 @@ from charanim.engine.detail import restore_detail
 from charanim.engine.injection import InjectionInput
 from charanim.engine.layout import Packed, per_token_timesteps, reference_token_mask
 from charanim.engine.reference_warp import warped_reference
-from charanim.engine.refine import reference_bones, refine
+from charanim.engine.refine import condition_skeletons, reference_bones, refine
 from charanim.engine.scene import SCENES, keep_scene, reference_character
 from charanim.engine.windows import (
     Window,
@@ -355,10 +355,8 @@ class AnimatePipeline:
         from charanim.pose.formats import get_format
 
         meta = in_context.meta if in_context is not None else {}
-        people = meta.get(
-            "people_keypoints", [meta["keypoints"]] if meta.get("keypoints") is not None else []
-        )
-        if "face" not in self._drives() or not len(people) or meta.get("body_format") is None:
+        people = condition_skeletons(in_context, "keypoints")
+        if "face" not in self._drives() or not people or meta.get("body_format") is None:
             return None
         if not set(FACE_POINTS) <= set(get_format(meta["body_format"]).keypoints):
             return None  # a skeleton without a face cannot say where it is

@@ -111,14 +111,22 @@ def reference_bones(condition: Condition | None, size: tuple[int, int]) -> torch
     ``size`` is (width, height)."""
     from charanim.pose.warp import near_bones
 
-    meta = condition.meta if condition is not None else {}
-    people = meta.get("people_reference_keypoints")
-    if people is None and meta.get("reference_keypoints") is not None:
-        people = [meta["reference_keypoints"]]
-    if people is None or meta.get("body_format") is None:
+    people = condition_skeletons(condition, "reference_keypoints")
+    if not people or condition.meta.get("body_format") is None:
         return None
     width, height = size
     near = np.zeros((height, width), bool)
     for points in people:
-        near |= near_bones(np.asarray(points, np.float64), meta["body_format"], size)
+        near |= near_bones(np.asarray(points, np.float64), condition.meta["body_format"], size)
     return torch.from_numpy(near)[None]
+
+
+def condition_skeletons(condition: Condition | None, key: str) -> list[np.ndarray]:
+    """Every person's skeletons a pose condition carries in ``meta`` under ``key``
+    (``keypoints``: the driving ones, ``[F, K, 3]`` each; ``reference_keypoints``: the
+    reference's, ``[K, 3]``): ``people_<key>``, or ``key`` for a condition that gives one
+    person only; none for a condition without skeletons."""
+    meta = condition.meta if condition is not None else {}
+    if meta.get(f"people_{key}") is not None:
+        return list(meta[f"people_{key}"])
+    return [meta[key]] if meta.get(key) is not None else []
