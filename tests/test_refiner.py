@@ -292,6 +292,64 @@ def test_a_refiner_gated_at_the_references_bones_keeps_them_and_animate_gives_th
     assert len(given) == 1 and torch.equal(given[0], bones)
 
 
+def test_a_refiner_reads_the_references_pose_map_and_nothing_drawn_without_one():
+    spec = RefinerSpec(inputs=("frame", "reference_motion"), dilation=0)
+    reference = torch.zeros(3, 8, 8)
+    frames = torch.full((1, 3, 8, 8), 0.5)  # the gate open everywhere
+    net = build_refiner(spec, (8, 16))
+    torch.nn.init.normal_(net.conv_out.weight, std=0.5)
+    drawn = torch.full((3, 8, 8), -1.0)
+    drawn[:, 2:4, 2:6] = 1.0  # a limb where the reference stood
+    blank = refine(net, spec, frames, frames.clone(), None, reference)
+    assert torch.equal(
+        blank,
+        refine(net, spec, frames, frames.clone(), None, reference, reference_motion=-torch.ones(3, 8, 8)),
+    )
+    assert not torch.equal(
+        blank, refine(net, spec, frames, frames.clone(), None, reference, reference_motion=drawn)
+    )
+
+
+def test_a_refiner_reading_the_references_pose_map_gets_it_in_training_and_in_animate(
+    tmp_path, denoiser, monkeypatch
+):
+    from safetensors.torch import load_file
+
+    from charanim.api import load_pipeline
+    from charanim.conditioning import OutputSpec
+    from charanim.engine import pipeline as engine_pipeline
+    from charanim.engine.pipeline import SamplingSettings
+    from charanim.io.pixels import to_pixels, to_uint8
+    from charanim.training.batch import BatchBuilder
+    from charanim.training.data import ManifestData
+
+    world, model = denoiser
+    inputs = "model.refiner.inputs=[frame,warp,motion,reference,reference_motion]"
+    recipe = resolve(Recipe, _refiner_recipe(tmp_path, world, model), [inputs, "training.steps=2"])
+    summary = train(recipe, tmp_path / "run")
+    config = json.loads((Path(summary["model"]) / "charanim.json").read_text())
+    assert config["refiner"]["inputs"][-1] == "reference_motion"
+    pipeline = load_pipeline(summary["model"], device="cpu")
+    assert pipeline.backbone.refiner.config.in_channels == 15
+    # each sampled pair keeps its reference's pose map, the one animate's condition carries
+    stored = load_file(tmp_path / "run" / "sampled" / "chunk-00000.safetensors")["reference_motion"]
+    spec = OutputSpec(32, 32, 4, 8.0)
+    builder = BatchBuilder(pipeline.backbone, pipeline.conditioners, spec, "retarget")
+    sample = ManifestData(recipe.data, frames=4).sample(0, np.random.default_rng(0))
+    condition, _, _ = builder.motion_condition(sample, np.random.default_rng(0), pose_source="retarget")
+    own = condition.reference[:, 0]
+    assert own.amax() > -0.9 and np.array_equal(stored[0].numpy(), to_uint8(own))
+
+    given = []
+    real = engine_pipeline.refine
+    monkeypatch.setattr(engine_pipeline, "refine", lambda *a, **k: given.append(a[8]) or real(*a, **k))
+    reference = to_pixels(builder._fit(sample.reference))
+    pipeline(
+        reference, [condition], spec, settings=SamplingSettings(), generator=torch.Generator().manual_seed(1)
+    )
+    assert len(given) == 1 and torch.equal(given[0], own)
+
+
 def test_refiner_folders_and_settings_come_together(tmp_path, denoiser):
     import shutil
 

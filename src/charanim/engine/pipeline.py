@@ -376,7 +376,7 @@ class AnimatePipeline:
     ) -> np.ndarray:
         """``frames`` uint8 ``[F, H, W, 3]`` through the model's refiner, beside the reference
         ``[3, H, W]``, the reference moved to each frame ``[3, F, H, W]`` and the in-context
-        condition's motion video (its pose maps), all in [-1, 1]; ``keep_out`` ``[F, 1, H, W]``
+        condition's motion video (its pose maps) and own reference map, all in [-1, 1]; ``keep_out`` ``[F, 1, H, W]``
         is left as it is."""
         backbone = self.backbone
         device = backbone.device
@@ -388,6 +388,9 @@ class AnimatePipeline:
         spec = backbone.refiner_spec
         height, width = reference.shape[1:]
         bones = reference_bones(in_context, (width, height)) if spec.reference_bones else None
+        reference_motion = None  # the reference's own pose map [3, H, W], beside its frames'
+        if in_context is not None and in_context.reference is not None:
+            reference_motion = in_context.reference[:, 0].to(device, torch.float32)
         refined = refine(
             backbone.refiner,
             spec,
@@ -397,6 +400,7 @@ class AnimatePipeline:
             reference.to(device, torch.float32),
             bones,
             None if keep_out is None else keep_out[:count].to(device),
+            reference_motion,
         )
         return to_uint8(refined.transpose(0, 1))
 

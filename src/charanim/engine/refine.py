@@ -5,7 +5,8 @@ denoiser's latents are a blurred guess: charanim-tiny's moving parts are smears.
 *refiner* (a small diffusers ``UNet2DModel`` trained by ``charanim train`` with
 ``training.task: refiner``) looks at each finished frame beside what the model was
 given — the reference, the reference moved bone by bone to the frame's skeleton (the
-warp), the frame's motion condition (its pose map) — and predicts a correction, trained
+warp), the frame's motion condition (its pose map), as its spec says the reference's own
+pose map — and predicts a correction, trained
 against true frames on the model's own outputs.
 
 The correction is applied only where something moves (the *gate*): where the frame or
@@ -60,16 +61,20 @@ def correct(
     reference: torch.Tensor,
     bones: torch.Tensor | None = None,
     keep_out: torch.Tensor | None = None,
+    reference_motion: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One batch of ``frames`` ``[N, 3, H, W]`` corrected inside the gate (``reference``
-    ``[3, H, W]``, or one per frame ``[N, 3, H, W]``, as training draws them, and so
-    ``bones``, :func:`refine_gate`'s; all in [-1, 1]), except where ``keep_out``
-    ``[N, 1, H, W]`` is 1."""
+    and ``reference_motion``, its pose map, ``[3, H, W]``, or one per frame ``[N, 3, H,
+    W]``, as training draws them, and so ``bones``, :func:`refine_gate`'s; all in [-1,
+    1]), except where ``keep_out`` ``[N, 1, H, W]`` is 1. A motion or reference motion not
+    given reads as the pose maps' black: nothing drawn."""
+    nothing = torch.full_like(frames, -1.0)
     parts = {
         "frame": frames,
         "warp": warp,
-        "motion": motion if motion is not None else torch.full_like(frames, -1.0),
+        "motion": motion if motion is not None else nothing,
         "reference": reference.expand_as(frames),
+        "reference_motion": reference_motion.expand_as(frames) if reference_motion is not None else nothing,
     }
     inputs = torch.cat([parts[name] for name in spec.inputs], 1)
     delta = refiner(inputs.to(refiner.dtype), 0).sample.float()
@@ -88,18 +93,20 @@ def refine(
     reference: torch.Tensor,
     bones: torch.Tensor | None = None,
     keep_out: torch.Tensor | None = None,
+    reference_motion: torch.Tensor | None = None,
     batch: int = 32,
 ) -> torch.Tensor:
     """``frames`` ``[F, 3, H, W]`` in [-1, 1], corrected by ``refiner`` inside the gate
     (``bones`` ``[1, H, W]``: :func:`refine_gate`'s) but outside ``keep_out``
-    ``[F, 1, H, W]``, a batch of frames at a time."""
+    ``[F, 1, H, W]``, a batch of frames at a time (``reference_motion`` ``[3, H, W]``:
+    :func:`correct`'s)."""
 
     def part(tensor: torch.Tensor | None, i: int) -> torch.Tensor | None:
         return None if tensor is None else tensor[i : i + batch]
 
     return torch.cat([
         correct(refiner, spec, frames[i : i + batch], warp[i : i + batch], part(motion, i), reference,
-                bones, part(keep_out, i))
+                bones, part(keep_out, i), reference_motion)
         for i in range(0, len(frames), batch)
     ])  # fmt: skip
 

@@ -14,8 +14,11 @@ import torch
 
 from charanim.errors import ModelLoadError
 
-#: what a refiner may read per frame, each 3 channels in [-1, 1], in its spec's order
-REFINER_INPUTS = ("frame", "warp", "motion", "reference")
+#: what a refiner may read per frame, each 3 channels in [-1, 1], in its spec's order:
+#: the model's finished frame, the reference moved to the frame's skeleton, the frame's
+#: motion condition (its pose map), the reference, and the reference's own motion condition
+#: (its pose map: where its limbs stood, which the frame's map alone cannot say)
+REFINER_INPUTS = ("frame", "warp", "motion", "reference", "reference_motion")
 FOLDER = "refiner"
 
 
@@ -23,7 +26,7 @@ FOLDER = "refiner"
 class RefinerSpec:
     """How a refiner was trained, so that it is run the same way."""
 
-    inputs: tuple[str, ...] = REFINER_INPUTS
+    inputs: tuple[str, ...] = ("frame", "warp", "motion", "reference")
     #: a change above this from the reference (any channel, [-1, 1] units) opens the gate
     tolerance: float = 0.1
     #: the gate grown by this many pixels around what moved (a limb's blurred rim)

@@ -72,8 +72,13 @@ def build(recipe: Recipe):
     return build_refiner(spec, widths, recipe.model.refiner.layers_per_block, recipe.training.seed)
 
 
-#: what a sampled frame brings to its correction, in :func:`correct`'s order
-GIVEN = ("frame", "warp", "motion", "reference", "bones")
+#: what a sampled frame brings to its correction: :func:`correct`'s arguments
+GIVEN = ("frame", "warp", "motion", "reference", "bones", "reference_motion")
+
+
+def _correct(net, spec: RefinerSpec, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    frames, warp, motion, reference, bones, reference_motion = map(batch.get, GIVEN)
+    return correct(net, spec, frames, warp, motion, reference, bones, reference_motion=reference_motion)
 
 
 class _Frames(HeldOutFrames):
@@ -93,6 +98,7 @@ class _Frames(HeldOutFrames):
             "motion": pixels(pairs.motion[index, frames]),
             "reference": pixels(pairs.reference[index]),
             "bones": torch.from_numpy(pairs.bones[index])[:, None],
+            "reference_motion": pixels(pairs.reference_motion[index]),
             "target": pixels(pairs.target[index, frames]),
             "mask": torch.from_numpy(pairs.mask[index, frames]).float()[:, None],
         }
@@ -144,7 +150,7 @@ def train_refiner(recipe: Recipe, run: Path, resume: bool, force: bool, on_progr
                 [frames.pick(sample_rng(training.seed, step, slot)) for slot in range(training.batch_size)]
             )
             weights = 1.0 + (training.foreground_weight - 1.0) * batch["mask"]
-            difference = correct(net, spec, *map(batch.get, GIVEN)) - batch["target"]
+            difference = _correct(net, spec, batch) - batch["target"]
             error = (difference.abs() if training.pixel_loss == "l1" else difference.square()).mean(
                 1, keepdim=True
             )
@@ -195,7 +201,7 @@ def validate(net, spec: RefinerSpec, frames: _Frames) -> dict:
     for start in range(0, len(picks), 64):
         batch = frames.batch(picks[start : start + 64])
         made.append(batch["frame"])
-        refined.append(correct(net, spec, *map(batch.get, GIVEN)))
+        refined.append(_correct(net, spec, batch))
         truth.append(batch["target"])
         character.append(batch["mask"])
     net.train(was_training)

@@ -12,7 +12,7 @@ the pair's true frames:
   consistency decoders do for Stable Diffusion's autoencoder).
 - ``frames``: the finished frames, as ``animate`` writes them (without a refiner), with
   what the model was given beside them — the reference, the reference moved to each
-  frame's skeleton, the pose maps — for the refiner task (:mod:`charanim.training.refiner`).
+  frame's skeleton, the pose maps, the reference's own — for the refiner task (:mod:`charanim.training.refiner`).
 
 Either way a pair is sampled as ``animate`` samples it, from its driver's retargeted
 skeleton. The samples are drawn once per run into RUN/sampled/, in chunks written
@@ -33,7 +33,10 @@ from charanim.training.recipe import DataSpec
 #: pairs per chunk file
 CHUNK = 50
 #: what each kind of sample keeps, beside the true frames and masks
-KEPT = {"latents": ("latents",), "frames": ("frames", "warp", "motion", "reference", "bones")}
+KEPT = {
+    "latents": ("latents",),
+    "frames": ("frames", "warp", "motion", "reference", "bones", "reference_motion"),
+}
 
 
 @dataclass
@@ -52,6 +55,8 @@ class SampledPairs:
     reference: np.ndarray | None = None
     #: ``frames``: the pixels near the reference's bones (:func:`charanim.engine.refine.reference_bones`), uint8 [N, H, W]
     bones: np.ndarray | None = None
+    #: ``frames``: the in-context condition's own reference map (the reference's pose map), uint8 [N, H, W, 3]
+    reference_motion: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.target)
@@ -212,4 +217,5 @@ class _Sampler:
             "motion": torch.from_numpy(to_uint8(condition.video)),
             "reference": torch.from_numpy(np.ascontiguousarray(builder._fit(sample.reference))),
             "bones": bones[0].to(torch.uint8),
+            "reference_motion": torch.from_numpy(to_uint8(condition.reference)[0]),
         }
