@@ -250,6 +250,20 @@ def test_the_absolute_error_trains_another_refiner_and_only_the_refiner_task_tak
     assert not (tmp_path / "ae").exists()
 
 
+def _refine_calls(pipeline, condition, reference, spec, monkeypatch) -> list[tuple]:
+    """The positional arguments of every ``refine`` call one animation of ``condition`` makes."""
+    from charanim.engine import pipeline as engine_pipeline
+    from charanim.engine.pipeline import SamplingSettings
+
+    given = []
+    real = engine_pipeline.refine
+    monkeypatch.setattr(engine_pipeline, "refine", lambda *a, **k: given.append(a) or real(*a, **k))
+    pipeline(
+        reference, [condition], spec, settings=SamplingSettings(), generator=torch.Generator().manual_seed(1)
+    )
+    return given
+
+
 def test_a_refiner_gated_at_the_references_bones_keeps_them_and_animate_gives_them(
     tmp_path, denoiser, monkeypatch
 ):
@@ -257,8 +271,6 @@ def test_a_refiner_gated_at_the_references_bones_keeps_them_and_animate_gives_th
 
     from charanim.api import load_pipeline
     from charanim.conditioning import OutputSpec
-    from charanim.engine import pipeline as engine_pipeline
-    from charanim.engine.pipeline import SamplingSettings
     from charanim.io.pixels import to_pixels
     from charanim.training.batch import BatchBuilder
     from charanim.training.data import ManifestData
@@ -282,14 +294,8 @@ def test_a_refiner_gated_at_the_references_bones_keeps_them_and_animate_gives_th
     assert bones.any() and not bones.all()
     assert torch.equal(stored[0].bool(), bones[0])
 
-    given = []
-    real = engine_pipeline.refine
-    monkeypatch.setattr(engine_pipeline, "refine", lambda *a, **k: given.append(a[6]) or real(*a, **k))
-    reference = to_pixels(builder._fit(sample.reference))
-    pipeline(
-        reference, [condition], spec, settings=SamplingSettings(), generator=torch.Generator().manual_seed(1)
-    )
-    assert len(given) == 1 and torch.equal(given[0], bones)
+    given = _refine_calls(pipeline, condition, to_pixels(builder._fit(sample.reference)), spec, monkeypatch)
+    assert len(given) == 1 and torch.equal(given[0][6], bones)
 
 
 def test_a_refiner_reads_the_references_pose_map_and_nothing_drawn_without_one():
@@ -317,8 +323,6 @@ def test_a_refiner_reading_the_references_pose_map_gets_it_in_training_and_in_an
 
     from charanim.api import load_pipeline
     from charanim.conditioning import OutputSpec
-    from charanim.engine import pipeline as engine_pipeline
-    from charanim.engine.pipeline import SamplingSettings
     from charanim.io.pixels import to_pixels, to_uint8
     from charanim.training.batch import BatchBuilder
     from charanim.training.data import ManifestData
@@ -340,14 +344,8 @@ def test_a_refiner_reading_the_references_pose_map_gets_it_in_training_and_in_an
     own = condition.reference[:, 0]
     assert own.amax() > -0.9 and np.array_equal(stored[0].numpy(), to_uint8(own))
 
-    given = []
-    real = engine_pipeline.refine
-    monkeypatch.setattr(engine_pipeline, "refine", lambda *a, **k: given.append(a[8]) or real(*a, **k))
-    reference = to_pixels(builder._fit(sample.reference))
-    pipeline(
-        reference, [condition], spec, settings=SamplingSettings(), generator=torch.Generator().manual_seed(1)
-    )
-    assert len(given) == 1 and torch.equal(given[0], own)
+    given = _refine_calls(pipeline, condition, to_pixels(builder._fit(sample.reference)), spec, monkeypatch)
+    assert len(given) == 1 and torch.equal(given[0][8], own)
 
 
 def test_refiner_folders_and_settings_come_together(tmp_path, denoiser):

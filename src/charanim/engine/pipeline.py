@@ -375,9 +375,9 @@ class AnimatePipeline:
         keep_out: torch.Tensor | None = None,
     ) -> np.ndarray:
         """``frames`` uint8 ``[F, H, W, 3]`` through the model's refiner, beside the reference
-        ``[3, H, W]``, the reference moved to each frame ``[3, F, H, W]`` and the in-context
-        condition's motion video (its pose maps) and own reference map, all in [-1, 1]; ``keep_out`` ``[F, 1, H, W]``
-        is left as it is."""
+        ``[3, H, W]``, the reference moved to each frame ``[3, F, H, W]``, the in-context
+        condition's motion video (its pose maps) and its own reference map, all in [-1, 1];
+        ``keep_out`` ``[F, 1, H, W]`` is left as it is."""
         backbone = self.backbone
         device = backbone.device
         count = len(frames)

@@ -5,9 +5,9 @@ denoiser's latents are a blurred guess: charanim-tiny's moving parts are smears.
 *refiner* (a small diffusers ``UNet2DModel`` trained by ``charanim train`` with
 ``training.task: refiner``) looks at each finished frame beside what the model was
 given — the reference, the reference moved bone by bone to the frame's skeleton (the
-warp), the frame's motion condition (its pose map), as its spec says the reference's own
-pose map — and predicts a correction, trained
-against true frames on the model's own outputs.
+warp), the frame's motion condition (its pose map) and, where its spec names it, the
+reference's own pose map — and predicts a correction, trained against true frames on the
+model's own outputs.
 
 The correction is applied only where something moves (the *gate*): where the frame or
 the warp differs from the reference by more than ``tolerance`` ([-1, 1] units, any

@@ -37,7 +37,8 @@ class RefinerModelSpec:
 
     block_out_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
     layers_per_block: int = 1
-    #: what it reads per frame: some of frame, warp, motion, reference
+    #: what it reads per frame: some of frame, warp, motion, reference, reference_motion (the
+    #: reference's own pose map)
     inputs: list[str] = field(default_factory=lambda: ["frame", "warp", "motion", "reference"])
     #: a change above this from the reference ([-1, 1] units) opens the gate where it may correct
     tolerance: float = 0.1
