@@ -388,8 +388,18 @@ def _stop_by_signal(command: list[str], run: Path, signum: int, after_steps: int
     import subprocess
     import time
 
+    def as_at_a_terminal():  # a suite run as a background job ignores SIGINT, and so would
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # its children: Ctrl-C is what is tested
+
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=as_at_a_terminal,
+    )
     deadline = time.monotonic() + 120
     while (
         time.monotonic() < deadline
