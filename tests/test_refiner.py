@@ -250,14 +250,14 @@ def test_the_absolute_error_trains_another_refiner_and_only_the_refiner_task_tak
     assert not (tmp_path / "ae").exists()
 
 
-def _refine_calls(pipeline, condition, reference, spec, monkeypatch) -> list[tuple]:
-    """The positional arguments of every ``refine`` call one animation of ``condition`` makes."""
+def _refine_calls(pipeline, condition, reference, spec, monkeypatch) -> list[dict]:
+    """The keyword arguments of every ``refine`` call one animation of ``condition`` makes."""
     from charanim.engine import pipeline as engine_pipeline
     from charanim.engine.pipeline import SamplingSettings
 
     given = []
     real = engine_pipeline.refine
-    monkeypatch.setattr(engine_pipeline, "refine", lambda *a, **k: given.append(a) or real(*a, **k))
+    monkeypatch.setattr(engine_pipeline, "refine", lambda *a, **k: given.append(k) or real(*a, **k))
     pipeline(
         reference, [condition], spec, settings=SamplingSettings(), generator=torch.Generator().manual_seed(1)
     )
@@ -295,7 +295,7 @@ def test_a_refiner_gated_at_the_references_bones_keeps_them_and_animate_gives_th
     assert torch.equal(stored[0].bool(), bones[0])
 
     given = _refine_calls(pipeline, condition, to_pixels(builder._fit(sample.reference)), spec, monkeypatch)
-    assert len(given) == 1 and torch.equal(given[0][6], bones)
+    assert len(given) == 1 and torch.equal(given[0]["bones"], bones)
 
 
 def test_a_refiner_reads_the_references_pose_map_and_nothing_drawn_without_one():
@@ -345,7 +345,7 @@ def test_a_refiner_reading_the_references_pose_map_gets_it_in_training_and_in_an
     assert own.amax() > -0.9 and np.array_equal(stored[0].numpy(), to_uint8(own))
 
     given = _refine_calls(pipeline, condition, to_pixels(builder._fit(sample.reference)), spec, monkeypatch)
-    assert len(given) == 1 and torch.equal(given[0][8], own)
+    assert len(given) == 1 and torch.equal(given[0]["reference_motion"], own)
 
 
 def test_refiner_folders_and_settings_come_together(tmp_path, denoiser):

@@ -398,9 +398,9 @@ class AnimatePipeline:
             moved[:, :count].to(device, torch.float32).transpose(0, 1),
             motion,
             reference.to(device, torch.float32),
-            bones,
-            None if keep_out is None else keep_out[:count].to(device),
-            reference_motion,
+            bones=bones,
+            keep_out=None if keep_out is None else keep_out[:count].to(device),
+            reference_motion=reference_motion,
         )
         return to_uint8(refined.transpose(0, 1))
 

@@ -59,6 +59,7 @@ def correct(
     warp: torch.Tensor,
     motion: torch.Tensor | None,
     reference: torch.Tensor,
+    *,
     bones: torch.Tensor | None = None,
     keep_out: torch.Tensor | None = None,
     reference_motion: torch.Tensor | None = None,
@@ -91,6 +92,7 @@ def refine(
     warp: torch.Tensor,
     motion: torch.Tensor | None,
     reference: torch.Tensor,
+    *,
     bones: torch.Tensor | None = None,
     keep_out: torch.Tensor | None = None,
     reference_motion: torch.Tensor | None = None,
@@ -106,7 +108,7 @@ def refine(
 
     return torch.cat([
         correct(refiner, spec, frames[i : i + batch], warp[i : i + batch], part(motion, i), reference,
-                bones, part(keep_out, i), reference_motion)
+                bones=bones, keep_out=part(keep_out, i), reference_motion=reference_motion)
         for i in range(0, len(frames), batch)
     ])  # fmt: skip
 

@@ -78,7 +78,7 @@ GIVEN = ("frame", "warp", "motion", "reference", "bones", "reference_motion")
 
 def _correct(net, spec: RefinerSpec, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     frames, warp, motion, reference, bones, reference_motion = map(batch.get, GIVEN)
-    return correct(net, spec, frames, warp, motion, reference, bones, reference_motion=reference_motion)
+    return correct(net, spec, frames, warp, motion, reference, bones=bones, reference_motion=reference_motion)
 
 
 class _Frames(HeldOutFrames):

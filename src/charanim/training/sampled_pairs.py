@@ -12,7 +12,8 @@ the pair's true frames:
   consistency decoders do for Stable Diffusion's autoencoder).
 - ``frames``: the finished frames, as ``animate`` writes them (without a refiner), with
   what the model was given beside them — the reference, the reference moved to each
-  frame's skeleton, the pose maps, the reference's own — for the refiner task (:mod:`charanim.training.refiner`).
+  frame's skeleton, the pose maps, the reference's own — for the refiner task
+  (:mod:`charanim.training.refiner`).
 
 Either way a pair is sampled as ``animate`` samples it, from its driver's retargeted
 skeleton. The samples are drawn once per run into RUN/sampled/, in chunks written
