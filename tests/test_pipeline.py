@@ -159,6 +159,38 @@ def test_start_warp_noises_the_moved_reference_and_needs_a_model_with_the_warp(p
     assert motion["warp"] > 1.5 * motion["still"]  # measured 2.8 against 1.3
 
 
+def test_a_model_whose_warp_is_filled_behind_moved_limbs_is_given_that_warp(tmp_path, monkeypatch):
+    import json
+    import shutil
+    from pathlib import Path
+
+    import charanim.engine.pipeline as pipeline_module
+    from charanim.api import animate
+    from charanim.models.tiny import NAME, bundled_models_folder
+
+    # charanim-tiny's weights with a config that says its warp is filled behind moved limbs
+    model = tmp_path / "filled"
+    shutil.copytree(bundled_models_folder() / NAME, model)
+    config = json.loads((model / "charanim.json").read_text())
+    (model / "charanim.json").write_text(json.dumps({**config, "warp_behind": "filled"}))
+    behinds, warped = [], pipeline_module.warped_reference
+    monkeypatch.setattr(
+        pipeline_module, "warped_reference", lambda *a, **k: behinds.append(a[3]) or warped(*a, **k)
+    )
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    options = dict(
+        pose=examples / "driving.keypoints.jsonl",
+        reference_pose=examples / "reference.keypoints.jsonl",
+        steps=2,
+        max_frames=8,
+        refine=False,
+    )
+    animate(examples / "reference.png", examples / "driving.mp4", model=str(model), **options)
+    assert behinds == ["filled"]
+    animate(examples / "reference.png", examples / "driving.mp4", **options)  # the shipped model
+    assert behinds == ["filled", "reference"]
+
+
 def test_a_flow_from_the_warp_that_predicts_no_change_returns_the_warp(tiny_model, media, monkeypatch):
     from charanim.engine.reference_warp import warped_reference
     from charanim.io.pixels import to_uint8

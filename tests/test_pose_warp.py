@@ -6,7 +6,7 @@ import torch
 from charanim.conditioning import Condition, InjectionSite
 from charanim.engine.reference_warp import warped_reference
 from charanim.pose.formats import get_format
-from charanim.pose.warp import bone_warp, near_bones, seen_bones
+from charanim.pose.warp import bone_warp, cleared_of_bones, fill_from_around, near_bones, seen_bones
 
 FORMAT = "coco17"
 
@@ -88,6 +88,70 @@ def test_the_warped_reference_follows_the_conditions_skeleton_from_its_cut():
     assert not torch.equal(warped[:, 1], warped[:, 0])  # frames 2 and 3 of the clip differ
     # a window longer than the skeletons left holds the last pose
     assert torch.equal(warped_reference(condition, reference, 6)[:, 5], warped[:, 3])
+
+
+def test_a_hole_is_filled_from_the_pixels_around_it_and_nothing_else_changes():
+    # left half red, right half blue; a hole across the seam takes each side's colour near it
+    image = np.zeros((16, 16, 3), np.float32)
+    image[:, :8] = (200, 0, 0)
+    image[:, 8:] = (0, 0, 200)
+    hole = np.zeros((16, 16), bool)
+    hole[4:12, 3:13] = True
+    filled = fill_from_around(image, hole)
+    assert np.array_equal(filled[~hole], image[~hole])
+    assert filled[8, 3, 0] > 150 and filled[8, 3, 2] < 50  # near the red side: red
+    assert filled[8, 12, 2] > 150 and filled[8, 12, 0] < 50  # near the blue side: blue
+    assert np.all((filled >= 0) & (filled <= 200))  # a blend of what is around, no overshoot
+    # a uniform surround fills uniformly; no hole, or nothing known: unchanged
+    grey = np.full((16, 16, 3), 90.0, np.float32)
+    assert np.allclose(fill_from_around(grey, hole), 90.0)
+    assert np.array_equal(fill_from_around(image, np.zeros_like(hole)), image)
+    assert np.array_equal(fill_from_around(image, np.ones_like(hole)), image)
+
+
+def test_a_warp_with_vacated_pixels_clears_behind_a_moved_limb_and_keeps_what_stood_still():
+    image, mask = _figure()
+    cleared = cleared_of_bones(image, _skeleton(), FORMAT)
+    near = near_bones(_skeleton(), FORMAT, (64, 64))
+    assert np.array_equal(cleared[~near], image[~near])
+    assert np.abs(cleared[mask].astype(int) - 90).max() < 30  # the limbs gone: the grey backdrop, roughly
+    # the right forearm (bone 8-10) swung up; the rest of the skeleton stands still
+    moved = _skeleton()
+    moved[10, :2] = (52, 22)
+    ghost = bone_warp(image, image, near, _skeleton(), moved[None], FORMAT)[0]
+    clear = bone_warp(image, image, near, _skeleton(), moved[None], FORMAT, vacated=cleared)[0]
+    forearm = np.zeros((64, 64), bool)
+    forearm[32:37, 43:46] = True  # where the forearm hung (its lower half: nothing moved onto it)
+    forearm &= mask
+    assert forearm.sum() > 5
+    assert np.array_equal(ghost[forearm], image[forearm])  # the limb's ghost
+    assert np.abs(clear[forearm].astype(int) - 90).max() < 30  # cleared: the backdrop
+    # what stood still (the left leg, far from the moved bone) is the image's own, in both
+    leg = mask.copy()
+    leg[:, 30:] = False
+    leg[:40] = False
+    assert np.array_equal(clear[leg], image[leg]) and np.array_equal(ghost[leg], image[leg])
+    # and where the forearm landed, both show it
+    landed = (ghost != image).any(-1)
+    assert landed.sum() > 5 and np.array_equal(clear[landed], ghost[landed])
+
+
+def test_a_filled_warped_reference_is_the_warp_with_the_reference_cleared_behind_moved_limbs():
+    image, _ = _figure()
+    reference = torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1
+    motion = np.stack([_skeleton(shift=(float(3 * i), 0.0)) for i in range(3)])
+    meta = {"keypoints": motion, "reference_keypoints": _skeleton(), "body_format": FORMAT}
+    condition = Condition("pose", InjectionSite.IN_CONTEXT, video=torch.zeros(3, 3, 64, 64), meta=meta)
+    ghost = warped_reference(condition, reference, 3)
+    filled = warped_reference(condition, reference, 3, "filled")
+    assert torch.equal(filled[:, 0], ghost[:, 0])  # the first frame does not move
+    pixels = reference.permute(1, 2, 0).numpy()
+    vacated = cleared_of_bones(pixels, _skeleton(), FORMAT)
+    expected = bone_warp(
+        pixels, pixels, near_bones(_skeleton(), FORMAT, (64, 64)), _skeleton(), motion, FORMAT, vacated
+    )
+    assert torch.allclose(filled, torch.from_numpy(expected).permute(3, 0, 1, 2))
+    assert not torch.equal(filled[:, 2], ghost[:, 2])
 
 
 def test_a_bone_of_no_length_in_the_reference_does_not_break_the_warp():

@@ -595,7 +595,10 @@ def test_a_warm_start_gains_the_reference_warped_to_the_skeleton(tmp_path, world
     assert pipeline.backbone.transformer.patch_embedding.weight[:, -3:].abs().sum() > 0
 
 
-def test_a_flow_from_the_warp_trains_from_a_warp_model_and_is_kept_in_its_config(tmp_path, world):
+def test_a_flow_from_the_warp_trains_from_a_warp_model_and_is_kept_in_its_config(
+    tmp_path, world, monkeypatch
+):
+    import charanim.training.batch as batch_module
     from charanim.api import load_pipeline
     from charanim.errors import ModelLoadError
     from charanim.training.build import build_backbone
@@ -608,22 +611,39 @@ def test_a_flow_from_the_warp_trains_from_a_warp_model_and_is_kept_in_its_config
 
     warp = ["model.reference_warp_channels=true"]
     train(resolve(Recipe, base, ["training.steps=2", *warp]), tmp_path / "noise")
+    assert (
+        load_pipeline(tmp_path / "noise" / "model", device="cpu").backbone.config.warp_behind == "reference"
+    )
+    # the warp cleared behind moved limbs, as training builds its batches with it
+    behinds = []
+    warped = batch_module.warped_reference
+    monkeypatch.setattr(
+        batch_module, "warped_reference", lambda *a, **k: behinds.append(a[3]) or warped(*a, **k)
+    )
     overrides = [f"model.init={tmp_path / 'noise' / 'model'}", "model.flow_source=warp", "training.steps=3"]
-    overrides += ["validation.every=3", "validation.samples=1"]
+    overrides += ["model.warp_behind=filled", "validation.every=3", "validation.samples=1"]
     train(resolve(Recipe, base, overrides), tmp_path / "bridge")
+    assert behinds and set(behinds) == {"filled"}
     losses = _losses(tmp_path / "bridge")
     assert len(losses) == 3 and all(np.isfinite(losses))
     assert (tmp_path / "bridge" / "samples" / "step-0000003.mp4").is_file()  # sampled from the warp
-    assert load_pipeline(tmp_path / "bridge" / "model", device="cpu").backbone.config.flow_source == "warp"
-    # a later stage keeps it unless its recipe says otherwise
+    bridge = load_pipeline(tmp_path / "bridge" / "model", device="cpu").backbone.config
+    assert (bridge.flow_source, bridge.warp_behind) == ("warp", "filled")
+    # a later stage keeps both unless its recipe says otherwise
     later = build_backbone(
         resolve(Recipe, base, [f"model.init={tmp_path / 'bridge' / 'model'}"]), torch.device("cpu")
     )
-    assert later.config.flow_source == "warp"
+    assert (later.config.flow_source, later.config.warp_behind) == ("warp", "filled")
+    with pytest.raises(RecipeError, match="warp_behind"):
+        resolve(Recipe, base, ["model.warp_behind=blank"])
 
     config = tmp_path / "bridge" / "model" / "charanim.json"
-    config.write_text(config.read_text().replace('"flow_source": "warp"', '"flow_source": "moved"'))
+    text = config.read_text()
+    config.write_text(text.replace('"flow_source": "warp"', '"flow_source": "moved"'))
     with pytest.raises(ModelLoadError, match="unknown flow_source 'moved'"):
+        load_pipeline(tmp_path / "bridge" / "model", device="cpu")
+    config.write_text(text.replace('"warp_behind": "filled"', '"warp_behind": "blank"'))
+    with pytest.raises(ModelLoadError, match="unknown warp_behind 'blank'"):
         load_pipeline(tmp_path / "bridge" / "model", device="cpu")
 
 

@@ -174,9 +174,8 @@ class AnimatePipeline:
         # moved frames in pixels (each window takes and encodes its own)
         warp = None
         if backbone.config.reference_warp_channels:
-            moved = warped_reference(in_context, reference, spec.frames)[None].to(
-                backbone.device, torch.float32
-            )
+            moved = warped_reference(in_context, reference, spec.frames, backbone.config.warp_behind)
+            moved = moved[None].to(backbone.device, torch.float32)
             warp = (backbone.encode_motion(reference_pixels), moved)
         # which of the reference's pixels are scene, to keep (--scene keep); a condition
         # that does not say leaves the whole frame to the model
@@ -254,7 +253,11 @@ class AnimatePipeline:
         frames = output[: spec.frames]
         if settings.refine:  # 6. The model's refiner, where the character moved
             started_refine = time.perf_counter()
-            moved = warp[1][0] if warp is not None else warped_reference(in_context, reference, spec.frames)
+            moved = (
+                warp[1][0]
+                if warp is not None
+                else warped_reference(in_context, reference, spec.frames, self.backbone.config.warp_behind)
+            )
             frames = self._refine(frames, reference, moved, in_context, kept_from_refiner)
             seconds["refine"] = time.perf_counter() - started_refine
             seconds["total"] = time.perf_counter() - started

@@ -15,6 +15,13 @@ W, 2]`` giving, for every output pixel of those frames, the (x, y) of the refere
 sample there (the RGB conditioner's, from the driver's optical flow). A condition with
 neither gives the reference held still, which is also what a dropped motion condition
 gives.
+
+What the warp shows where a limb moved away (``behind``, the model's ``warp_behind``):
+``reference``, the reference as it is (the limb's ghost, for the model to remove), or
+``filled``: where a frame's skeleton carried a pixel away, the reference with the
+pixels the warp moves filled from the pixels around them
+(:func:`charanim.pose.warp.cleared_of_bones`) — no ghost, roughly the scene; what did
+not move keeps the reference's own pixels.
 """
 
 from __future__ import annotations
@@ -23,13 +30,16 @@ import numpy as np
 import torch
 
 from charanim.conditioning import Condition
-from charanim.pose.warp import NEAR_BONE, bone_warp
+from charanim.pose.warp import NEAR_BONE, bone_warp, cleared_of_bones
 
 
-def warped_reference(condition: Condition | None, reference: torch.Tensor, frames: int) -> torch.Tensor:
+def warped_reference(
+    condition: Condition | None, reference: torch.Tensor, frames: int, behind: str = "reference"
+) -> torch.Tensor:
     """``reference`` ``[3, H, W]`` (any range) moved to each of the condition's ``frames``
-    skeletons: ``[3, frames, H, W]``. A training crop's condition (``meta["cut"]``) is
-    warped over its crop's frames."""
+    skeletons: ``[3, frames, H, W]``, showing ``behind`` (``reference`` or ``filled``)
+    where a moved limb stood. A training crop's condition (``meta["cut"]``) is warped over
+    its crop's frames."""
     still = reference[:, None].expand(-1, frames, -1, -1)
     meta = condition.meta if condition is not None else {}
     start = int(meta.get("cut", 0))
@@ -42,7 +52,8 @@ def warped_reference(condition: Condition | None, reference: torch.Tensor, frame
         motion = np.concatenate([motion, np.repeat(motion[-1:], frames - len(motion), axis=0)])
     points = np.asarray(meta["reference_keypoints"], np.float64)
     image = reference.permute(1, 2, 0).cpu().float().numpy()
-    warped = bone_warp(image, image, NEAR_BONE, points, motion, meta["body_format"])
+    vacated = cleared_of_bones(image, points, meta["body_format"]) if behind == "filled" else None
+    warped = bone_warp(image, image, NEAR_BONE, points, motion, meta["body_format"], vacated)
     return torch.from_numpy(warped).permute(3, 0, 1, 2).to(reference)
 
 

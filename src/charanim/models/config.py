@@ -16,6 +16,8 @@ FORMAT = "charanim-model"
 FORMAT_VERSION = 1
 #: where a model's flow starts (ModelConfig.flow_source)
 FLOW_SOURCES = ("noise", "warp")
+#: what a model's reference warp shows where a limb moved away (ModelConfig.warp_behind)
+WARP_BEHIND = ("reference", "filled")
 
 
 @dataclass
@@ -58,7 +60,9 @@ class ModelConfig:
     where a limb was with where it is going; ``reference_warp_channels``: the reference's
     pixels moved bone by bone to each frame's skeleton at every target position
     (``engine.reference_warp``), so the model corrects a warp instead of drawing each
-    limb anew; ``flow_source``: what the model's flow starts from at σ = 1 — ``noise``
+    limb anew; ``warp_behind``: what that warp shows where a limb moved away — the
+    ``reference`` as it is (the limb's ghost) or ``filled`` from the pixels around
+    (``engine.reference_warp``); ``flow_source``: what the model's flow starts from at σ = 1 — ``noise``
     (Gaussian, as every diffusion model) or ``warp`` (the reference moved by the motion
     condition, encoded: a flow from that warp to the target, trained to correct it, so
     the model's output is anchored at its warp rather than drawn from noise; models with
@@ -83,6 +87,7 @@ class ModelConfig:
     reference_motion_channels: bool = False
     reference_warp_channels: bool = False
     flow_source: str = "noise"
+    warp_behind: str = "reference"
     motion_space: str = "latent"
     #: per conditioner, the settings it was trained with (``{"pose": {"limb_width": 3}}``)
     conditioner_options: dict[str, dict[str, Any]] = field(default_factory=dict)

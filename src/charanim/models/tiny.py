@@ -32,6 +32,7 @@ from charanim.models.backbones import Backbone, BackboneFamily, motion_channels
 from charanim.models.config import (
     CONFIG_NAME,
     FLOW_SOURCES,
+    WARP_BEHIND,
     ModelConfig,
     read_model_config,
     write_model_config,
@@ -216,6 +217,10 @@ class TinyFamily(BackboneFamily):
             )
         if config.flow_source == "warp" and not config.reference_warp_channels:
             raise ModelLoadError(f"'{path}': flow_source 'warp' needs reference_warp_channels.")
+        if config.warp_behind not in WARP_BEHIND:
+            raise ModelLoadError(
+                f"'{path}': unknown warp_behind '{config.warp_behind}' (known: {', '.join(WARP_BEHIND)})."
+            )
         motion = motion_channels(autoencoder, config.motion_space)
         expected = input_channels(
             autoencoder.channels,

@@ -18,6 +18,8 @@ Written here: no library we depend on warps an image by a 2D skeleton.
 from __future__ import annotations
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from charanim.array_cache import ArrayCache
 from charanim.pose.formats import get_format
@@ -73,6 +75,41 @@ def near_bones(
 def _near_radius(points: np.ndarray, share: float) -> float:
     seen = points[points[:, 2] > 0, :2]
     return max(share * float(np.ptp(seen, axis=0).max()), 1.5)
+
+
+def fill_from_around(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """``image`` ``[H, W, C]`` with its ``hole`` pixels (``bool [H, W]``) replaced by a
+    smooth fill from the pixels around them (push-pull: the known pixels averaged over
+    coarser and coarser grids, then each level's missing pixels taken from the next
+    coarser one, upsampled). Unchanged when nothing around is known. Written here: no
+    library we depend on inpaints (OpenCV is the RGB plugin's, not the core's)."""
+    if not hole.any() or hole.all():
+        return image.copy()
+    values = torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
+    known = torch.from_numpy(~hole).float()[None, None]
+    levels = [(values * known, known)]
+    while levels[-1][1].min() == 0 and min(levels[-1][1].shape[-2:]) > 1:  # push
+        total, weight = levels[-1]
+        levels.append((F.avg_pool2d(total, 2, ceil_mode=True), F.avg_pool2d(weight, 2, ceil_mode=True)))
+    total, weight = levels[-1]
+    filled = total / weight.clamp_min(1e-6)
+    for total, weight in reversed(levels[:-1]):  # pull
+        coarse = F.interpolate(filled, size=total.shape[-2:], mode="bilinear", align_corners=False)
+        share = weight.clamp(0, 1)
+        filled = share * (total / weight.clamp_min(1e-6)) + (1 - share) * coarse
+    out = image.copy()
+    out[hole] = filled[0].permute(1, 2, 0).numpy()[hole].astype(image.dtype)
+    return out
+
+
+def cleared_of_bones(
+    image: np.ndarray, points: np.ndarray, body_format: str, share: float = NEAR_BONE
+) -> np.ndarray:
+    """``image`` ``[H, W, C]`` with the pixels :func:`bone_warp` moves for ``share``
+    (those near the skeleton ``points``' bones) filled from the pixels around them: the
+    scene behind the character, roughly, where a limb that moves away leaves nothing."""
+    height, width = image.shape[:2]
+    return fill_from_around(image, near_bones(points, body_format, (width, height), share))
 
 
 Box = tuple[slice, slice]
@@ -141,12 +178,15 @@ def bone_warp(
     reference_points: np.ndarray,
     motion: np.ndarray,
     body_format: str,
+    vacated: np.ndarray | None = None,
 ) -> np.ndarray:
     """``image`` ``[H, W, 3]`` warped to each frame of ``motion`` ``[F, K, 3]`` (output
     pixels, like ``reference_points`` ``[K, 3]``): ``[F, H, W, 3]`` of ``base``'s dtype.
     Pixels where ``movable`` (``bool [H, W]``, or a share as in :func:`near_bones`) is False
-    stay put; output pixels no bone reaches keep ``base`` ``[H, W, 3]``. A bone hidden in a
-    frame moves nothing in it."""
+    stay put; output pixels no bone reaches keep ``base`` ``[H, W, 3]``, or ``vacated``
+    ``[H, W, 3]`` where given and, in that frame, their own bone carried the pixel a pixel
+    or more away (what shows behind a limb that left). A bone hidden in a frame moves
+    nothing in it."""
     height, width = image.shape[:2]
     frames = np.repeat(base[None], len(motion), axis=0)
     bones = seen_bones(reference_points, body_format)
@@ -169,6 +209,8 @@ def bone_warp(
     # each bone's map from a frame back onto the reference, and its own (reference -> frame)
     inverse = _similarities(moving[:, first], moving[:, second], points[first], points[second])
     forward = _similarities(points[first], points[second], moving[:, first], moving[:, second])
+    if vacated is not None:
+        _show_vacated(frames, vacated, flat_owner, forward, shown)
     windows = _landing_boxes(forward, inverse, shown, owned, (width, height))
     columns, rows = np.arange(width) + 0.5, (np.arange(height) + 0.5)[:, None]  # pixel centres
     # per output pixel the image pixel it takes (-1: none) and its squared distance to the
@@ -199,6 +241,25 @@ def bone_warp(
     flat = frames.reshape(-1, frames.shape[-1])  # a view: np.repeat's output is contiguous
     flat[moved] = image.reshape(-1, image.shape[-1])[taken[moved]]
     return frames
+
+
+def _show_vacated(
+    frames: np.ndarray, vacated: np.ndarray, flat_owner: np.ndarray, forward: np.ndarray, shown: np.ndarray
+) -> None:
+    """In place: each movable pixel of ``frames`` ``[F, H, W, C]`` takes ``vacated``'s in
+    the frames where its bone (``flat_owner``) is ``shown`` and its map ``forward``
+    ``[F, bones, 2, 3]`` carries the pixel's centre a pixel or more away."""
+    count, height, width = frames.shape[:3]
+    pixels = np.flatnonzero(flat_owner >= 0)
+    bone = flat_owner[pixels]
+    y, x = np.divmod(pixels, width)
+    x, y = x + 0.5, y + 0.5
+    m = forward[:, bone]  # [F, N, 2, 3]
+    dx = m[..., 0, 0] * x + m[..., 0, 1] * y + m[..., 0, 2] - x
+    dy = m[..., 1, 0] * x + m[..., 1, 1] * y + m[..., 1, 2] - y
+    frame, index = np.nonzero((dx * dx + dy * dy >= 1.0) & shown[:, bone])
+    flat = frames.reshape(count, height * width, -1)
+    flat[frame, pixels[index]] = vacated.reshape(height * width, -1)[pixels[index]]
 
 
 def _landing_boxes(

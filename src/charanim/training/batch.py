@@ -152,7 +152,8 @@ class BatchBuilder:
         warp, source = None, None
         if backbone.config.reference_warp_channels:
             moved = torch.stack([
-                warped_reference(c, r[:, 0], self.spec.frames) for c, r in zip(conditions, reference_pixels, strict=True)
+                warped_reference(c, r[:, 0], self.spec.frames, backbone.config.warp_behind)
+                for c, r in zip(conditions, reference_pixels, strict=True)
             ])  # fmt: skip
             warp = (backbone.encode_motion(reference_pixels), backbone.encode_motion(moved))
             if backbone.config.flow_source == "warp":  # the flow's start: the warp, as latents

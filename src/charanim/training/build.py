@@ -96,6 +96,8 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
             backbone.config.reference_warp_channels = True
         if spec.flow_source:
             backbone.config.flow_source = spec.flow_source
+        if spec.warp_behind:
+            backbone.config.warp_behind = spec.warp_behind
         backbone.config.sampler = sampler_defaults(recipe)
         if recipe.training.train_transformer:  # else the transformer stays init's, and so does its history
             backbone.config.provenance = {**backbone.config.provenance, "warm_start": str(spec.init)}
@@ -146,6 +148,7 @@ def _tiny(recipe: Recipe, device: torch.device) -> Backbone:
         reference_motion_channels=spec.reference_motion_channels,
         reference_warp_channels=spec.reference_warp_channels,
         flow_source=spec.flow_source or "noise",
+        warp_behind=spec.warp_behind or "reference",
         motion_space=motion_space,
         sampler=sampler_defaults(recipe),
     )

@@ -89,6 +89,10 @@ class ModelSpec:
     #: correct its warp instead of drawing from noise (ModelConfig.flow_source); unset =
     #: the warm start's, or ``noise`` from scratch
     flow_source: Literal["noise", "warp"] | None = None
+    #: what the reference warp shows where a limb moved away: ``reference`` (its ghost) or
+    #: ``filled`` from the pixels around (ModelConfig.warp_behind); unset = the warm
+    #: start's, or ``reference`` from scratch
+    warp_behind: Literal["reference", "filled"] | None = None
     #: how pose maps / driving frames reach the latent grid (tiny backbone): ``latent``
     #: (through the autoencoder) or ``pixels`` (folded space-to-depth, exact thin limbs);
     #: unset = the warm start's, or ``latent`` from scratch

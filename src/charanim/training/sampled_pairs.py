@@ -209,7 +209,9 @@ class _Sampler:
         }
         if latents:
             return {**kept, "latents": result.latents[0][0].half()}
-        warp = warped_reference(condition, reference, self.spec.frames)
+        warp = warped_reference(
+            condition, reference, self.spec.frames, self.pipeline.backbone.config.warp_behind
+        )
         bones = reference_bones(condition, (self.spec.width, self.spec.height))
         return {
             **kept,
