@@ -251,13 +251,16 @@ def test_the_absolute_error_trains_another_refiner_and_only_the_refiner_task_tak
 
 
 def _refine_calls(pipeline, condition, reference, spec, monkeypatch) -> list[dict]:
-    """The keyword arguments of every ``refine`` call one animation of ``condition`` makes."""
+    """The keyword arguments of every ``refine`` call one animation of ``condition`` makes,
+    and the warp it was given."""
     from charanim.engine import pipeline as engine_pipeline
     from charanim.engine.pipeline import SamplingSettings
 
     given = []
     real = engine_pipeline.refine
-    monkeypatch.setattr(engine_pipeline, "refine", lambda *a, **k: given.append(k) or real(*a, **k))
+    monkeypatch.setattr(
+        engine_pipeline, "refine", lambda *a, **k: given.append({**k, "warp": a[3]}) or real(*a, **k)
+    )
     pipeline(
         reference, [condition], spec, settings=SamplingSettings(), generator=torch.Generator().manual_seed(1)
     )
@@ -346,6 +349,50 @@ def test_a_refiner_reading_the_references_pose_map_gets_it_in_training_and_in_an
 
     given = _refine_calls(pipeline, condition, to_pixels(builder._fit(sample.reference)), spec, monkeypatch)
     assert len(given) == 1 and torch.equal(given[0]["reference_motion"], own)
+
+
+def test_a_refiner_reads_the_warp_it_was_trained_on_in_training_and_in_animate(
+    tmp_path, denoiser, monkeypatch
+):
+    from safetensors.torch import load_file
+
+    from charanim.api import load_pipeline
+    from charanim.conditioning import OutputSpec
+    from charanim.engine.reference_warp import warped_reference
+    from charanim.io.pixels import to_pixels, to_uint8
+    from charanim.training.batch import BatchBuilder
+    from charanim.training.data import ManifestData
+
+    world, model = denoiser
+    assert load_pipeline(str(model), device="cpu").backbone.config.warp_behind == "reference"
+    # a refiner that reads the warp cleared behind moved limbs, on a denoiser that is not given it
+    recipe = resolve(
+        Recipe,
+        _refiner_recipe(tmp_path, world, model),
+        ["model.refiner.warp_behind=filled", "training.steps=2"],
+    )
+    summary = train(recipe, tmp_path / "run")
+    assert (
+        json.loads((Path(summary["model"]) / "charanim.json").read_text())["refiner"]["warp_behind"]
+        == "filled"
+    )
+    pipeline = load_pipeline(summary["model"], device="cpu")
+    spec = OutputSpec(32, 32, 4, 8.0)
+    builder = BatchBuilder(pipeline.backbone, pipeline.conditioners, spec, "retarget")
+    sample = ManifestData(recipe.data, frames=4).sample(0, np.random.default_rng(0))
+    condition, _, _ = builder.motion_condition(sample, np.random.default_rng(0), pose_source="retarget")
+    reference = to_pixels(builder._fit(sample.reference))
+    filled = warped_reference(condition, reference, 4, "filled")
+    assert not torch.equal(filled, warped_reference(condition, reference, 4))  # something moved
+    # each sampled pair keeps that warp, and animate gives the refiner the same
+    stored = load_file(tmp_path / "run" / "sampled" / "chunk-00000.safetensors")["warp"]
+    assert np.array_equal(stored[0].numpy(), to_uint8(filled))
+    given = _refine_calls(pipeline, condition, reference, spec, monkeypatch)
+    assert len(given) == 1 and torch.allclose(given[0]["warp"], filled.transpose(0, 1), atol=1e-6)
+    with pytest.raises(CharanimError, match="warp_behind"):
+        resolve(Recipe, _refiner_recipe(tmp_path, world, model), ["model.refiner.warp_behind=blank"])
+    with pytest.raises(ValueError, match="refiner warp_behind must be one of"):
+        RefinerSpec(warp_behind="blank")
 
 
 def test_refiner_folders_and_settings_come_together(tmp_path, denoiser):

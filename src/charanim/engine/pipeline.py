@@ -253,10 +253,12 @@ class AnimatePipeline:
         frames = output[: spec.frames]
         if settings.refine:  # 6. The model's refiner, where the character moved
             started_refine = time.perf_counter()
+            # the warp the refiner reads: the denoiser's, unless it was trained on another
+            behind = self.backbone.refiner_spec.behind(self.backbone.config.warp_behind)
             moved = (
                 warp[1][0]
-                if warp is not None
-                else warped_reference(in_context, reference, spec.frames, self.backbone.config.warp_behind)
+                if warp is not None and behind == self.backbone.config.warp_behind
+                else warped_reference(in_context, reference, spec.frames, behind)
             )
             frames = self._refine(frames, reference, moved, in_context, kept_from_refiner)
             seconds["refine"] = time.perf_counter() - started_refine

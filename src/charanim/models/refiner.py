@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from charanim.errors import ModelLoadError
+from charanim.models.config import WARP_BEHIND
 
 #: what a refiner may read per frame, each 3 channels in [-1, 1], in its spec's order:
 #: the model's finished frame, the reference moved to the frame's skeleton, the frame's
@@ -38,6 +39,10 @@ class RefinerSpec:
     #: moves): where a limb left, the model and the warp may both keep it as it stood, a
     #: ghost no other test of the gate sees, and only an open gate lets the refiner clear it
     reference_bones: bool = False
+    #: what the warp it reads shows where a limb moved away (``reference``: the limb's
+    #: ghost; ``filled``: cleared, so the warp itself says the limb left; see
+    #: ``ModelConfig.warp_behind``); None: the model's own warp, as its denoiser is given it
+    warp_behind: str | None = None
 
     def __post_init__(self):
         self.inputs = tuple(self.inputs)
@@ -48,6 +53,15 @@ class RefinerSpec:
             )
         if not self.tolerance > 0 or self.dilation < 0:
             raise ValueError("refiner tolerance must be above 0 and dilation 0 or more")
+        if self.warp_behind is not None and self.warp_behind not in WARP_BEHIND:
+            raise ValueError(
+                f"refiner warp_behind must be one of {', '.join(WARP_BEHIND)} (got {self.warp_behind})"
+            )
+
+    def behind(self, model_warp_behind: str) -> str:
+        """What the warp this refiner reads shows behind moved limbs, on a model whose own
+        warp shows ``model_warp_behind``."""
+        return self.warp_behind or model_warp_behind
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "inputs": list(self.inputs)}

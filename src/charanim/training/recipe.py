@@ -48,6 +48,9 @@ class RefinerModelSpec:
     motion_drawn: bool = True
     #: so do the pixels near the reference's own bones, where a moved limb's ghost stays (pose models)
     reference_bones: bool = False
+    #: what the warp it reads shows where a limb moved away: ``reference`` (the ghost) or
+    #: ``filled`` (cleared); unset = the denoiser's own warp (ModelConfig.warp_behind)
+    warp_behind: Literal["reference", "filled"] | None = None
 
 
 @dataclass

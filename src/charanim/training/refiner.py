@@ -39,7 +39,12 @@ def refiner_spec(recipe: Recipe) -> RefinerSpec:
     spec = recipe.model.refiner
     try:
         return RefinerSpec(
-            tuple(spec.inputs), spec.tolerance, spec.dilation, spec.motion_drawn, spec.reference_bones
+            tuple(spec.inputs),
+            spec.tolerance,
+            spec.dilation,
+            spec.motion_drawn,
+            spec.reference_bones,
+            spec.warp_behind,
         )
     except ValueError as exc:
         raise CharanimError(f"model.refiner: {exc}.") from None

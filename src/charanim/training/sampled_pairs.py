@@ -82,11 +82,18 @@ class HeldOutFrames:
 
 
 def sample_pairs(
-    denoiser: str, data: DataSpec, count: int, folder: Path, on_progress=None, kind: str = "latents"
+    denoiser: str,
+    data: DataSpec,
+    count: int,
+    folder: Path,
+    on_progress=None,
+    kind: str = "latents",
+    warp_behind: str | None = None,
 ) -> SampledPairs:
     """The first ``count`` training pairs of ``data``, each sampled once by ``denoiser`` (a
     pose model's name or folder) as ``animate`` would, from its driver's retargeted
-    skeleton; ``kind`` says what is kept (:data:`KEPT`). Chunks already in ``folder`` are
+    skeleton; ``kind`` says what is kept (:data:`KEPT`), ``warp_behind`` what the kept warp
+    shows behind moved limbs (None: the denoiser's own). Chunks already in ``folder`` are
     kept. ``on_progress(done, total)`` after each pair it samples (``total``: the pairs the
     missing chunks hold)."""
     from safetensors.torch import load_file
@@ -95,7 +102,7 @@ def sample_pairs(
     chunks = [(start, folder / f"chunk-{start // CHUNK:05d}.safetensors") for start in range(0, count, CHUNK)]
     missing = [(start, path) for start, path in chunks if not path.is_file()]
     if missing:
-        _Sampler(denoiser, data).write(missing, count, kind, on_progress)
+        _Sampler(denoiser, data, warp_behind).write(missing, count, kind, on_progress)
     loaded = [load_file(path) for _, path in chunks]
     if any(set(c) != {"target", "mask", *KEPT[kind]} for c in loaded):
         raise CharanimError(
@@ -130,19 +137,22 @@ def sampled_pairs_of(recipe, run: Path, on_progress=None, kind: str = "latents")
             )
 
     training = recipe.training
+    # the refiner's warp is the one it will read, which may not be its denoiser's
+    behind = recipe.model.refiner.warp_behind if kind == "frames" else None
     return sample_pairs(
-        recipe.model.denoiser, recipe.data, training.sampled_pairs, run / "sampled", logged, kind
+        recipe.model.denoiser, recipe.data, training.sampled_pairs, run / "sampled", logged, kind, behind
     )
 
 
 class _Sampler:
-    def __init__(self, denoiser: str, data: DataSpec):
+    def __init__(self, denoiser: str, data: DataSpec, warp_behind: str | None = None):
         from charanim.api import load_pipeline
         from charanim.conditioning import InjectionSite, OutputSpec
         from charanim.training.batch import BatchBuilder
         from charanim.training.data import ManifestData
 
         self.pipeline = load_pipeline(denoiser)
+        self.warp_behind = warp_behind or self.pipeline.backbone.config.warp_behind
         in_context = [c for c in self.pipeline.conditioners if c.site is InjectionSite.IN_CONTEXT]
         if [c.name for c in in_context] != ["pose"]:
             raise CharanimError(
@@ -209,9 +219,7 @@ class _Sampler:
         }
         if latents:
             return {**kept, "latents": result.latents[0][0].half()}
-        warp = warped_reference(
-            condition, reference, self.spec.frames, self.pipeline.backbone.config.warp_behind
-        )
+        warp = warped_reference(condition, reference, self.spec.frames, self.warp_behind)
         bones = reference_bones(condition, (self.spec.width, self.spec.height))
         return {
             **kept,
