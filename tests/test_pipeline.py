@@ -1,5 +1,7 @@
 """AnimatePipeline on tiny random models: exact behaviour, not just shapes."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,22 @@ from charanim.testing.bare_loop import bare_spatial_denoise
 
 def _inputs(pipeline, media, frames=12, fps=8.0, size=(32, 32)):
     return prepared_inputs(pipeline, media["reference"], media["drive"], frames, fps, size)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _animate_example(**options):
+    """``charanim animate`` on the bundled example, driven by its shipped skeletons."""
+    from charanim.api import animate
+
+    return animate(
+        EXAMPLES / "reference.png",
+        EXAMPLES / "driving.mp4",
+        pose=EXAMPLES / "driving.keypoints.jsonl",
+        reference_pose=EXAMPLES / "reference.keypoints.jsonl",
+        **options,
+    )
 
 
 def _run(pipeline, media, seed=0, frames=12, **settings):
@@ -138,21 +156,11 @@ def test_start_warp_noises_the_moved_reference_and_needs_a_model_with_the_warp(p
         _run(pipeline, media, frames=8, steps=2, strength=0.5, start="moved")
 
     # charanim-tiny has the warp: from a little noise, the moved reference's motion stays
-    from pathlib import Path
-
-    from charanim.api import animate
-
-    examples = Path(__file__).resolve().parent.parent / "examples"
-    options = dict(
-        pose=examples / "driving.keypoints.jsonl",
-        reference_pose=examples / "reference.keypoints.jsonl",
-        strength=0.2,
-        restore_detail=0.0,
-        refine=False,  # the start alone: the refiner would move the still start's limbs too
-    )
+    # (the refiner off: the start alone; it would move the still start's limbs too)
+    options = dict(strength=0.2, restore_detail=0.0, refine=False)
     motion = {}
     for start in ("still", "warp"):
-        summary = animate(examples / "reference.png", examples / "driving.mp4", start=start, **options)
+        summary = _animate_example(start=start, **options)
         assert summary["start"] == start
         frames = summary["result"].frames.astype(float)
         motion[start] = np.abs(frames - frames[:1]).mean()
@@ -162,10 +170,8 @@ def test_start_warp_noises_the_moved_reference_and_needs_a_model_with_the_warp(p
 def test_a_model_whose_warp_is_filled_behind_moved_limbs_is_given_that_warp(tmp_path, monkeypatch):
     import json
     import shutil
-    from pathlib import Path
 
     import charanim.engine.pipeline as pipeline_module
-    from charanim.api import animate
     from charanim.models.tiny import NAME, bundled_models_folder
 
     # charanim-tiny's weights with a config that says its warp is filled behind moved limbs
@@ -177,17 +183,10 @@ def test_a_model_whose_warp_is_filled_behind_moved_limbs_is_given_that_warp(tmp_
     monkeypatch.setattr(
         pipeline_module, "warped_reference", lambda *a, **k: behinds.append(a[3]) or warped(*a, **k)
     )
-    examples = Path(__file__).resolve().parent.parent / "examples"
-    options = dict(
-        pose=examples / "driving.keypoints.jsonl",
-        reference_pose=examples / "reference.keypoints.jsonl",
-        steps=2,
-        max_frames=8,
-        refine=False,
-    )
-    animate(examples / "reference.png", examples / "driving.mp4", model=str(model), **options)
+    options = dict(steps=2, max_frames=8, refine=False)
+    _animate_example(model=str(model), **options)
     assert behinds == ["filled"]
-    animate(examples / "reference.png", examples / "driving.mp4", **options)  # the shipped model
+    _animate_example(**options)  # the shipped model
     assert behinds == ["filled", "reference"]
 
 
