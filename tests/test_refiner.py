@@ -389,6 +389,14 @@ def test_a_refiner_reads_the_warp_it_was_trained_on_in_training_and_in_animate(
     assert np.array_equal(stored[0].numpy(), to_uint8(filled))
     given = _refine_calls(pipeline, condition, reference, spec, monkeypatch)
     assert len(given) == 1 and torch.allclose(given[0]["warp"], filled.transpose(0, 1), atol=1e-6)
+    # a run resumed under another warp does not train on the pairs sampled with this one
+    from charanim.training.sampled_pairs import sample_pairs
+
+    sampled = tmp_path / "run" / "sampled"
+    assert len(sample_pairs(str(model), recipe.data, 4, sampled, kind="frames", warp_behind="filled")) == 4
+    for other in ("reference", None):
+        with pytest.raises(CharanimError, match="warp was drawn otherwise"):
+            sample_pairs(str(model), recipe.data, 4, sampled, kind="frames", warp_behind=other)
     with pytest.raises(CharanimError, match="warp_behind"):
         resolve(Recipe, _refiner_recipe(tmp_path, world, model), ["model.refiner.warp_behind=blank"])
     with pytest.raises(ValueError, match="refiner warp_behind must be one of"):

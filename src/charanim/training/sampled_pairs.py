@@ -108,6 +108,13 @@ def sample_pairs(
         raise CharanimError(
             f"'{folder}' holds samples of another kind than {kind} (or an older layout of it); remove it to sample anew."
         )
+    asked = _warp_tag(kind, warp_behind)
+    stale = [path.name for _, path in chunks if _stored_warp_tag(path) != asked]
+    if stale:
+        raise CharanimError(
+            f"'{folder}' holds pairs whose warp was drawn otherwise than this run's "
+            f"(model.refiner.warp_behind, {stale[0]}); remove it to sample anew."
+        )
     joined = {key: torch.cat([c[key] for c in loaded]) for key in loaded[0]}
     pairs = SampledPairs(
         target=joined.pop("target").numpy(),
@@ -144,6 +151,22 @@ def sampled_pairs_of(recipe, run: Path, on_progress=None, kind: str = "latents")
     )
 
 
+def _warp_tag(kind: str, warp_behind: str | None) -> str:
+    """What a chunk records of the warp it keeps: the ``warp_behind`` asked for (``model``:
+    the denoiser's own), so that a run resumed under another one does not train on stale
+    warps; latents keep no warp."""
+    return "" if kind != "frames" else (warp_behind or "model")
+
+
+def _stored_warp_tag(path: Path) -> str:
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as chunk:  # the header only: no tensor is read
+        metadata, keys = chunk.metadata() or {}, set(chunk.keys())
+    # chunks from before the tag were all sampled with the denoiser's own warp
+    return metadata.get("warp_behind", "model" if "warp" in keys else "")
+
+
 class _Sampler:
     def __init__(self, denoiser: str, data: DataSpec, warp_behind: str | None = None):
         from charanim.api import load_pipeline
@@ -152,6 +175,7 @@ class _Sampler:
         from charanim.training.data import ManifestData
 
         self.pipeline = load_pipeline(denoiser)
+        self.warp_behind_asked = warp_behind
         self.warp_behind = warp_behind or self.pipeline.backbone.config.warp_behind
         in_context = [c for c in self.pipeline.conditioners if c.site is InjectionSite.IN_CONTEXT]
         if [c.name for c in in_context] != ["pose"]:
@@ -182,7 +206,7 @@ class _Sampler:
                     on_progress(done + len(made), total)
             arrays = {key: torch.stack([m[key] for m in made]).contiguous() for key in made[0]}
             with atomic_output(path) as tmp:
-                save_file(arrays, tmp)
+                save_file(arrays, tmp, metadata={"warp_behind": _warp_tag(kind, self.warp_behind_asked)})
             done += len(made)
 
     def _pair(self, index: int, kind: str) -> dict[str, torch.Tensor]:
