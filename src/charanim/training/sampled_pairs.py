@@ -96,24 +96,21 @@ def sample_pairs(
     shows behind moved limbs (None: the denoiser's own). Chunks already in ``folder`` are
     kept. ``on_progress(done, total)`` after each pair it samples (``total``: the pairs the
     missing chunks hold)."""
-    from safetensors.torch import load_file
-
     folder.mkdir(parents=True, exist_ok=True)
     chunks = [(start, folder / f"chunk-{start // CHUNK:05d}.safetensors") for start in range(0, count, CHUNK)]
     missing = [(start, path) for start, path in chunks if not path.is_file()]
+    asked = _warp_tag(kind, warp_behind)
     if missing:
-        _Sampler(denoiser, data, warp_behind).write(missing, count, kind, on_progress)
-    loaded = [load_file(path) for _, path in chunks]
+        _Sampler(denoiser, data, warp_behind).write(missing, count, kind, asked, on_progress)
+    loaded, tags = zip(*(_load_chunk(path) for _, path in chunks), strict=True)
     if any(set(c) != {"target", "mask", *KEPT[kind]} for c in loaded):
         raise CharanimError(
             f"'{folder}' holds samples of another kind than {kind} (or an older layout of it); remove it to sample anew."
         )
-    asked = _warp_tag(kind, warp_behind)
-    stale = [path.name for _, path in chunks if _stored_warp_tag(path) != asked]
-    if stale:
+    if any(tag != asked for tag in tags):
         raise CharanimError(
             f"'{folder}' holds pairs whose warp was drawn otherwise than this run's "
-            f"(model.refiner.warp_behind, {stale[0]}); remove it to sample anew."
+            "(model.refiner.warp_behind); remove it to sample anew."
         )
     joined = {key: torch.cat([c[key] for c in loaded]) for key in loaded[0]}
     pairs = SampledPairs(
@@ -158,13 +155,15 @@ def _warp_tag(kind: str, warp_behind: str | None) -> str:
     return "" if kind != "frames" else (warp_behind or "model")
 
 
-def _stored_warp_tag(path: Path) -> str:
+def _load_chunk(path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """A chunk's arrays and the warp tag it was written with."""
     from safetensors import safe_open
 
-    with safe_open(path, "pt") as chunk:  # the header only: no tensor is read
-        metadata, keys = chunk.metadata() or {}, set(chunk.keys())
+    with safe_open(path, "pt") as chunk:
+        arrays = {key: chunk.get_tensor(key) for key in chunk.keys()}
+        metadata = chunk.metadata() or {}
     # chunks from before the tag were all sampled with the denoiser's own warp
-    return metadata.get("warp_behind", "model" if "warp" in keys else "")
+    return arrays, metadata.get("warp_behind", "model" if "warp" in arrays else "")
 
 
 class _Sampler:
@@ -175,7 +174,6 @@ class _Sampler:
         from charanim.training.data import ManifestData
 
         self.pipeline = load_pipeline(denoiser)
-        self.warp_behind_asked = warp_behind
         self.warp_behind = warp_behind or self.pipeline.backbone.config.warp_behind
         in_context = [c for c in self.pipeline.conditioners if c.site is InjectionSite.IN_CONTEXT]
         if [c.name for c in in_context] != ["pose"]:
@@ -188,7 +186,9 @@ class _Sampler:
         self.data = ManifestData(data, frames=self.spec.frames)
         self.builder = BatchBuilder(self.pipeline.backbone, in_context, self.spec, pose_source="retarget")
 
-    def write(self, chunks: list[tuple[int, Path]], count: int, kind: str, on_progress=None) -> None:
+    def write(
+        self, chunks: list[tuple[int, Path]], count: int, kind: str, warp_tag: str, on_progress=None
+    ) -> None:
         from safetensors.torch import save_file
 
         from charanim.io.atomic import atomic_output
@@ -206,7 +206,7 @@ class _Sampler:
                     on_progress(done + len(made), total)
             arrays = {key: torch.stack([m[key] for m in made]).contiguous() for key in made[0]}
             with atomic_output(path) as tmp:
-                save_file(arrays, tmp, metadata={"warp_behind": _warp_tag(kind, self.warp_behind_asked)})
+                save_file(arrays, tmp, metadata={"warp_behind": warp_tag})
             done += len(made)
 
     def _pair(self, index: int, kind: str) -> dict[str, torch.Tensor]:
