@@ -397,6 +397,12 @@ def test_a_refiner_reads_the_warp_it_was_trained_on_in_training_and_in_animate(
     for other in ("reference", None):
         with pytest.raises(CharanimError, match="warp was drawn otherwise"):
             sample_pairs(str(model), recipe.data, 4, sampled, kind="frames", warp_behind=other)
+    # pairs drawn with the denoiser's own warp serve a run that names that same warp
+    own = tmp_path / "own"
+    sample_pairs(str(model), recipe.data, 2, own, kind="frames")
+    assert len(sample_pairs(str(model), recipe.data, 2, own, kind="frames", warp_behind="reference")) == 2
+    with pytest.raises(CharanimError, match="warp was drawn otherwise"):
+        sample_pairs(str(model), recipe.data, 2, own, kind="frames", warp_behind="filled")
     with pytest.raises(CharanimError, match="warp_behind"):
         resolve(Recipe, _refiner_recipe(tmp_path, world, model), ["model.refiner.warp_behind=blank"])
     with pytest.raises(ValueError, match="refiner warp_behind must be one of"):

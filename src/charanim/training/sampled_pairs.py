@@ -99,10 +99,12 @@ def sample_pairs(
     folder.mkdir(parents=True, exist_ok=True)
     chunks = [(start, folder / f"chunk-{start // CHUNK:05d}.safetensors") for start in range(0, count, CHUNK)]
     missing = [(start, path) for start, path in chunks if not path.is_file()]
-    asked = _warp_tag(kind, warp_behind)
+    # the warp kept, resolved: "the denoiser's own" and that same value named are one tag
+    own = _denoiser_warp_behind(denoiser) if kind == "frames" else ""
+    asked = (warp_behind or own) if kind == "frames" else ""
     if missing:
-        _Sampler(denoiser, data, warp_behind).write(missing, count, kind, asked, on_progress)
-    loaded, tags = zip(*(_load_chunk(path) for _, path in chunks), strict=True)
+        _Sampler(denoiser, data, asked).write(missing, count, kind, on_progress)
+    loaded, tags = zip(*(_load_chunk(path, own) for _, path in chunks), strict=True)
     if any(set(c) != {"target", "mask", *KEPT[kind]} for c in loaded):
         raise CharanimError(
             f"'{folder}' holds samples of another kind than {kind} (or an older layout of it); remove it to sample anew."
@@ -148,33 +150,39 @@ def sampled_pairs_of(recipe, run: Path, on_progress=None, kind: str = "latents")
     )
 
 
-def _warp_tag(kind: str, warp_behind: str | None) -> str:
-    """What a chunk records of the warp it keeps: the ``warp_behind`` asked for (``model``:
-    the denoiser's own), so that a run resumed under another one does not train on stale
-    warps; latents keep no warp."""
-    return "" if kind != "frames" else (warp_behind or "model")
+def _denoiser_warp_behind(denoiser: str) -> str:
+    """What ``denoiser``'s own warp shows behind moved limbs, from its charanim.json (no
+    weights loaded: a resumed run whose chunks are all there loads no model)."""
+    from charanim.models.backbones import resolve_model
+    from charanim.models.config import ModelConfig, read_model_config
+    from charanim.plugins import get_plugins
+
+    _, folder = resolve_model(denoiser, get_plugins().backbones)
+    config = read_model_config(folder)
+    return (config or ModelConfig).warp_behind  # no charanim.json: the class's default
 
 
-def _load_chunk(path: Path) -> tuple[dict[str, torch.Tensor], str]:
-    """A chunk's arrays and the warp tag it was written with."""
+def _load_chunk(path: Path, own_warp: str) -> tuple[dict[str, torch.Tensor], str]:
+    """A chunk's arrays and the ``warp_behind`` of the warp it keeps (``""``: none kept)."""
     from safetensors import safe_open
 
     with safe_open(path, "pt") as chunk:
         arrays = {key: chunk.get_tensor(key) for key in chunk.keys()}
         metadata = chunk.metadata() or {}
-    # chunks from before the tag were all sampled with the denoiser's own warp
-    return arrays, metadata.get("warp_behind", "model" if "warp" in arrays else "")
+    tag = metadata.get("warp_behind", "model" if "warp" in arrays else "")
+    # chunks from before the tag, and those tagged "model", kept the denoiser's own warp
+    return arrays, own_warp if tag == "model" else tag
 
 
 class _Sampler:
-    def __init__(self, denoiser: str, data: DataSpec, warp_behind: str | None = None):
+    def __init__(self, denoiser: str, data: DataSpec, warp_behind: str = ""):
         from charanim.api import load_pipeline
         from charanim.conditioning import InjectionSite, OutputSpec
         from charanim.training.batch import BatchBuilder
         from charanim.training.data import ManifestData
 
         self.pipeline = load_pipeline(denoiser)
-        self.warp_behind = warp_behind or self.pipeline.backbone.config.warp_behind
+        self.warp_behind = warp_behind  # the warp that frames keep, resolved; latents keep none
         in_context = [c for c in self.pipeline.conditioners if c.site is InjectionSite.IN_CONTEXT]
         if [c.name for c in in_context] != ["pose"]:
             raise CharanimError(
@@ -186,9 +194,7 @@ class _Sampler:
         self.data = ManifestData(data, frames=self.spec.frames)
         self.builder = BatchBuilder(self.pipeline.backbone, in_context, self.spec, pose_source="retarget")
 
-    def write(
-        self, chunks: list[tuple[int, Path]], count: int, kind: str, warp_tag: str, on_progress=None
-    ) -> None:
+    def write(self, chunks: list[tuple[int, Path]], count: int, kind: str, on_progress=None) -> None:
         from safetensors.torch import save_file
 
         from charanim.io.atomic import atomic_output
@@ -206,7 +212,7 @@ class _Sampler:
                     on_progress(done + len(made), total)
             arrays = {key: torch.stack([m[key] for m in made]).contiguous() for key in made[0]}
             with atomic_output(path) as tmp:
-                save_file(arrays, tmp, metadata={"warp_behind": warp_tag})
+                save_file(arrays, tmp, metadata={"warp_behind": self.warp_behind})
             done += len(made)
 
     def _pair(self, index: int, kind: str) -> dict[str, torch.Tensor]:
