@@ -15,7 +15,7 @@ PY
 # the embedded model and the tiny Wan families end to end on the GPU
 python -m pytest -q tests/test_wan_animate.py tests/test_speed_options.py -k "not offload_calls" -p no:cacheprovider
 charanim animate examples/reference.png examples/driving.mp4 -o /tmp/charanim-gpu-smoke.mp4 \
-  --model recipes/tiny/warm-start/stage1 --pose examples/driving.keypoints.jsonl --reference-pose examples/reference.keypoints.jsonl --device cuda --json
+  --model charanim-tiny --pose examples/driving.keypoints.jsonl --reference-pose examples/reference.keypoints.jsonl --device cuda --json
 # context parallelism (--parallel ulysses) over the first two GPUs vs one process
 if (( $(python -c "import torch; print(torch.cuda.device_count())") >= 2 )); then
   python -m pytest -q tests/test_parallel.py -p no:cacheprovider
