@@ -141,6 +141,7 @@ def test_a_refiner_trains_on_the_models_own_frames_and_animate_runs_it(tmp_path,
     refined_model = Path(summary["model"])
     config = json.loads((refined_model / "charanim.json").read_text())
     assert config["refiner"]["dilation"] == 1 and config["provenance"]["refiner"]["steps"] == 4
+    assert config["provenance"]["refiner"]["warm_start"] is None  # a new refiner, no model.init
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     scores = [r["validation"] for r in log if "validation" in r]
     assert len(scores) == 2 and all(0 < s["psnr_character"] < 60 for s in scores)

@@ -83,6 +83,12 @@ def ship(source: Path, target: Path, vae: Path | None = None, adapters: Path | N
         shutil.copytree(vae, scratch / "vae")
     if adapters is not None:
         carry_adapters(scratch, adapters)
+    for config_file in scratch.rglob("config.json"):
+        # diffusers records the folder a warm-started part was loaded from: a path on the
+        # training machine that means nothing where the model ships
+        config = json.loads(config_file.read_text())
+        if config.pop("_name_or_path", None) is not None:
+            config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     for weights in scratch.rglob("*.safetensors"):
         tensors = load_file(weights)
         half = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}

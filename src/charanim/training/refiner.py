@@ -243,7 +243,8 @@ def export(net, spec: RefinerSpec, recipe: Recipe, directory: Path, steps: int) 
     config.refiner = spec.to_json()
     config.provenance["refiner"] = {"steps": steps, "denoiser": str(recipe.model.denoiser),
                                     "data": recipe.data.manifest, "sampled_pairs": recipe.training.sampled_pairs,
-                                    "pixel_loss": recipe.training.pixel_loss}  # fmt: skip
+                                    "pixel_loss": recipe.training.pixel_loss,
+                                    "warm_start": recipe.model.init}  # fmt: skip
     write_model_config(scratch, config)
     if directory.exists():
         shutil.rmtree(directory)
