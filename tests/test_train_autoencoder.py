@@ -160,6 +160,9 @@ def test_shipping_a_model_with_a_fine_tuned_decoder_checks_the_encoder(tmp_path,
     shipped_config = json.loads((tmp_path / "shipped" / "vae" / config).read_text())
     assert "_name_or_path" not in shipped_config and shipped_config["latent_channels"] > 0
 
+    with pytest.raises(SystemExit, match="is not a model folder"):
+        ship_model.ship(tmp_path / "no-such-model", tmp_path / "shipped")
+
     # an autoencoder trained apart has other latents: refused, the target left as it was
     other = _recipe(tmp_path, world, "other", "steps: 2, seed: 7")
     train(resolve(Recipe, other, []), tmp_path / "other")

@@ -73,6 +73,8 @@ def carry_adapters(model: Path, donor: Path) -> None:
 
 
 def ship(source: Path, target: Path, vae: Path | None = None, adapters: Path | None = None) -> None:
+    if not source.is_dir():
+        raise SystemExit(f"'{source}' is not a model folder.")
     if vae is not None:
         check_same_encoder(source / "vae", vae)
     scratch = target.with_name(f".{target.name}.incomplete")
