@@ -155,9 +155,8 @@ def test_shipping_a_model_with_a_fine_tuned_decoder_checks_the_encoder(tmp_path,
         shipped["decoder.conv_out.weight"].float(), fine_tuned["decoder.conv_out.weight"], atol=1e-3
     )
     # the warm-started decoder's config names the folder it was loaded from; the shipped one not
-    config = "config.json"
-    assert "_name_or_path" in json.loads((tmp_path / "decoder" / "model" / config).read_text())
-    shipped_config = json.loads((tmp_path / "shipped" / "vae" / config).read_text())
+    assert "_name_or_path" in json.loads((tmp_path / "decoder" / "model" / "config.json").read_text())
+    shipped_config = json.loads((tmp_path / "shipped" / "vae" / "config.json").read_text())
     assert "_name_or_path" not in shipped_config and shipped_config["latent_channels"] > 0
 
     with pytest.raises(SystemExit, match="is not a model folder"):
