@@ -233,6 +233,49 @@ def test_a_refiner_run_resumes_exactly_and_exports(tmp_path, denoiser):
     assert all(torch.equal(a[k], c[k]) for k in a)
 
 
+def test_a_refiner_trains_on_several_manifests_each_sampled_and_held_out_on_its_own(tmp_path, denoiser):
+    from charanim.testing import write_humanoid_world
+    from charanim.training.sampled_pairs import HeldOutFrames, sampled_pairs_of
+    from charanim.training.trainer import check_recipe
+
+    world, model = denoiser
+    other = write_humanoid_world(
+        tmp_path / "other", count=8, seed=4, frames=4, shard_size=4, test_fraction=0.25
+    )
+    recipe = _refiner_recipe(tmp_path, world, model)
+    both = resolve(Recipe, recipe, [f"data.manifest=[{world},{other}]"])
+    check_recipe(both)
+    summary = train(both, tmp_path / "both")
+    provenance = json.loads((Path(summary["model"]) / "charanim.json").read_text())["provenance"]
+    assert provenance["refiner"]["data"] == [str(world), str(other)]
+    # each manifest's pairs sampled into a folder of its own, as a run on it alone samples them
+    alone = tmp_path / "alone"
+    train(resolve(Recipe, recipe, [f"data.manifest={other}", "training.steps=1"]), alone)
+    pairs = sampled_pairs_of(both, tmp_path / "both", kind="frames")  # all there: no model loaded
+    assert pairs.sources == [4, 4] and len(pairs) == 8
+    assert np.array_equal(
+        pairs.frames[4:],
+        sampled_pairs_of(resolve(Recipe, recipe, [f"data.manifest={other}"]), alone, kind="frames").frames,
+    )
+    assert not np.array_equal(pairs.frames[:4], pairs.frames[4:])
+    # the last tenth of each manifest's pairs (one of four) is held out, never trained on
+    frames = HeldOutFrames(pairs)
+    assert sorted({p for p, _ in frames.held_out_picks()}) == [3, 7]
+    picked = {frames.pick(np.random.default_rng(seed))[0] for seed in range(200)}
+    assert picked == {0, 1, 2, 4, 5, 6}
+
+    with pytest.raises(CharanimError, match="only training.task: refiner reads several"):
+        train(
+            resolve(Recipe, recipe, [f"data.manifest=[{world},{other}]", "training.task=denoiser"]),
+            tmp_path / "d",
+        )
+    with pytest.raises(CharanimError, match="each once"):
+        train(resolve(Recipe, recipe, [f"data.manifest=[{world},{world}]"]), tmp_path / "twice")
+    with pytest.raises(CharanimError, match="'missing.jsonl' does not exist"):
+        check_recipe(resolve(Recipe, recipe, [f"data.manifest=[{world},missing.jsonl]"]))
+    assert not (tmp_path / "d").exists() and not (tmp_path / "twice").exists()
+
+
 def test_the_absolute_error_trains_another_refiner_and_only_the_refiner_task_takes_it(tmp_path, denoiser):
     from safetensors.torch import load_file
 

@@ -109,8 +109,10 @@ class ModelSpec:
 
 @dataclass
 class DataSpec:
-    #: a manifest.jsonl (``synthesize world`` or ``synthesize bootstrap``)
-    manifest: str = ""
+    #: a manifest.jsonl (``synthesize world`` or ``synthesize bootstrap``); the refiner
+    #: task also reads a list of them (``data.manifest=[a.jsonl,b.jsonl]``): the model's
+    #: frames are sampled on each one's pairs, a tenth of each held out
+    manifest: str | list[str] = ""
     #: or a folder of images of one character (few-shot personalisation, Meta-Animator):
     #: pairs of its images become reference and target; keypoints from NAME.pose.jsonl
     #: beside each image, or the pose estimator
@@ -123,6 +125,11 @@ class DataSpec:
     pairs: Literal["cross", "self"] = "cross"
     #: skeleton for the pose conditioner: the driving one retargeted, the target's own, or either
     pose_source: Literal["retarget", "target", "mixed"] = "mixed"
+
+    @property
+    def manifests(self) -> list[str]:
+        """``manifest`` as a list (one manifest, or the refiner task's several)."""
+        return list(self.manifest) if isinstance(self.manifest, list) else [self.manifest]
 
 
 @dataclass

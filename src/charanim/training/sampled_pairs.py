@@ -22,7 +22,7 @@ atomically, so a killed run keeps the chunks it finished and a resumed one loads
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,27 +58,50 @@ class SampledPairs:
     bones: np.ndarray | None = None
     #: ``frames``: the in-context condition's own reference map (the reference's pose map), uint8 [N, H, W, 3]
     reference_motion: np.ndarray | None = None
+    #: how many pairs each manifest gave, in order (the pairs are the manifests' one after another)
+    sources: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.target)
 
 
+def joined(parts: list[SampledPairs]) -> SampledPairs:
+    """Several manifests' sampled pairs as one set, each one's share in ``sources``."""
+    if len(parts) == 1:
+        return parts[0]
+    sizes, arrays = [len(part) for part in parts], {}
+    for key in SampledPairs.__dataclass_fields__:
+        values = [getattr(part, key) for part in parts]
+        if key == "sources" or values[0] is None:
+            continue
+        arrays[key] = torch.cat(values) if key == "latents" else np.concatenate(values)
+        for part in parts:  # each part's copy is in the joined one now: free it as we go
+            setattr(part, key, None)
+    return SampledPairs(**arrays, sources=sizes)
+
+
 class HeldOutFrames:
-    """Sampled pairs drawn as single frames: the last tenth of the pairs held out to validate on."""
+    """Sampled pairs drawn as single frames: the last tenth of each manifest's pairs held
+    out to validate on."""
 
     def __init__(self, pairs: SampledPairs):
         self.pairs = pairs
-        self.held_out = max(1, len(pairs) // 10)
-        self.training = len(pairs) - self.held_out
+        training, held_out, start = [], [], 0
+        for size in pairs.sources or [len(pairs)]:
+            kept = size - max(1, size // 10)
+            training.extend(range(start, start + kept))
+            held_out.extend(range(start + kept, start + size))
+            start += size
+        self._training, self._held_out = np.asarray(training), held_out
+        self.held_out = len(held_out)
+        self.training = len(training)
 
     def pick(self, rng: np.random.Generator) -> tuple[int, int]:
         """A training (pair, frame)."""
-        return int(rng.integers(self.training)), int(rng.integers(self.pairs.target.shape[1]))
+        return int(self._training[rng.integers(self.training)]), int(rng.integers(self.pairs.target.shape[1]))
 
     def held_out_picks(self) -> list[tuple[int, int]]:
-        return [
-            (p, f) for p in range(self.training, len(self.pairs)) for f in range(self.pairs.target.shape[1])
-        ]
+        return [(p, f) for p in self._held_out for f in range(self.pairs.target.shape[1])]
 
 
 def sample_pairs(
@@ -128,26 +151,38 @@ def sample_pairs(
 
 
 def sampled_pairs_of(recipe, run: Path, on_progress=None, kind: str = "latents") -> SampledPairs:
-    """A run's sampled pairs (RUN/sampled/), sampled now where missing: each pair reported
-    to ``on_progress`` as a stage before the steps, and every chunk in the run's log."""
+    """A run's sampled pairs, sampled now where missing: the first ``training.sampled_pairs``
+    of each manifest (RUN/sampled/ for the first, RUN/sampled-2/ and on for the others),
+    each pair reported to ``on_progress`` as a stage before the steps, and every chunk in
+    the run's log."""
     import time
 
-    def logged(done: int, total: int) -> None:  # minutes of sampling: say how far it is
-        from charanim.training.trainer import _append_log
+    from charanim.training.trainer import _append_log
 
-        if on_progress:
-            on_progress(done, total, {"stage": "Sampling pairs"})
-        if done % CHUNK == 0 or done == total:
-            _append_log(
-                run / "log.jsonl", {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)}
-            )
-
-    training = recipe.training
+    manifests = recipe.data.manifests
     # the refiner's warp is the one it will read, which may not be its denoiser's
     behind = recipe.model.refiner.warp_behind if kind == "frames" else None
-    return sample_pairs(
-        recipe.model.denoiser, recipe.data, training.sampled_pairs, run / "sampled", logged, kind, behind
-    )
+    parts = []
+    for number, manifest in enumerate(manifests, start=1):
+        stage = "Sampling pairs" + (f" ({number} of {len(manifests)})" if len(manifests) > 1 else "")
+
+        def logged(done: int, total: int, stage=stage, manifest=manifest) -> None:
+            if on_progress:  # minutes of sampling: say how far it is
+                on_progress(done, total, {"stage": stage})
+            if done % CHUNK == 0 or done == total:
+                record = {"sampled_pairs": done, "of": total, "time": round(time.time(), 1)}
+                _append_log(
+                    run / "log.jsonl", record if len(manifests) == 1 else {**record, "manifest": manifest}
+                )
+
+        folder = run / ("sampled" if number == 1 else f"sampled-{number}")
+        data = replace(recipe.data, manifest=manifest)
+        parts.append(
+            sample_pairs(
+                recipe.model.denoiser, data, recipe.training.sampled_pairs, folder, logged, kind, behind
+            )
+        )
+    return joined(parts)
 
 
 def _denoiser_warp_behind(denoiser: str) -> str:

@@ -598,6 +598,14 @@ def check_counts(recipe: Recipe) -> None:
         refiner_spec(recipe)  # its inputs and gate
         if not recipe.model.refiner.block_out_channels or min(recipe.model.refiner.block_out_channels) < 1:
             raise RecipeError("model.refiner.block_out_channels must list positive widths.")
+    if isinstance(recipe.data.manifest, list):
+        if training.task != "refiner":
+            raise RecipeError(
+                "data.manifest is a list; only training.task: refiner reads several manifests "
+                "(its pairs are sampled on each): name one."
+            )
+        if not recipe.data.manifest or len(set(recipe.data.manifest)) < len(recipe.data.manifest):
+            raise RecipeError("data.manifest must list one manifest or more, each once.")
     if training.sampled_share > 0 or training.task == "refiner":
         if training.sampled_pairs < 2:  # one to train on, one held out
             raise RecipeError(f"training.sampled_pairs must be at least 2, got {training.sampled_pairs}.")
@@ -674,8 +682,10 @@ def check_recipe(recipe: Recipe) -> None:
         raise IncompatibleError("training.batch_size must be a multiple of training.gradient_accumulation.")
     if recipe.training.task == "denoiser":
         open_data(recipe.data, recipe.model.frames, (recipe.model.width, recipe.model.height))
-    elif not Path(recipe.data.manifest).is_file():
-        raise CharanimError(f"Training manifest '{recipe.data.manifest}' does not exist.")
+    else:
+        for manifest in recipe.data.manifests:
+            if not Path(manifest).is_file():
+                raise CharanimError(f"Training manifest '{manifest}' does not exist.")
     if not recipe.training.train_transformer:
         _check_frozen_transformer(recipe, registry)
     if recipe.training.task == "autoencoder" and not recipe.training.train_encoder and not recipe.model.init:
