@@ -141,6 +141,11 @@ def test_recipe_errors_name_the_key_and_line(tmp_path, world):
         resolve(Recipe, path)
     with pytest.raises(RecipeError, match="'optim.lr' must be a number"):
         resolve(Recipe, _recipe(tmp_path, world), ["optim.lr=fast"])
+    # a key that takes a string or a list of them: a bad list item is named, not "a string"
+    with pytest.raises(RecipeError, match=r"'data.manifest\[1\]' must be a string, got 5"):
+        resolve(Recipe, _recipe(tmp_path, world), ["data.manifest=[a.jsonl, 5]"])
+    with pytest.raises(RecipeError, match="'data.manifest' must be a string, got 5"):
+        resolve(Recipe, _recipe(tmp_path, world), ["data.manifest=5"])
 
 
 BAD = [

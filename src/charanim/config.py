@@ -144,14 +144,18 @@ def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
         options = get_args(hint)
         if value is None and type(None) in options:
             return None
-        errors = []
+        shaped, other = [], []
         for option in options:
             if option is type(None):
                 continue
             try:
                 return _coerce(option, value, where, key)
             except RecipeError as exc:
-                errors.append(str(exc))
+                # a list's fault is best told by the list option ("key[1] must be ..."),
+                # not by "must be a string"
+                is_list = get_origin(option) in (list, tuple)
+                (shaped if is_list == isinstance(value, (list, tuple)) else other).append(str(exc))
+        errors = shaped + other
         raise RecipeError(errors[0] if errors else f"{where}: '{key}' has the wrong type.")
     if dataclasses.is_dataclass(hint):
         return build(hint, value, where.split(" (line")[0], key)
