@@ -92,16 +92,15 @@ class HeldOutFrames:
             training.extend(range(start, start + kept))
             held_out.extend(range(start + kept, start + size))
             start += size
-        self._training, self._held_out = np.asarray(training), held_out
-        self.held_out = len(held_out)
-        self.training = len(training)
+        self.training_pairs, self.held_out_pairs = training, held_out
 
     def pick(self, rng: np.random.Generator) -> tuple[int, int]:
         """A training (pair, frame)."""
-        return int(self._training[rng.integers(self.training)]), int(rng.integers(self.pairs.target.shape[1]))
+        pair = self.training_pairs[rng.integers(len(self.training_pairs))]
+        return pair, int(rng.integers(self.pairs.target.shape[1]))
 
     def held_out_picks(self) -> list[tuple[int, int]]:
-        return [(p, f) for p in self._held_out for f in range(self.pairs.target.shape[1])]
+        return [(p, f) for p in self.held_out_pairs for f in range(self.pairs.target.shape[1])]
 
 
 def sample_pairs(

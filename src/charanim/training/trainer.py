@@ -117,6 +117,7 @@ def train(
     on_progress: ProgressCallback | None = None,
 ) -> dict:
     check_counts(recipe)
+    check_manifest_list(recipe)
     if not recipe.training.train_transformer:
         from charanim.plugins import get_plugins
 
@@ -543,6 +544,20 @@ def _truncate_log(path: Path, step: int) -> None:
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
+def check_manifest_list(recipe: Recipe) -> None:
+    """A list in ``data.manifest`` is the refiner task's, and names each manifest once."""
+    listed = recipe.data.manifest
+    if not isinstance(listed, list):
+        return
+    if recipe.training.task != "refiner":
+        raise RecipeError(
+            "data.manifest is a list; only training.task: refiner reads several manifests "
+            "(its pairs are sampled on each): name one."
+        )
+    if not listed or len(set(listed)) < len(listed):
+        raise RecipeError("data.manifest must list one manifest or more, each once.")
+
+
 def check_counts(recipe: Recipe) -> None:
     """Step counts and intervals that must be positive (an interval of 0 would divide by zero),
     loss weights that must be positive, the sampling strength (a fraction) and detail
@@ -598,14 +613,6 @@ def check_counts(recipe: Recipe) -> None:
         refiner_spec(recipe)  # its inputs and gate
         if not recipe.model.refiner.block_out_channels or min(recipe.model.refiner.block_out_channels) < 1:
             raise RecipeError("model.refiner.block_out_channels must list positive widths.")
-    if isinstance(recipe.data.manifest, list):
-        if training.task != "refiner":
-            raise RecipeError(
-                "data.manifest is a list; only training.task: refiner reads several manifests "
-                "(its pairs are sampled on each): name one."
-            )
-        if not recipe.data.manifest or len(set(recipe.data.manifest)) < len(recipe.data.manifest):
-            raise RecipeError("data.manifest must list one manifest or more, each once.")
     if training.sampled_share > 0 or training.task == "refiner":
         if training.sampled_pairs < 2:  # one to train on, one held out
             raise RecipeError(f"training.sampled_pairs must be at least 2, got {training.sampled_pairs}.")
@@ -673,6 +680,7 @@ def check_recipe(recipe: Recipe) -> None:
     from charanim.plugins import get_plugins
 
     check_counts(recipe)
+    check_manifest_list(recipe)
     _check_model_paths(recipe)
     registry = get_plugins().conditioners
     for name in recipe.conditioners:
