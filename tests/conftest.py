@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,54 @@ def fresh_plugins():
     get_plugins.cache_clear()
     yield
     get_plugins.cache_clear()
+
+
+#: the ``charanim`` command as one process of a torchrun launch. Without GPUs, CPU
+#: processes over gloo stand in for them (diffusers gives each process the device
+#: ``rank % torch.accelerator.device_count()``: told there is one, it takes the CPU).
+#: Gloo threads still running when the command returns would be stopped mid-C++ by the
+#: interpreter's shutdown, which aborts a process now and then; a launch that leaves
+#: them fails here every time instead.
+TORCHRUN_LAUNCHER = """
+import os
+import sys
+import torch
+if not torch.cuda.is_available():
+    torch.accelerator.device_count = lambda: 1
+from charanim.cli.app import main
+sys.argv = ["charanim", *sys.argv[1:]]
+
+def gloo_threads():
+    names = []
+    for task in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []:
+        try:
+            names.append(open(f"/proc/self/task/{task}/comm").read().strip())
+        except OSError:  # a thread that has just ended
+            pass
+    return [name for name in names if "gloo" in name]
+
+try:
+    main()
+finally:
+    if gloo_threads():
+        print("gloo threads left at exit: " + ", ".join(gloo_threads()), file=sys.stderr)
+        os._exit(3)
+"""
+
+
+@pytest.fixture
+def torchrun(tmp_path):
+    """Run ``charanim ARGS`` in two processes of a torchrun launch, one thread each."""
+    launcher = tmp_path / "torchrun_launcher.py"
+    launcher.write_text(TORCHRUN_LAUNCHER)
+
+    def run(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                   "--master_port", str(port), str(launcher), *args]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+    return run

@@ -7,7 +7,6 @@ across the two processes, and the frames must be the single process's.
 """
 
 import os
-import socket
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -22,25 +21,8 @@ from charanim.models.memory import MemorySettings
 from charanim.models.parallel import apply_context_parallel, check_parallel, join_parallel
 from charanim.training.distributed import Group
 
-#: without GPUs, two CPU processes stand in for two of them
-LAUNCHER = """
-import sys
-import torch
-if not torch.cuda.is_available():
-    torch.accelerator.device_count = lambda: 1
-from charanim.cli.app import main
-sys.argv = ["charanim", *sys.argv[1:]]
-main()
-"""
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_processes_make_the_single_process_frames(tmp_path, tiny_model, media):
+def test_two_processes_make_the_single_process_frames(tmp_path, tiny_model, media, torchrun):
     from charanim.io.video import read_video
 
     common = [str(media["reference"]), str(media["drive"]), "--model", str(tiny_model), "--conditioner", "rgb",
@@ -51,13 +33,7 @@ def test_two_processes_make_the_single_process_frames(tmp_path, tiny_model, medi
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert one.returncode == 0, one.stderr[-2000:]
-    launcher = tmp_path / "launch.py"
-    launcher.write_text(LAUNCHER)
-    two = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-         str(launcher), "animate", *common, "-o", str(tmp_path / "two.mp4"), "--parallel", "ulysses"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    two = torchrun(["animate", *common, "-o", str(tmp_path / "two.mp4"), "--parallel", "ulysses"])
     assert two.returncode == 0, two.stderr[-3000:]
     assert '"parallel=ulysses:2"' in two.stdout  # one summary: the first process's
     assert two.stdout.count('"output"') == 1

@@ -288,13 +288,9 @@ def test_the_prefetch_thread_runs_torch_on_one_core_and_leaves_the_step_its_own(
         torch.set_num_threads(before)
 
 
-def test_two_processes_train_exactly_like_one(tmp_path, world):
+def test_two_processes_train_exactly_like_one(tmp_path, world, torchrun):
     """torchrun with 2 CPU processes (gloo): each takes half of every batch and the
     gradients are averaged, so the loss curve is the single process's."""
-    import os
-    import socket
-    import subprocess
-    import sys
 
     recipe = _recipe(
         tmp_path,
@@ -302,13 +298,7 @@ def test_two_processes_train_exactly_like_one(tmp_path, world):
         "training: {steps: 4, batch_size: 4, ema: 0.9, threads: 1}\nvalidation: {every: 100, samples: 0}\n",
     )
     train(resolve(Recipe, recipe), tmp_path / "one")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               "-m", "charanim", "train", str(recipe), "-o", str(tmp_path / "two"), "--json"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    done = torchrun(["train", str(recipe), "-o", str(tmp_path / "two"), "--json"], timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=1e-4)
     from charanim.models.weights import load_safetensors

@@ -347,6 +347,7 @@ def animate(
         raise
     summary.pop("result")
     summary["load_seconds"] = round(load_seconds, 3)
+    del pipeline  # it holds the launch's process groups: they must go before the process does
     leave_parallel()
     if not main:
         return

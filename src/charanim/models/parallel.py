@@ -66,13 +66,23 @@ def leave_parallel(meet: bool = True) -> None:
     the video when the others finish sampling, and a gloo group torn down on one side
     while the other still holds its connections can abort the process at exit. A process
     that failed leaves without meeting (``meet=False``): the others may be inside a
-    collective it will never join, and the launcher stops them when it exits."""
+    collective it will never join, and the launcher stops them when it exits.
+
+    Drop the pipeline first: its parallelised transformers hold the groups. Their gloo
+    threads must end here, while Python still runs, and it takes a collection to free the
+    groups (reference cycles hold them; ``destroy_process_group`` alone leaves the threads
+    running). Left to the interpreter's shutdown, a thread that touches a Python object
+    then can be stopped inside C++, and the process aborts ("terminate called without an
+    active exception"; ``tests/conftest.py``'s launcher fails whenever threads are left)."""
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         if meet:
             dist.barrier()
         dist.destroy_process_group()
+        gc.collect()
 
 
 def parallel_device(group: Group):
