@@ -294,6 +294,62 @@ def test_the_absolute_error_trains_another_refiner_and_only_the_refiner_task_tak
     assert not (tmp_path / "ae").exists()
 
 
+def _first_loss(run: Path) -> float:
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return next(r["loss"] for r in records if r.get("step") == 1 and "loss" in r)
+
+
+def test_the_edge_loss_adds_to_the_first_step_and_trains_another_refiner(tmp_path, denoiser):
+    from safetensors.torch import load_file
+
+    world, model = denoiser
+    recipe = _refiner_recipe(tmp_path, world, model)
+    weights = "refiner/diffusion_pytorch_model.safetensors"
+    runs = {
+        name: train(
+            resolve(Recipe, recipe, ["training.pixel_loss=l1", "log_every=1", *extra]), tmp_path / name
+        )
+        for name, extra in (("plain", []), ("edges", ["training.edge_weight=1.0"]))
+    }
+    first = {name: _first_loss(tmp_path / name) for name in runs}
+    # the same batch from the same start: the gradients' error can only add
+    assert first["edges"] > first["plain"] > 0
+    trained = {name: load_file(Path(run["model"]) / weights)["conv_out.weight"] for name, run in runs.items()}
+    assert not torch.equal(trained["plain"], trained["edges"])
+    with pytest.raises(CharanimError, match="edge_weight is a loss of the autoencoder and refiner"):
+        train(resolve(Recipe, recipe, ["training.task=denoiser", "training.edge_weight=1.0"]), tmp_path / "d")
+    with pytest.raises(CharanimError, match="edge_weight must be 0"):
+        train(resolve(Recipe, recipe, ["training.edge_weight=-1"]), tmp_path / "negative")
+    assert not (tmp_path / "d").exists() and not (tmp_path / "negative").exists()
+
+
+def test_the_foreground_weight_inset_leaves_the_outline_weighed_as_the_backdrop(tmp_path, denoiser):
+    from charanim.training.refiner import inset
+
+    mask = torch.zeros(1, 1, 9, 9)
+    mask[..., 2:7, 2:7] = 1.0  # a 5x5 character
+    assert torch.equal(inset(mask, 0), mask)
+    shrunk = inset(mask, 1)
+    assert shrunk.sum() == 9 and shrunk[..., 3:6, 3:6].all()
+    assert inset(mask, 3).sum() == 0  # a part narrower than 2 x inset + 1 pixels keeps no extra weight
+
+    world, model = denoiser
+    recipe = _refiner_recipe(tmp_path, world, model)
+    first = {}
+    for name, extra in (("whole", []), ("inset", ["training.foreground_inset=1"])):
+        train(resolve(Recipe, recipe, ["training.pixel_loss=l1", "log_every=1", *extra]), tmp_path / name)
+        first[name] = _first_loss(tmp_path / name)
+    assert first["inset"] != first["whole"]  # the same first batch, weighed otherwise
+    with pytest.raises(CharanimError, match="foreground_inset shapes the refiner task's loss"):
+        train(
+            resolve(Recipe, recipe, ["training.task=autoencoder", "training.foreground_inset=1"]),
+            tmp_path / "a",
+        )
+    with pytest.raises(CharanimError, match="foreground_inset must be 0"):
+        train(resolve(Recipe, recipe, ["training.foreground_inset=-1"]), tmp_path / "negative")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "negative").exists()
+
+
 def _refine_calls(pipeline, condition, reference, spec, monkeypatch) -> list[dict]:
     """The keyword arguments of every ``refine`` call one animation of ``condition`` makes,
     and the warp it was given."""

@@ -7,8 +7,10 @@ finished frame to the pair's true frame, given what the model was given, inside 
 where it will be allowed to change anything. The loss is the squared error, the measure
 the bench's PSNR reads, or the absolute error (``training.pixel_loss``), which leaves
 fewer pale halos round the limbs; the character's pixels are weighted by
-``training.foreground_weight``. The model itself is frozen: the run's model is the denoiser's folder with
-the refiner added, which ``animate`` runs by default and ``--refine off`` leaves out.
+``training.foreground_weight`` (on the character shrunk by ``training.foreground_inset``
+pixels), and ``training.edge_weight`` adds the absolute error of the image gradients.
+The model itself is frozen: the run's model is the denoiser's folder with the refiner
+added, which ``animate`` runs by default and ``--refine off`` leaves out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from charanim.engine.refine import correct
 from charanim.errors import CharanimError
@@ -27,6 +30,7 @@ from charanim.io.pixels import to_pixels
 from charanim.metrics import foreground_mask, psnr
 from charanim.models.refiner import FOLDER, RefinerSpec, build_refiner, load_refiner
 from charanim.training import checkpoint as ckpt
+from charanim.training.autoencoder import gradient_loss
 from charanim.training.data import sample_rng
 from charanim.training.distributed import Group
 from charanim.training.ema import EMA
@@ -75,6 +79,13 @@ def build(recipe: Recipe):
         return load_refiner(folder, spec).requires_grad_(True)
     widths = tuple(recipe.model.refiner.block_out_channels)
     return build_refiner(spec, widths, recipe.model.refiner.layers_per_block, recipe.training.seed)
+
+
+def inset(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Masks ``[N, 1, H, W]`` in {0, 1} shrunk by ``pixels`` (a square's steps)."""
+    if pixels == 0:
+        return mask
+    return 1.0 - F.max_pool2d(1.0 - mask, 2 * pixels + 1, stride=1, padding=pixels)
 
 
 #: what a sampled frame brings to its correction: :func:`correct`'s arguments
@@ -154,12 +165,17 @@ def train_refiner(recipe: Recipe, run: Path, resume: bool, force: bool, on_progr
             batch = frames.batch(
                 [frames.pick(sample_rng(training.seed, step, slot)) for slot in range(training.batch_size)]
             )
-            weights = 1.0 + (training.foreground_weight - 1.0) * batch["mask"]
-            difference = _correct(net, spec, batch) - batch["target"]
+            weights = 1.0 + (training.foreground_weight - 1.0) * inset(
+                batch["mask"], training.foreground_inset
+            )
+            output = _correct(net, spec, batch)
+            difference = output - batch["target"]
             error = (difference.abs() if training.pixel_loss == "l1" else difference.square()).mean(
                 1, keepdim=True
             )
             loss = (error * weights).sum() / weights.sum()
+            if training.edge_weight:
+                loss = loss + training.edge_weight * gradient_loss(output, batch["target"])
             if not torch.isfinite(loss):
                 raise CharanimError(f"The loss became {loss.item()} at step {step + 1}; lower optim.lr.")
             optimizer.zero_grad(set_to_none=True)

@@ -603,6 +603,21 @@ def check_counts(recipe: Recipe) -> None:
         raise RecipeError(
             f"training.pixel_loss is the refiner task's loss (training.task: refiner), not the {training.task}'s."
         )
+    if training.edge_weight < 0.0:
+        raise RecipeError(f"training.edge_weight must be 0 (off) or more, got {training.edge_weight:g}.")
+    if training.edge_weight and training.task not in ("autoencoder", "refiner"):
+        raise RecipeError(
+            "training.edge_weight is a loss of the autoencoder and refiner tasks' pixels, not the "
+            f"{training.task}'s latents."
+        )
+    if training.foreground_inset < 0:
+        raise RecipeError(
+            f"training.foreground_inset must be 0 (off) or more pixels, got {training.foreground_inset}."
+        )
+    if training.foreground_inset and training.task != "refiner":
+        raise RecipeError(
+            f"training.foreground_inset shapes the refiner task's loss (training.task: refiner), not the {training.task}'s."
+        )
     if training.task == "refiner":
         if not recipe.model.denoiser:
             raise RecipeError(
