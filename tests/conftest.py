@@ -108,8 +108,9 @@ def gloo_threads():
 try:
     main()
 finally:
-    if gloo_threads():
-        print("gloo threads left at exit: " + ", ".join(gloo_threads()), file=sys.stderr)
+    left = gloo_threads()
+    if left:
+        print("gloo threads left at exit: " + ", ".join(left), file=sys.stderr)
         os._exit(3)
 """
 

@@ -22,15 +22,13 @@ bench's.
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
+from world_probe import world_cases, world_probe_parser
 
 import charanim.engine.refine as refine_module
-from charanim.bench.cases import world_suite
 from charanim.bench.runner import model_contender
 from charanim.metrics import foreground_mask, grow_mask, mask_iou
 
@@ -71,30 +69,15 @@ def split_errors(out: np.ndarray, truth: np.ndarray, gate: np.ndarray, reference
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = world_probe_parser(__doc__)
     parser.add_argument("--model", default="charanim-tiny", help="a model with a refiner")
-    parser.add_argument(
-        "--data", type=Path, help="a world manifest (its test split); default: the bench's world"
-    )
-    parser.add_argument("--cases", type=int, default=48)
-    parser.add_argument(
-        "--report", type=Path, default=Path("runs/bench-probe"), help="where the bench's world is cached"
-    )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     gates: list[np.ndarray] = []
     recording_gates(gates)
     contender = model_contender(args.model, None, 0, None, "cpu")
-    cases = [
-        c
-        for c in world_suite(args.report, args.cases, args.data)
-        if not c.error and c.target_mask is not None
-    ]
+    cases = [c for c in world_cases(args) if c.target_mask is not None]
     counts: dict[str, int] = {}
     ious: dict[str, list[float]] = {"as run": [], "perfect inside the gate": [], "perfect outside it": []}
     for case in cases:

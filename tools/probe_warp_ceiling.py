@@ -19,15 +19,15 @@ Without ``--data`` the bench's own world is made (cached) in REPORT/world.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from world_probe import world_cases, world_probe_parser
 
 from charanim.bench.baselines import skeleton_warp, static
-from charanim.bench.cases import BenchCase, world_suite
+from charanim.bench.cases import BenchCase
 from charanim.bench.metrics import PSNR, ForegroundIoU, PSNRCharacter
 
 SCORES = {"psnr": PSNR(), "psnr_character": PSNRCharacter(), "fg_iou": ForegroundIoU()}
@@ -69,26 +69,15 @@ def _perfect_denoisers(model: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data", type=Path, help="a world manifest (its test split); default: the bench's world"
-    )
-    parser.add_argument("--cases", type=int, default=48)
+    parser = world_probe_parser(__doc__)
     parser.add_argument(
         "--model", help="also score the true target's round trip through this model's autoencoder"
     )
-    parser.add_argument(
-        "--report", type=Path, default=Path("runs/bench-probe"), help="where the bench's world is cached"
-    )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     perfect = _perfect_denoisers(args.model) if args.model else {}  # a bad --model fails first
-    cases = [c for c in world_suite(args.report, args.cases, args.data) if not c.error]
+    cases = world_cases(args)
     outputs = {
         "static reference": static,
         "skeleton warp": skeleton_warp,

@@ -48,8 +48,12 @@ def refine_gate(
         moved |= motion.amax(1, keepdim=True) > -0.9  # the pose map's black is -1
     if spec.reference_bones and bones is not None:
         moved |= bones.to(moved.device) > 0
-    size = 2 * spec.dilation + 1
-    return F.max_pool2d(moved.float(), size, stride=1, padding=spec.dilation)
+    return dilate(moved.float(), spec.dilation)
+
+
+def dilate(masks: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Masks ``[N, 1, H, W]`` in {0, 1} grown by ``pixels`` (a square's steps)."""
+    return F.max_pool2d(masks, 2 * pixels + 1, stride=1, padding=pixels)
 
 
 def correct(

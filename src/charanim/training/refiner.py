@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from charanim.engine.refine import correct
+from charanim.engine.refine import correct, dilate
 from charanim.errors import CharanimError
 from charanim.io.pixels import to_pixels
 from charanim.metrics import foreground_mask, psnr
@@ -82,10 +81,9 @@ def build(recipe: Recipe):
 
 
 def inset(mask: torch.Tensor, pixels: int) -> torch.Tensor:
-    """Masks ``[N, 1, H, W]`` in {0, 1} shrunk by ``pixels`` (a square's steps)."""
-    if pixels == 0:
-        return mask
-    return 1.0 - F.max_pool2d(1.0 - mask, 2 * pixels + 1, stride=1, padding=pixels)
+    """Masks ``[N, 1, H, W]`` in {0, 1} shrunk by ``pixels`` (a square's steps): the
+    backdrop grown over them."""
+    return 1.0 - dilate(1.0 - mask, pixels)
 
 
 #: what a sampled frame brings to its correction: :func:`correct`'s arguments
