@@ -160,9 +160,9 @@ def test_latents_are_kept_beside_the_manifest_and_a_new_run_starts_warm(tmp_path
     assert len(folders) == 1 and list(folders[0].glob("*.safetensors"))
 
     second = DenoiserTrainer(recipe, tmp_path / "second", resume=False, force=False, on_progress=None)
-    cached = len(second.builder.latents)
-    assert cached >= 2 and second.builder.latents.folder == folders[0]
-    second.builder.latents.put = None  # any encode would now fail: the clips must come from disk
+    (cache,) = second.builder.latents
+    assert len(cache) >= 2 and cache.folder == folders[0]
+    cache.put = None  # any encode would now fail: the clips must come from disk
     second.run()
     losses = [
         [json.loads(line)["loss"] for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
@@ -175,4 +175,52 @@ def test_latents_are_kept_beside_the_manifest_and_a_new_run_starts_warm(tmp_path
         resolve(Recipe, _recipe(tmp_path, data / world.name, autoencoder), ["training.cache_latents=false"]),
         tmp_path / "third", resume=False, force=False, on_progress=None,
     )  # fmt: skip
-    assert off.builder.latents.folder is None and len(off.builder.latents) == 0
+    assert [(c.folder, len(c)) for c in off.builder.latents] == [(None, 0)]
+
+
+def test_a_denoiser_trains_on_several_manifests_joined_each_caching_its_own_latents(
+    tmp_path, world, autoencoder
+):
+    """``data.manifest=[a,b]``: the entries of both, in order; each sample says which world it
+    came from, and each world's latents are cached beside its own manifest (ids repeat
+    across worlds, so one cache would hand one world's clip to the other)."""
+    import shutil
+
+    import numpy as np
+
+    from charanim.io.pixels import to_pixels
+    from charanim.testing import write_humanoid_world
+    from charanim.training.data import JoinedData, open_data
+    from charanim.training.trainer import DenoiserTrainer, check_recipe
+
+    first = tmp_path / "first"
+    shutil.copytree(world.parent, first)
+    second = write_humanoid_world(
+        tmp_path / "second", count=6, seed=9, frames=6, shard_size=6, test_fraction=0.2
+    )
+    recipe = resolve(Recipe, _recipe(tmp_path, first / world.name, autoencoder),
+                     [f"data.manifest=[{first / world.name},{second}]", "training.steps=6"])  # fmt: skip
+    check_recipe(recipe)
+    joined = open_data(recipe.data, 4, (32, 32))
+    alone = [
+        open_data(resolve(Recipe, _recipe(tmp_path, m, autoencoder)).data, 4, (32, 32))
+        for m in (first / world.name, second)
+    ]
+    assert isinstance(joined, JoinedData) and len(joined) == len(alone[0]) + len(alone[1])
+    assert {e["id"] for e in alone[0].entries} & {e["id"] for e in alone[1].entries}  # ids repeat
+    last = joined.sample(len(joined) - 1, np.random.default_rng(0))
+    expected = alone[1].sample(len(alone[1]) - 1, np.random.default_rng(0))
+    assert last.source == 1 and np.array_equal(last.target, expected.target)
+    assert joined.sample(0, np.random.default_rng(0)).source == 0
+
+    trainer = DenoiserTrainer(recipe, tmp_path / "run", resume=False, force=False, on_progress=None)
+    trainer.run()
+    caches = trainer.builder.latents
+    assert [c.folder.parent.parent for c in caches] == [first, second.parent]
+    assert all(len(c) == len(part) for c, part in zip(caches, alone, strict=True))  # 6 steps of 2: all seen
+    some = alone[1].entries[0]["id"]
+    sample = alone[1].sample(0, np.random.default_rng(0))
+    encoded = trainer.backbone.autoencoder.encode(to_pixels(trainer.builder._fit(sample.target_clip))[None])
+    assert not torch.equal(caches[0].get(some)[0], caches[1].get(some)[0])
+    assert torch.allclose(caches[1].get(some)[0].float(), encoded[0].float(), atol=2e-2)
+    assert all(list(c.folder.glob("*.safetensors")) for c in caches)

@@ -264,10 +264,9 @@ def test_a_refiner_trains_on_several_manifests_each_sampled_and_held_out_on_its_
     picked = {frames.pick(np.random.default_rng(seed))[0] for seed in range(200)}
     assert picked == {0, 1, 2, 4, 5, 6}
 
-    with pytest.raises(CharanimError, match="only training.task: refiner reads several"):
-        train(
-            resolve(Recipe, recipe, [f"data.manifest=[{world},{other}]", "training.task=denoiser"]),
-            tmp_path / "d",
+    with pytest.raises(CharanimError, match="training.task: autoencoder reads one manifest"):
+        check_recipe(
+            resolve(Recipe, recipe, [f"data.manifest=[{world},{other}]", "training.task=autoencoder"])
         )
     with pytest.raises(CharanimError, match="each once"):
         train(resolve(Recipe, recipe, [f"data.manifest=[{world},{world}]"]), tmp_path / "twice")

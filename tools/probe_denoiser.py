@@ -15,7 +15,7 @@ For a model whose flow starts from its warp (``flow_source: warp``) the path sta
 the warp's latents instead of noise, and each row also gives the loss of predicting no
 change (the warp itself): the model must be under it to add anything to its warp.
 
-    python tools/probe_denoiser.py runs/tiny-stage1/model [--pairs 8] [--json]
+    python tools/probe_denoiser.py runs/tiny-stage1/model [--pairs 8] [--split train] [--json]
 """
 
 from __future__ import annotations
@@ -38,11 +38,15 @@ def main() -> None:
     parser.add_argument("model", type=Path, help="a charanim model directory from 'charanim train'")
     parser.add_argument("--manifest", help="held-out pairs (default: the model's training manifest)")
     parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument(
+        "--split", default="test", choices=("test", "train"),
+        help="whose pairs: the held-out ones, or the training ones (their gap shows overfitting)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    report = probe(args.model, args.manifest, args.pairs)
+    report = probe(args.model, args.manifest, args.pairs, args.split)
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -66,7 +70,7 @@ def main() -> None:
 
 
 @torch.no_grad()
-def probe(model: Path, manifest: str | None, pairs: int) -> dict:
+def probe(model: Path, manifest: str | None, pairs: int, split: str = "test") -> dict:
     from charanim.conditioners import create_conditioners
     from charanim.config import resolve
     from charanim.metrics import psnr
@@ -86,7 +90,7 @@ def probe(model: Path, manifest: str | None, pairs: int) -> dict:
 
     spec = OutputSpec(spec_model.width, spec_model.height, spec_model.frames, spec_model.fps)
     builder = BatchBuilder(backbone, conditioners, spec, "retarget")
-    data = ManifestData(replace(recipe.data, split="test"), spec_model.frames)
+    data = ManifestData(replace(recipe.data, split=split), spec_model.frames)
     samples = [data.sample(i, np.random.default_rng(i)) for i in range(min(pairs, len(data)))]
     batch = builder.build(samples, [sample_rng(1000, 0, i) for i in range(len(samples))], augment=False)
     targets = [builder._fit(s.target) for s in samples]

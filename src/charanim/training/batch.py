@@ -35,7 +35,7 @@ class BatchBuilder:
         conditioners: list[Conditioner],
         spec: OutputSpec,
         pose_source: str,
-        latent_cache: LatentCache | None = None,
+        latent_cache: LatentCache | list[LatentCache] | None = None,
         face_masks: bool = False,
         motion_masks: bool = False,
     ):
@@ -60,7 +60,15 @@ class BatchBuilder:
         self.cacheable = backbone.autoencoder.temporal_factor == 1 and not isinstance(
             backbone.autoencoder, WanAutoencoder
         )
-        self.latents = latent_cache if latent_cache is not None else LatentCache()
+        #: one cache per manifest of the data (a sample's ``source``)
+        if latent_cache is None:
+            latent_cache = LatentCache()
+        self.latents = list(latent_cache) if isinstance(latent_cache, list) else [latent_cache]
+
+    def save_latents(self) -> None:
+        """Write the latents encoded since the last save, each beside its manifest."""
+        for cache in self.latents:
+            cache.save()
 
     def _fit(self, frames: np.ndarray) -> np.ndarray:
         size = (self.spec.width, self.spec.height)
@@ -222,12 +230,12 @@ class BatchBuilder:
             return autoencoder.encode(target), autoencoder.encode(reference)
         targets, references = [], []
         for sample in samples:
-            key = sample.entry["id"]
-            if self.latents.get(key) is None:
+            key, cache = sample.entry["id"], self.latents[sample.source]
+            if cache.get(key) is None:
                 clip = to_pixels(self._fit(sample.target_clip))[None].to(device)
                 still = to_pixels(self._fit(sample.reference))[None, :, None].to(device)
-                self.latents.put(key, autoencoder.encode(clip)[0], autoencoder.encode(still)[0])
-            clip_latents, reference_latents = self.latents.get(key)
+                cache.put(key, autoencoder.encode(clip)[0], autoencoder.encode(still)[0])
+            clip_latents, reference_latents = cache.get(key)
             frames = slice(sample.start, sample.start + self.spec.frames)
             targets.append(clip_latents[:, frames].float())
             references.append(reference_latents.float())

@@ -8,7 +8,7 @@ the batches the uninterrupted run would have seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,9 @@ class TrainSample:
     driving_from_start: np.ndarray | None = None
     driving_keypoints_from_start: KeypointSequence | None = None
     target_keypoints_from_start: KeypointSequence | None = None
+    #: which of the recipe's manifests it comes from: each keeps its clips' latents beside
+    #: it, and ids repeat across worlds (every ``synthesize world`` counts from 0)
+    source: int = 0
 
 
 class ManifestData:
@@ -232,5 +235,33 @@ class ImageFolderData:
         )  # fmt: skip
 
 
+class JoinedData:
+    """Several manifests' selected entries as one set (``data.manifest=[a.jsonl,b.jsonl]``),
+    in the order listed; each sample says which manifest it came from (``source``)."""
+
+    def __init__(self, parts: list[ManifestData]):
+        self.parts = parts
+        self.entries = [entry for part in parts for entry in part.entries]
+        self._starts = np.cumsum([0, *(len(part) for part in parts)])
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def sample(self, index: int, rng: np.random.Generator) -> TrainSample:
+        source = int(np.searchsorted(self._starts, index, side="right")) - 1
+        sample = self.parts[source].sample(index - int(self._starts[source]), rng)
+        sample.source = source
+        return sample
+
+
+def open_manifests(spec: DataSpec, frames: int) -> ManifestData | JoinedData:
+    """The recipe's manifest, or its list of manifests joined (each read as
+    :class:`ManifestData` reads one)."""
+    manifests = spec.manifests
+    if len(manifests) <= 1:
+        return ManifestData(replace(spec, manifest=manifests[0] if manifests else ""), frames)
+    return JoinedData([ManifestData(replace(spec, manifest=manifest), frames) for manifest in manifests])
+
+
 def open_data(spec: DataSpec, frames: int, size: tuple[int, int]):
-    return ImageFolderData(spec, frames, size) if spec.images else ManifestData(spec, frames)
+    return ImageFolderData(spec, frames, size) if spec.images else open_manifests(spec, frames)

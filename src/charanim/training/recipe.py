@@ -109,9 +109,10 @@ class ModelSpec:
 
 @dataclass
 class DataSpec:
-    #: a manifest.jsonl (``synthesize world`` or ``synthesize bootstrap``); the refiner
-    #: task also reads a list of them (``data.manifest=[a.jsonl,b.jsonl]``): the model's
-    #: frames are sampled on each one's pairs, a tenth of each held out
+    #: a manifest.jsonl (``synthesize world`` or ``synthesize bootstrap``), or for the
+    #: denoiser and refiner tasks a list of them (``data.manifest=[a.jsonl,b.jsonl]``): the
+    #: denoiser trains on their entries joined (each world's latents cached beside it), the
+    #: refiner samples the model's frames on each one's pairs, a tenth of each held out
     manifest: str | list[str] = ""
     #: or a folder of images of one character (few-shot personalisation, Meta-Animator):
     #: pairs of its images become reference and target; keypoints from NAME.pose.jsonl

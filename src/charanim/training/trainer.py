@@ -31,7 +31,16 @@ from charanim.training import checkpoint as ckpt
 from charanim.training import distributed
 from charanim.training.batch import BatchBuilder
 from charanim.training.build import adapter_parameters, attach_adapters, build_backbone
-from charanim.training.data import AUGMENT, NOISE, ManifestData, batch_indices, open_data, sample_rng
+from charanim.training.data import (
+    AUGMENT,
+    NOISE,
+    JoinedData,
+    ManifestData,
+    batch_indices,
+    open_data,
+    open_manifests,
+    sample_rng,
+)
 from charanim.training.ema import EMA
 from charanim.training.latent_cache import LatentCache, cache_folder
 from charanim.training.objective import flow_matching_loss
@@ -174,7 +183,7 @@ class DenoiserTrainer:
                 f"{autoencoder.temporal_factor}: use a multiple of it plus one, e.g. "
                 f"{autoencoder.valid_frames(model.frames)}."
             )
-        latents = _latent_cache(recipe, self.backbone, self.spec)
+        latents = _latent_caches(recipe, self.backbone, self.spec)
         self.builder = BatchBuilder(
             self.backbone,
             self.conditioners,
@@ -281,7 +290,7 @@ class DenoiserTrainer:
         latest = ckpt.list_checkpoints(self.run_dir)
         if self.group.main:
             if latest and latest[-1].name == f"{ckpt.PREFIX}{self.step:07d}":
-                self.builder.latents.save()  # save() keeps them otherwise
+                self.builder.save_latents()  # save() keeps them otherwise
             else:
                 latest = [self.save()]
         distributed.leave(self.group)
@@ -353,7 +362,7 @@ class DenoiserTrainer:
     # ------------------------------------------------------------------ outputs
 
     def save(self) -> Path:
-        self.builder.latents.save()
+        self.builder.save_latents()
         weights = {name: p.detach() for name, p in self.parameters.items()}
         state = {"recipe_hash": recipe_hash(self.recipe), "task": "denoiser"}
         ema = self.ema.state_dict() if self.ema is not None else None
@@ -501,28 +510,27 @@ def _autocast(precision: str, device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def _latent_cache(recipe: Recipe, backbone, spec: OutputSpec) -> LatentCache:
-    """The latents of a frozen per-frame autoencoder, on disk beside the manifest when the
-    recipe keeps them (in memory only otherwise)."""
+def _latent_caches(recipe: Recipe, backbone, spec: OutputSpec) -> list[LatentCache]:
+    """The latents of a frozen per-frame autoencoder, one cache per manifest, on disk beside
+    it when the recipe keeps them (in memory only otherwise)."""
     from charanim.models.autoencoder import FrameAutoencoder
 
     autoencoder = backbone.autoencoder
-    if not (
-        recipe.training.cache_latents and recipe.data.manifest and isinstance(autoencoder, FrameAutoencoder)
-    ):
-        return LatentCache()
-    return LatentCache(
-        cache_folder(Path(recipe.data.manifest), autoencoder, (spec.width, spec.height), spec.fit)
-    )
+    manifests = [m for m in recipe.data.manifests if m] if not recipe.data.images else []
+    if not (recipe.training.cache_latents and manifests and isinstance(autoencoder, FrameAutoencoder)):
+        return [LatentCache() for _ in manifests or [None]]
+    size = (spec.width, spec.height)
+    return [LatentCache(cache_folder(Path(manifest), autoencoder, size, spec.fit)) for manifest in manifests]
 
 
-def _validation_set(recipe: Recipe, frames: int) -> ManifestData | None:
+def _validation_set(recipe: Recipe, frames: int) -> ManifestData | JoinedData | None:
+    """The held-out pairs: each manifest's test split, the first manifest's first."""
     from dataclasses import replace
 
     if recipe.validation.samples <= 0 or recipe.data.images:
         return None
     try:
-        return ManifestData(replace(recipe.data, split="test"), frames)
+        return open_manifests(replace(recipe.data, split="test"), frames)
     except CharanimError:
         return None
 
@@ -545,14 +553,15 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def check_manifest_list(recipe: Recipe) -> None:
-    """A list in ``data.manifest`` is the refiner task's, and names each manifest once."""
+    """A list in ``data.manifest`` is for the denoiser and refiner tasks, and names each
+    manifest once."""
     listed = recipe.data.manifest
     if not isinstance(listed, list):
         return
-    if recipe.training.task != "refiner":
+    if recipe.training.task == "autoencoder":
         raise RecipeError(
-            "data.manifest is a list; only training.task: refiner reads several manifests "
-            "(its pairs are sampled on each): name one."
+            "data.manifest is a list; training.task: autoencoder reads one manifest (its frames and "
+            "held-out frames are one world's): name one."
         )
     if not listed or len(set(listed)) < len(listed):
         raise RecipeError("data.manifest must list one manifest or more, each once.")
