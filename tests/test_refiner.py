@@ -215,6 +215,36 @@ def test_a_refiner_trains_on_the_models_own_frames_and_animate_runs_it(tmp_path,
     assert not np.array_equal(kept.frames, unrefined.frames)
 
 
+def test_a_denoiser_trained_on_from_a_refined_model_keeps_its_refiner(tmp_path, denoiser):
+    """Its charanim.json names the refiner, so the model it exports carries the folder (and
+    loads); the refiner's provenance still names the denoiser it was trained on."""
+    from safetensors.torch import load_file
+
+    from charanim.api import load_pipeline
+
+    world, model = denoiser
+    refined = Path(
+        train(resolve(Recipe, _refiner_recipe(tmp_path, world, model), []), tmp_path / "r")["model"]
+    )
+    denoiser_recipe = model.parent.parent / "denoiser.yaml"
+    summary = train(
+        resolve(Recipe, denoiser_recipe, [f"model.init={refined}", "training.steps=1"]), tmp_path / "d"
+    )
+    exported = Path(summary["model"])
+    weights = "refiner/diffusion_pytorch_model.safetensors"
+    a, b = load_file(refined / weights), load_file(exported / weights)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    config = json.loads((exported / "charanim.json").read_text())
+    assert config["refiner"]["dilation"] == 1 and config["provenance"]["refiner"]["denoiser"] == str(model)
+    assert load_pipeline(str(exported), device="cpu").backbone.refiner is not None
+    # from a model without one, none
+    plain = train(
+        resolve(Recipe, denoiser_recipe, [f"model.init={model}", "training.steps=1"]), tmp_path / "p"
+    )
+    assert not (Path(plain["model"]) / "refiner").exists()
+    assert load_pipeline(plain["model"], device="cpu").backbone.refiner is None
+
+
 def test_a_refiner_run_resumes_exactly_and_exports(tmp_path, denoiser):
     world, model = denoiser
     recipe = _refiner_recipe(tmp_path, world, model)

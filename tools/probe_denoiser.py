@@ -39,7 +39,9 @@ def main() -> None:
     parser.add_argument("--manifest", help="held-out pairs (default: the model's training manifest)")
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument(
-        "--split", default="test", choices=("test", "train"),
+        "--split",
+        default="test",
+        choices=("test", "train"),
         help="whose pairs: the held-out ones, or the training ones (their gap shows overfitting)",
     )
     parser.add_argument("--threads", type=int, default=2)

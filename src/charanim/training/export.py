@@ -19,6 +19,13 @@ def _autoencoder_folder(recipe: Recipe) -> Path | None:
     return Path(recipe.model.autoencoder) if recipe.model.autoencoder else None
 
 
+def _refiner_folder(recipe: Recipe) -> Path | None:
+    from charanim.models.refiner import FOLDER
+
+    folder = Path(recipe.model.init) / FOLDER if recipe.model.init else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
 def export_model(backbone, recipe: Recipe, directory: Path, step: int) -> Path:
     """Write the (EMA-applied) model; a LoRA run writes the adapter in diffusers' format."""
     from charanim.training.trainer import recipe_hash
@@ -52,6 +59,12 @@ def export_model(backbone, recipe: Recipe, directory: Path, step: int) -> Path:
         source = _autoencoder_folder(recipe)
         if source is not None:
             shutil.copytree(source, scratch / "vae")
+        refiner = _refiner_folder(recipe)
+        if config.refiner is not None and refiner is not None:
+            # a model that names a refiner carries it; this one was trained on the warm
+            # start's frames (its provenance names that denoiser), which a denoiser trained
+            # on from there still draws nearly alike
+            shutil.copytree(refiner, scratch / refiner.name)
     if backbone.adapters:  # trained adapters of channel/token/residual conditioners
         from charanim.models.backbones import ADAPTER_FOLDER
         from charanim.models.weights import save_safetensors
