@@ -36,7 +36,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("model", type=Path, help="a charanim model directory from 'charanim train'")
-    parser.add_argument("--manifest", help="held-out pairs (default: the model's training manifest)")
+    parser.add_argument("--manifest", help="the pairs' manifest (default: the model's training manifests)")
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument(
         "--split",
@@ -78,7 +78,7 @@ def probe(model: Path, manifest: str | None, pairs: int, split: str = "test") ->
     from charanim.metrics import psnr
     from charanim.training.batch import BatchBuilder
     from charanim.training.build import build_backbone
-    from charanim.training.data import ManifestData, sample_rng
+    from charanim.training.data import open_manifests, sample_rng
     from charanim.training.objective import model_timesteps
     from charanim.training.recipe import Recipe
 
@@ -92,7 +92,7 @@ def probe(model: Path, manifest: str | None, pairs: int, split: str = "test") ->
 
     spec = OutputSpec(spec_model.width, spec_model.height, spec_model.frames, spec_model.fps)
     builder = BatchBuilder(backbone, conditioners, spec, "retarget")
-    data = ManifestData(replace(recipe.data, split=split), spec_model.frames)
+    data = open_manifests(replace(recipe.data, split=split), spec_model.frames)
     samples = [data.sample(i, np.random.default_rng(i)) for i in range(min(pairs, len(data)))]
     batch = builder.build(samples, [sample_rng(1000, 0, i) for i in range(len(samples))], augment=False)
     targets = [builder._fit(s.target) for s in samples]
