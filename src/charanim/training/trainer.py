@@ -516,11 +516,11 @@ def _latent_caches(recipe: Recipe, backbone, spec: OutputSpec) -> list[LatentCac
     from charanim.models.autoencoder import FrameAutoencoder
 
     autoencoder = backbone.autoencoder
-    manifests = [m for m in recipe.data.manifests if m] if not recipe.data.images else []
-    if not (recipe.training.cache_latents and manifests and isinstance(autoencoder, FrameAutoencoder)):
-        return [LatentCache() for _ in manifests or [None]]
+    keep = recipe.training.cache_latents and isinstance(autoencoder, FrameAutoencoder)
+    manifests = [] if recipe.data.images else recipe.data.manifests
     size = (spec.width, spec.height)
-    return [LatentCache(cache_folder(Path(manifest), autoencoder, size, spec.fit)) for manifest in manifests]
+    folders = [cache_folder(Path(m), autoencoder, size, spec.fit) if keep and m else None for m in manifests]
+    return [LatentCache(folder) for folder in folders or [None]]
 
 
 def _validation_set(recipe: Recipe, frames: int) -> ManifestData | JoinedData | None:
