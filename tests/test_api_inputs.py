@@ -14,3 +14,16 @@ def test_a_decoded_video_animates_like_its_file(tiny_model, media):
     assert np.array_equal(from_file["result"].frames, from_memory["result"].frames)
     shorter = animate(media["reference"], decoded, pipeline=pipeline, steps=2, max_frames=5)
     assert shorter["frames"] == 5
+
+
+def test_a_frame_rate_above_the_driving_video_s_says_its_frames_repeat(tiny_model, media):
+    import pytest
+
+    from charanim.errors import CharanimWarning
+
+    pipeline = load_pipeline(tiny_model, "rgb", device="cpu")
+    with pytest.warns(
+        CharanimWarning, match="above the driving video's 8 fps: its frames are repeated, 36 of"
+    ):
+        summary = animate(media["reference"], media["drive"], pipeline=pipeline, steps=1, fps=24.0)
+    assert summary["frames"] == 36  # 12 frames at 8 fps, 1.5 s at 24

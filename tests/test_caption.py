@@ -211,3 +211,26 @@ def test_the_prompt_changes_what_the_model_sees(tmp_path, media):
     run = lambda prompt: pipeline(_fit_reference(image, spec), [condition], spec, prompt=prompt,  # noqa: E731
                                   settings=SamplingSettings(steps=2), generator=torch.Generator().manual_seed(0)).frames  # fmt: skip
     assert not np.array_equal(run("a red fox waves"), run("a blue robot jumps"))
+
+
+@pytest.mark.parametrize(
+    ("rgb", "name"),
+    [
+        ((122, 20, 42), "dark red"),  # the README example's crimson: was "brown" in an RGB distance
+        ((95, 186, 172), "turquoise"),  # its backdrop: was "light blue"
+        ((62, 115, 116), "teal"),  # was "grey"
+        ((116, 113, 25), "olive"),
+        ((255, 0, 0), "red"),
+        ((0, 0, 128), "dark blue"),
+        ((65, 105, 225), "blue"),
+        ((139, 69, 19), "brown"),
+        ((255, 165, 0), "orange"),
+        ((128, 128, 128), "grey"),
+        ((144, 238, 144), "light green"),
+        ((245, 222, 179), "beige"),
+    ],
+)
+def test_colours_are_named_as_they_look(rgb, name):
+    from charanim.colours import colour_name
+
+    assert colour_name(rgb) == name

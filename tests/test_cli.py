@@ -31,6 +31,35 @@ def test_help_version_and_examples():
     assert "--motion-guidance" in invoke("animate", "--help").output
 
 
+def _command_paths(command, path=()):
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _command_paths(sub, (*path, name))
+
+
+def test_every_help_reads_at_80_columns():
+    """No option name cut short, no <bool> on flags, examples continued with a backslash
+    rather than wrapped mid-command, prose reflowed rather than broken where the source was."""
+    import typer.main
+
+    from charanim.cli.help_format import EXAMPLE_WIDTH
+
+    narrow = CliRunner(env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert ("animate",) in paths and ("bench", "compare") in paths and ("synthesize", "world") in paths
+    for path in paths:
+        text = narrow.invoke(app, [*path, "--help"]).output
+        assert "Usage:" in text, path
+        assert "…" not in text and "<bool>" not in text, (path, [ln for ln in text.splitlines() if "…" in ln])
+        for line in text.splitlines():  # an example's lines keep their continuation, none wraps
+            if line.strip().startswith(("charanim ", "--", "-o ")) and line.rstrip().endswith("\\"):
+                assert len(line.rstrip()) <= EXAMPLE_WIDTH + 2, line
+    # the source's line breaks inside a paragraph are gone: each paragraph wraps as one
+    animate_help = narrow.invoke(app, ["animate", "--help"]).output
+    assert "charanim-tiny when no other bundled one covers more of it" in " ".join(animate_help.split())
+    assert "charanim-tiny when no\n" not in animate_help
+
+
 def test_animate_writes_the_requested_video(tmp_path, media, tiny_model):
     out = tmp_path / "out.mp4"
     result = invoke(

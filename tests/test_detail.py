@@ -56,6 +56,7 @@ def test_the_pipeline_restores_detail_a_lossy_autoencoder_drops(tiny_vae_model, 
         assert result.settings.restore_detail == restore
         return np.abs(result.frames.astype(float) - still[None]).mean()
 
-    assert error(1e6) * 3 < error(0.0)
-    with pytest.raises(InvalidOptionError, match="restore-detail"):
-        error(-1.0)
+    assert error(2.0) * 3 < error(0.0)  # 2: every change restored, the largest in [-1, 1] units
+    for outside in (-1.0, 2.5):
+        with pytest.raises(InvalidOptionError, match="restore-detail must be in"):
+            error(outside)

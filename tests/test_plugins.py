@@ -93,6 +93,12 @@ def test_environment_restricts_what_loads(plugin_dir):
     with pytest.warns(PluginLoadWarning, match="CHARANIM_PLUGINS names other, which no installed plugin is"):
         assert "good" in Plugins(entry_points=eps, environ={"CHARANIM_PLUGINS": "good, other"}).infos
     assert "good" not in Plugins(entry_points=eps, environ={"CHARANIM_DISABLE_PLUGINS": "good"}).infos
+    # names compare as packaging compares them: the conditioner 'audio-face' is the entry point 'audio_face'
+    plugin_dir("audio_face_plugin", GOOD)
+    eps.append(_entry_point("audio_face", "audio_face_plugin"))
+    for spelling in ("audio-face", "Audio_Face", "audio.face"):
+        loaded = Plugins(entry_points=eps, environ={"CHARANIM_DISABLE_PLUGINS": spelling}).infos
+        assert "audio_face" not in loaded and "good" in loaded
     # builtins always load
     assert "charanim" in Plugins(entry_points=eps, environ={"CHARANIM_PLUGINS": ""}).infos
 

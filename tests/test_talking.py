@@ -57,7 +57,7 @@ def test_the_voice_alone_animates_a_still_character_from_the_cli(tmp_path):
     """``animate REF --conditioner audio-face --audio VOICE``: no driving video; as many
     frames as the voice lasts, with the model's own guidance for the adapter."""
     from charanim.io import read_video
-    from charanim.io.audio import write_wav
+    from charanim.io.audio import read_audio, write_wav
     from charanim.synthetic.samples import WorldConfig, make_sample
     from charanim.synthetic.voice import SAMPLE_RATE, to_float
 
@@ -75,3 +75,6 @@ def test_the_voice_alone_animates_a_still_character_from_the_cli(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["frames"] == 16 and summary["conditioner_guidance"] == {"audio-face": 3.0}
     assert read_video(out).frames.shape == (16, 64, 64, 3)
+    # the voice that moves the mouth is the video's sound
+    assert summary["sound"] == str(voice)
+    assert abs(read_audio(out).duration - 2.0) < 0.2

@@ -155,7 +155,8 @@ BAD = [
     ("validation: {every: 0}\n", "validation.every must be at least 1"),
     ("validation: {strength: 1.5}\n", "validation.strength must be in"),
     ("training: {motion_weight: 0}\n", "training.motion_weight must be positive"),
-    ("validation: {restore_detail: -1}\n", "validation.restore_detail must be 0 (off) or more"),
+    ("validation: {restore_detail: -1}\n", "validation.restore_detail must be in"),
+    ("validation: {restore_detail: 5}\n", "validation.restore_detail must be in"),
     ("validation: {start: moved}\n", "validation.start must be still or warp"),
     (
         "conditioner_options: {pose: {limb_widht: 3}}\n",

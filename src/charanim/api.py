@@ -61,6 +61,9 @@ class AnimateOptions:
     reference_pose: Path | None = None
     #: a sound file, or (Python API) an in-memory ``charanim.io.audio.Audio``
     audio: Path | Audio | None = None
+    #: the output's sound track: "auto" (``audio`` if given, else the driving video's own
+    #: if it has one) or "off"
+    sound: str = "auto"
     #: LoRA folders to load: "PATH" or "PATH@SCALE"
     loras: list[str] = field(default_factory=list)
     #: per-conditioner constructor options, e.g. {"transfer": "upper"}; each conditioner
@@ -161,6 +164,10 @@ def animate(
     ``overlap``). Returns a summary dict; ``summary["result"]`` holds the frames.
     """
     opts = _options(options)
+    if output is not None:
+        _check_not_an_input(
+            Path(output), reference, driving, opts.audio, opts.pose, opts.reference_pose, opts.mask
+        )
     started = time.perf_counter()
     if pipeline is None:
         pipeline = load_pipeline(
@@ -191,9 +198,40 @@ def animate(
         generator=generator,
         callback=callback,
     )
+    sound = None
     if output is not None:
-        write_video(output, result.frames, result.fps)
-    return _summary(output, result, backbone, pipeline, opts, time.perf_counter() - started)
+        sound = _sound_track(opts, driving, Path(output))
+        write_video(output, result.frames, result.fps, audio=sound)
+    summary = _summary(output, result, backbone, pipeline, opts, time.perf_counter() - started)
+    if isinstance(sound, Audio):  # the Python API's in-memory sound: its file, if it came from one
+        sound = sound.path or "in-memory audio"
+    return {**summary, "sound": None if sound is None else str(sound)}
+
+
+def _check_not_an_input(output: Path, *inputs) -> None:
+    """Refuse an output path that is one of the run's inputs: writing it would destroy the input."""
+    for source in inputs:
+        if isinstance(source, str | os.PathLike) and Path(source).exists() and output.exists():
+            if output.resolve() == Path(source).resolve():
+                raise InvalidOptionError(f"The output '{output}' is one of the inputs; write it elsewhere.")
+
+
+def _sound_track(opts: AnimateOptions, driving, output: Path) -> Path | Audio | None:
+    """What the output sounds like: --audio, else the driving video's own track (a dance's
+    music), else nothing; a GIF carries none (said when --audio was asked for)."""
+    from charanim.io.audio import has_audio
+
+    if opts.sound == "off":
+        return None
+    gif = output.suffix.lower() == ".gif"
+    if opts.audio is not None:
+        if gif:
+            warnings.warn("a GIF has no sound track: the output is silent", CharanimWarning, stacklevel=3)
+            return None
+        return opts.audio
+    if gif or not isinstance(driving, str | os.PathLike) or not Path(driving).is_file():
+        return None
+    return Path(driving) if has_audio(driving) else None
 
 
 # ---------------------------------------------------------------------------- steps
@@ -211,6 +249,10 @@ def _options(options: dict[str, Any]) -> AnimateOptions:
     opts = AnimateOptions(sampling=sampling, conditioners=list(conditioners), **options)
     if opts.fit not in FIT_MODES:
         raise InvalidOptionError(f"Unknown fit mode '{opts.fit}'; use one of {', '.join(FIT_MODES)}.")
+    if opts.mode not in ("animate", "replace"):
+        raise InvalidOptionError(f"Unknown --mode '{opts.mode}'; use animate or replace.")
+    if opts.sound not in ("auto", "off"):
+        raise InvalidOptionError(f"Unknown --sound '{opts.sound}'; use auto or off.")
     return opts
 
 
@@ -272,6 +314,13 @@ def _output_spec(backbone: Backbone, opts: AnimateOptions, driving) -> tuple[Out
         video = driving if opts.max_frames is None else driving.head(opts.max_frames)
         return OutputSpec(width, height, len(video), video.fps, opts.fit), video
     video = read_video(driving, fps=fps, max_frames=opts.max_frames, max_side=DRIVING_MAX_SIDE)
+    if opts.fps is not None and opts.fps > video.source_fps * 1.01:
+        warnings.warn(
+            f"--fps {opts.fps:g} is above the driving video's {video.source_fps:g} fps: its frames are "
+            f"repeated, {len(video)} of them to animate",
+            CharanimWarning,
+            stacklevel=3,
+        )
     return OutputSpec(width, height, len(video), fps, opts.fit), video
 
 

@@ -9,6 +9,9 @@ hook is recorded on that plugin (``charanim plugins`` shows it) and issued as a
     always load). Set it to an empty string to load no external plugin at all.
 ``CHARANIM_DISABLE_PLUGINS``
     comma-separated names never to load.
+
+Names compare as packaging compares them: ``audio-face``, ``audio_face`` and
+``Audio_Face`` are one name.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import functools
 import importlib
 import importlib.metadata
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,7 +89,7 @@ class Plugins:
         for ep in entry_points:
             dist = getattr(ep, "dist", None)
             dist_name = dist.metadata["Name"] if dist is not None else None
-            names = {ep.name, dist_name} - {None}
+            names = {_normal(n) for n in (ep.name, dist_name) if n is not None}
             installed |= names
             if names & disabled or (only is not None and not names & only):
                 continue
@@ -214,7 +218,13 @@ def _validate_backbone(obj: Any) -> None:
 def _name_set(value: str | None) -> set[str] | None:
     if value is None:
         return None
-    return {part.strip() for part in value.split(",") if part.strip()}
+    return {_normal(part) for part in value.split(",") if part.strip()}
+
+
+def _normal(name: str) -> str:
+    """A name as packaging compares them (PEP 503): case, '-', '_' and '.' alike, so
+    'audio-face' names the entry point 'audio_face' as the conditioner is called."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
 
 
 def _describe(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from charanim.errors import ConditionerInputError
+from charanim.quiet import native_stderr_silenced, quiet_mediapipe_logs
 
 METHODS = ("auto", "person", "motion")
 #: colour distance (0..255 per channel, Euclidean) from the median background that counts as foreground
@@ -50,18 +51,20 @@ def foreground_masks(frames: np.ndarray, method: str = "auto") -> tuple[np.ndarr
 
 
 def person_masks(frames: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    quiet_mediapipe_logs()
     import mediapipe as mp
 
-    segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-    try:
-        out = np.zeros(frames.shape[:3], bool)
-        for i, frame in enumerate(frames):
-            result = segmenter.process(np.ascontiguousarray(frame))
-            if result.segmentation_mask is not None:
-                out[i] = result.segmentation_mask > threshold
-        return out
-    finally:
-        segmenter.close()
+    with native_stderr_silenced():
+        segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        try:
+            out = np.zeros(frames.shape[:3], bool)
+            for i, frame in enumerate(frames):
+                result = segmenter.process(np.ascontiguousarray(frame))
+                if result.segmentation_mask is not None:
+                    out[i] = result.segmentation_mask > threshold
+            return out
+        finally:
+            segmenter.close()
 
 
 def motion_masks(frames: np.ndarray, threshold: float = MOTION_THRESHOLD, grow: int = 1) -> np.ndarray:

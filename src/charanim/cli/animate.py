@@ -91,7 +91,14 @@ def animate(
         None,
         "--audio",
         help="Speech for the audio-face conditioner: a WAV/MP3 or a video's audio track (default: the "
-        "driving video's own). Shorter audio is padded with silence, longer audio is cut at the video's end.",
+        "driving video's own). Shorter audio is padded with silence, longer audio is cut at the video's end. "
+        "It is also the output's sound (see --sound).",
+    ),
+    sound: str = typer.Option(
+        "auto",
+        "--sound",
+        help="The output's sound track: auto (--audio if given, else the driving video's own, e.g. a "
+        "dance's music; a GIF has none) or off (silent).",
     ),
     driving_background: str = typer.Option(
         "keep",
@@ -339,6 +346,7 @@ def animate(
                 pose=pose,
                 reference_pose=reference_pose,
                 audio=audio,
+                sound=sound,
                 mode=mode,
                 mask=mask,
             )
@@ -377,12 +385,12 @@ def _check_output(output: Path) -> None:
     from charanim.io.atomic import check_output_file
     from charanim.io.video import WRITERS
 
-    if output.suffix.lower() not in WRITERS:
-        raise InvalidOptionError(
-            f"Cannot write '{output.name}': the output must end in one of {', '.join(sorted(WRITERS))}."
-        )
     if output.is_dir():
         raise InvalidOptionError(f"Output '{output}' is a folder; give a file name such as out.mp4.")
+    if output.suffix.lower() not in WRITERS:
+        raise InvalidOptionError(
+            f"Cannot write '{output}': the output must end in one of {', '.join(sorted(WRITERS))}."
+        )
     check_output_file(output)
 
 

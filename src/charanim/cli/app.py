@@ -3,19 +3,22 @@
 Exit codes: 0 success; 1 a user error (one line on stderr: missing file, bad value,
 unknown plugin, out of memory...); 2 a usage error (unknown option, bad syntax);
 130 interrupted. Internal errors are also one line unless ``--debug`` (or
-``CHARANIM_DEBUG=1``) asks for the traceback.
+``CHARANIM_DEBUG=1``) asks for the traceback; with it, a user error's traceback is printed
+above its line too.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import typer
 from typer.core import TyperGroup
 
 from charanim import __version__
 from charanim.cli import console, options
+from charanim.cli.help_format import tidy_help
 from charanim.errors import CharanimError
 
 HELP = """Animate a character from one image and a driving video.
@@ -27,7 +30,18 @@ Every command has --help with examples, and --json for scripts.
 
 
 class CharanimGroup(TyperGroup):
-    """Turns exceptions from any sub-command into one line and an exit code."""
+    """Turns exceptions from any sub-command into one line and an exit code, and makes
+    every command's help read at 80 columns (:mod:`charanim.cli.help_format`)."""
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            tidy_help(command)
+        return command
+
+    def format_help(self, ctx, formatter):
+        tidy_help(self)
+        return super().format_help(ctx, formatter)
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         """Usage errors (an unknown option, a value out of range) as one line too, not
@@ -55,6 +69,8 @@ class CharanimGroup(TyperGroup):
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors: Typer prints them, exit 2
             raise
         except CharanimError as exc:
+            if console.state.debug:  # where it was raised, for a bug report; the one line follows
+                traceback.print_exc()
             console.error(str(exc))
             ctx.exit(getattr(exc, "exit_code", 1))  # a stopped run: 128 + the signal, as shells say
         except KeyboardInterrupt:

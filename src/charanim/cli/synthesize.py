@@ -47,7 +47,10 @@ def world(
     frames: int = typer.Option(16, "--frames", min=1, help="Frames per video."),
     fps: float = typer.Option(8.0, "--fps", min=0.1, help="Frame rate the motions are sampled at."),
     body_plans: str = typer.Option(
-        "humanoid,quadruped,bird,blob", "--body-plans", help="Comma-separated body plans to use."
+        "humanoid,quadruped,bird,blob",
+        "--body-plans",
+        show_default=False,
+        help="Comma-separated body plans to use (default: all of humanoid, quadruped, bird, blob).",
     ),
     motions: str | None = typer.Option(None, "--motions", help="Comma-separated motions (default: all)."),
     cross_plan: float = typer.Option(

@@ -324,9 +324,9 @@ class AnimatePipeline:
                 "--refine on: the refiner reads the motion condition (pose maps, the moved reference); "
                 "this run has none."
             )
-        if not settings.restore_detail >= 0.0:
+        if not 0.0 <= settings.restore_detail <= 2.0:  # 2: a pixel's largest change in [-1, 1] units
             raise InvalidOptionError(
-                f"--restore-detail must be 0 (off) or more, got {settings.restore_detail:g}."
+                f"--restore-detail must be in [0, 2] (0: off), got {settings.restore_detail:g}."
             )
         unknown = sorted(set(settings.conditioner_guidance) - names)
         if unknown:

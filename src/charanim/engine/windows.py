@@ -39,7 +39,7 @@ def plan_windows(
         return [Window(0, 0, valid_frames(total), 0)]
     if valid_frames(window) != window:
         raise InvalidOptionError(
-            f"A window of {window} frames is not valid for this model (try {valid_frames(window)})."
+            f"--window {window} is not a valid window length for this model (try {valid_frames(window)})."
         )
     if not 0 < overlap < window:
         raise InvalidOptionError(

@@ -93,26 +93,46 @@ def write_wav(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: in
 
 
 def add_audio(
-    video: str | os.PathLike[str], audio: str | os.PathLike[str], output: str | os.PathLike[str]
+    video: str | os.PathLike[str], audio: str | os.PathLike[str] | Audio, output: str | os.PathLike[str]
 ) -> Path:
-    """``video`` with ``audio`` as its sound track (video stream copied, audio AAC, cut to
-    the shorter of the two), written atomically to ``output``."""
-    import imageio_ffmpeg
-
+    """``video`` with ``audio`` as its sound track, written atomically to ``output``."""
     target = Path(output)
     with atomic_output(target) as tmp:
-        command = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", str(video), "-i", str(audio),
-            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-shortest",
-            "-f", _muxer(target), str(tmp),
-        ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, check=False)
-        if done.returncode:
-            raise InputFileError(
-                f"Could not add the audio track: {done.stderr.decode(errors='replace').strip()}"
-            )
+        mux_audio(video, audio, tmp)
     return target
 
 
-def _muxer(target: Path) -> str:
-    return {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(target.suffix.lower(), "mp4")
+def mux_audio(video: str | os.PathLike[str], audio: str | os.PathLike[str] | Audio, output: Path) -> None:
+    """Write ``video``'s picture with the first audio stream of ``audio`` (a file with one, or
+    an in-memory :class:`Audio`) to ``output``: the picture copied, the sound encoded for
+    the container (Opus in WebM, AAC elsewhere) and cut to the picture's length."""
+    import imageio_ffmpeg
+
+    if isinstance(audio, Audio):  # ffmpeg reads files: a WAV beside the output, removed after
+        wav = output.with_name(output.name + ".wav")
+        try:
+            write_wav(wav, audio.samples, audio.sample_rate)
+            mux_audio(video, wav, output)
+        finally:
+            wav.unlink(missing_ok=True)
+        return
+    container, codec = CONTAINERS.get(output.suffix.lower(), ("mp4", "aac"))
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", str(video), "-i", str(audio),
+        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec, "-shortest",
+        "-f", container, str(output),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, check=False)
+    if done.returncode:
+        message = done.stderr.decode(errors="replace").strip()
+        last = message.splitlines()[-1] if message else f"ffmpeg exit code {done.returncode}"
+        raise InputFileError(f"Could not add the sound of '{audio}' to the video: {last}")
+
+
+#: (ffmpeg muxer, audio codec) of each video container that carries sound
+CONTAINERS = {
+    ".mp4": ("mp4", "aac"),
+    ".mov": ("mov", "aac"),
+    ".mkv": ("matroska", "aac"),
+    ".webm": ("webm", "libopus"),
+}

@@ -8,12 +8,10 @@ renamed on success, so an interrupted write never leaves a half video behind.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,8 @@ from PIL import Image, UnidentifiedImageError
 
 from charanim.errors import InputFileError, InvalidOptionError, UnsupportedFormatError
 from charanim.io.atomic import atomic_output
+from charanim.io.audio import Audio, mux_audio
+from charanim.quiet import native_stderr_silenced
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 PIL_ANIMATION_SUFFIXES = {".gif", ".webp", ".apng"}
@@ -142,12 +142,20 @@ def sample_indices(count: int, source_fps: float, fps: float | None, max_frames:
     return indices.astype(np.int64)
 
 
-def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float, crf: int = 17) -> Path:
+def write_video(
+    path: str | os.PathLike[str],
+    frames: np.ndarray,
+    fps: float,
+    crf: int = 17,
+    audio: str | os.PathLike[str] | Audio | None = None,
+) -> Path:
     """Write ``uint8 [F, H, W, 3]`` frames to ``path`` atomically; the suffix picks the format.
 
     ``.mp4``/``.mov``/``.mkv`` are H.264 in yuv420p (odd sizes are padded by one pixel,
     which yuv420p requires); ``.webm`` is VP9; ``.gif`` is a palette GIF. ``fps`` is
-    stored exactly (as a rational), so it reads back as given.
+    stored exactly (as a rational), so it reads back as given. ``audio`` (a file with a
+    sound track, or an in-memory ``Audio``) becomes the video's sound, from its start and
+    cut to the video's length; a GIF has none, so it is refused there.
     """
     target = Path(path)
     codec = WRITERS.get(target.suffix.lower())
@@ -156,14 +164,25 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float, cr
         raise UnsupportedFormatError(
             f"Cannot write '{target.suffix or target.name}' videos; use one of {known}."
         )
+    if audio is not None and codec == "gif":
+        raise UnsupportedFormatError(
+            f"'{target.name}': a GIF has no sound track; write .mp4, .webm, .mov or .mkv."
+        )
     frames = _validate_frames(frames)
     if not (fps > 0 and math.isfinite(fps)):
         raise InvalidOptionError(f"fps must be a positive number, got {fps}.")
     with atomic_output(target) as tmp:
         if codec == "gif":
             _write_gif(tmp, frames, fps)
-        else:
+        elif audio is None:
             _write_ffmpeg(tmp, _pad_to_even(frames) if codec == "libx264" else frames, fps, codec, crf)
+        else:  # the picture first, then picture and sound into the output
+            picture = tmp.with_name(f"{tmp.stem}.picture{tmp.suffix}")
+            try:
+                write_video(picture, frames, fps, crf)
+                mux_audio(picture, audio, tmp)
+            finally:
+                picture.unlink(missing_ok=True)
     return target
 
 
@@ -191,7 +210,7 @@ def _open_decord(source: Path, max_side: int | None = None):
         return None, None
     decord.logging.set_level(decord.logging.QUIET)
     try:
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             return _open_decord_reader(decord, source, max_side)
     except InputFileError:
         raise
@@ -209,21 +228,6 @@ def _open_decord_reader(decord, source: Path, max_side: int | None):
         new_w, new_h = _even(width * scale), _even(height * scale)
         reader = decord.VideoReader(str(source), ctx=decord.cpu(0), width=new_w, height=new_h, num_threads=1)
     return reader, (width, height)
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """decord's C++ layer logs 'ERROR opening ...' straight to fd 2; our own message says it better."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _decode_frames(reader, indices: np.ndarray) -> np.ndarray:

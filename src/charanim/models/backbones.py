@@ -249,6 +249,8 @@ class Backbone(ABC):
         from charanim.models.config import read_model_config
 
         path = Path(path).expanduser()
+        if not path.exists():
+            raise ModelLoadError(f"LoRA '{path}' does not exist.")
         weights = path / "pytorch_lora_weights.safetensors" if path.is_dir() else path
         if weights.suffix != ".safetensors" or not weights.is_file():
             raise ModelLoadError(

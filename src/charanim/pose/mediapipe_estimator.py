@@ -10,9 +10,6 @@ independently. Only ``model_complexity=1`` is bundled (0 and 2 would download).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import warnings
 
 import numpy as np
@@ -20,6 +17,7 @@ import numpy as np
 from charanim.errors import CharanimError
 from charanim.pose.estimate import PoseEstimator
 from charanim.pose.keypoints import Person
+from charanim.quiet import native_stderr_silenced, quiet_mediapipe_logs
 
 #: MediaPipe pose landmark index of each COCO-17 keypoint
 COCO_FROM_MEDIAPIPE = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
@@ -27,8 +25,7 @@ INSTALL_HINT = "pip install 'charanim[pose]' (mediapipe 0.10.14, whose wheel car
 
 
 def _import_mediapipe():
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_mediapipe_logs()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -36,22 +33,6 @@ def _import_mediapipe():
     except ImportError:
         raise CharanimError(f"The mediapipe pose estimator is not installed: {INSTALL_HINT}.") from None
     return mp
-
-
-@contextlib.contextmanager
-def _quiet_native():
-    """MediaPipe's C++ (absl, TF Lite) logs straight to fd 2; keep the CLI's stderr clean."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def face_subset(mp) -> list[int]:
@@ -89,7 +70,7 @@ class MediaPipeEstimator(PoseEstimator):
         height, width = frames.shape[1:3]
         scale = np.array([width, height], np.float32)
         people = []
-        with _quiet_native(), solution(static_image_mode=not video, model_complexity=1) as model:
+        with native_stderr_silenced(), solution(static_image_mode=not video, model_complexity=1) as model:
             for frame in frames:
                 result = model.process(np.ascontiguousarray(frame))
                 people.append(

@@ -244,5 +244,5 @@ def run_bootstrap(job: BootstrapJob, tamper: Hook | None = None, on_progress=Non
             on_progress(number + 1, len(todo))
     summary = refilter(job.out, job.min_score, job.keep_top)
     seconds = time.perf_counter() - started
-    return {"out": str(job.out), "manifest": str(job.out / "manifest.jsonl"), "generated": made,
+    return {"output": str(job.out), "manifest": str(job.out / "manifest.jsonl"), "generated": made,
             "seconds": round(seconds, 1), **summary}  # fmt: skip

@@ -227,7 +227,7 @@ def run_world(
         split = json.loads(line)["split"]
         splits[split] = splits.get(split, 0) + 1
     return {
-        "out": str(job.out), "manifest": str(job.out / "manifest.jsonl"), "samples": total,
+        "output": str(job.out), "manifest": str(job.out / "manifest.jsonl"), "samples": total,
         "generated": generated, "resumed_from": completed, "shards": len(_complete_shards(job)),
         "seconds": round(seconds, 2), "samples_per_second": round(generated / seconds, 2) if generated else None,
         "splits": splits, "shard": f"{part}/{parts}",

@@ -649,9 +649,9 @@ def check_counts(recipe: Recipe) -> None:
         raise RecipeError(f"validation.start must be {' or '.join(STARTS)}, got '{recipe.validation.start}'.")
     if recipe.validation.scene not in SCENES:
         raise RecipeError(f"validation.scene must be {' or '.join(SCENES)}, got '{recipe.validation.scene}'.")
-    if not recipe.validation.restore_detail >= 0.0:
+    if not 0.0 <= recipe.validation.restore_detail <= 2.0:
         raise RecipeError(
-            f"validation.restore_detail must be 0 (off) or more, got {recipe.validation.restore_detail:g}."
+            f"validation.restore_detail must be in [0, 2] (0: off), got {recipe.validation.restore_detail:g}."
         )
 
 
