@@ -57,7 +57,7 @@ def animate(
     ),
     driving: Path | None = typer.Argument(
         None,
-        help="Driving video (MP4, WebM, MOV, GIF, or a folder of frames). May be left out with --audio "
+        help="Driving video (MP4, WebM, MOV, MKV, animated GIF/WebP, or a folder of frames). May be left out with --audio "
         "and an audio conditioner: the character then talks to the audio.",
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Output video: .mp4, .webm, .mov, .mkv or .gif."),
@@ -121,7 +121,8 @@ def animate(
     caption_mode: str = typer.Option(
         "none",
         "--caption",
-        help="auto: write the prompt with the built-in captioner (as 'charanim caption' would).",
+        help="none: use --prompt/--prompt-file as given; auto: write the prompt with the built-in "
+        "captioner (as 'charanim caption' would).",
     ),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Denoising steps. Default: the model's."),
     guidance: float | None = typer.Option(

@@ -8,7 +8,7 @@ import typer
 
 from charanim.cli import console, options
 
-HELP = """Find body, hand and face keypoints in every frame of INPUT (a video, a folder of frames, or an image) and write them to -o: .jsonl (charanim's keypoint format), .npz, or OpenPose JSON (a .json file or a folder, for DWPose/ComfyUI tools).
+HELP = """Find body, hand and face keypoints in every frame of SOURCE (a video, a folder of frames, or an image) and write them to -o: .jsonl (charanim's keypoint format), .npz, or OpenPose JSON (a .json file or a folder, for DWPose/ComfyUI tools).
 
 Coordinates are in pixels of the source. Frames without a person are recorded as empty (never invented); --interpolate fills short gaps and --smooth removes jitter (a One-Euro filter). The default estimator is MediaPipe Holistic, which runs offline.
 """

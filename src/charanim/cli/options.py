@@ -13,10 +13,12 @@ def parse_size(value: str | None) -> tuple[int, int] | None:
         return None
     match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
     if not match:
-        raise typer.BadParameter(f"'{value}' is not WIDTHxHEIGHT, e.g. 832x480.")
+        raise typer.BadParameter(
+            f"'{value}' is not WIDTHxHEIGHT, e.g. 64x64 or 832x480.", param_hint="'--size'"
+        )
     width, height = int(match.group(1)), int(match.group(2))
     if width < 1 or height < 1:
-        raise typer.BadParameter(f"'{value}': width and height must be at least 1.")
+        raise typer.BadParameter(f"'{value}': width and height must be at least 1.", param_hint="'--size'")
     return width, height
 
 
