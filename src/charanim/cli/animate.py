@@ -366,6 +366,7 @@ def animate(
         console.out.print(
             f"Wrote {summary['output']}: {summary['frames']} frames, {summary['width']}x{summary['height']} "
             f"at {summary['fps']:g} fps in {summary['seconds']:.1f} s"
+            + (f", with the sound of {Path(summary['sound']).name}" if summary.get("sound") else "")
         )
 
 
