@@ -89,3 +89,15 @@ def test_a_gif_output_says_it_drops_the_asked_for_sound(tiny_model, media, tmp_p
             media["reference"], media["drive"], tmp_path / "o.gif", pipeline=pipeline, steps=1, audio=tone
         )
     assert summary["sound"] is None and (tmp_path / "o.gif").is_file()
+
+
+def test_a_sound_that_cannot_be_read_fails_before_the_work(tiny_model, media, tmp_path, monkeypatch):
+    pipeline = load_pipeline(tiny_model, "rgb", device="cpu")
+    ran = []
+    monkeypatch.setattr(type(pipeline), "__call__", lambda *a, **k: ran.append(1))
+    out = tmp_path / "o.mp4"
+    with pytest.raises(CharanimError, match="does not exist"):
+        animate(media["reference"], media["drive"], out, pipeline=pipeline, audio=tmp_path / "nope.wav")
+    with pytest.raises(CharanimError, match="has no audio track"):
+        animate(media["reference"], media["drive"], out, pipeline=pipeline, audio=media["drive"])
+    assert not ran and not out.exists()

@@ -164,10 +164,12 @@ def animate(
     ``overlap``). Returns a summary dict; ``summary["result"]`` holds the frames.
     """
     opts = _options(options)
-    if output is not None:
+    sound = None
+    if output is not None:  # before the work: a bad output or sound fails in a second, not after it
         _check_not_an_input(
             Path(output), reference, driving, opts.audio, opts.pose, opts.reference_pose, opts.mask
         )
+        sound = _sound_track(opts, driving, Path(output))
     started = time.perf_counter()
     if pipeline is None:
         pipeline = load_pipeline(
@@ -198,9 +200,7 @@ def animate(
         generator=generator,
         callback=callback,
     )
-    sound = None
     if output is not None:
-        sound = _sound_track(opts, driving, Path(output))
         write_video(output, result.frames, result.fps, audio=sound)
     summary = _summary(output, result, backbone, pipeline, opts, time.perf_counter() - started)
     if isinstance(sound, Audio):  # the Python API's in-memory sound: its file, if it came from one
@@ -219,7 +219,7 @@ def _check_not_an_input(output: Path, *inputs) -> None:
 def _sound_track(opts: AnimateOptions, driving, output: Path) -> Path | Audio | None:
     """What the output sounds like: --audio, else the driving video's own track (a dance's
     music), else nothing; a GIF carries none (said when --audio was asked for)."""
-    from charanim.io.audio import has_audio
+    from charanim.io.audio import has_audio, read_audio
 
     if opts.sound == "off":
         return None
@@ -228,6 +228,8 @@ def _sound_track(opts: AnimateOptions, driving, output: Path) -> Path | Audio | 
         if gif:
             warnings.warn("a GIF has no sound track: the output is silent", CharanimWarning, stacklevel=3)
             return None
+        if not isinstance(opts.audio, Audio):
+            read_audio(opts.audio, 8000)  # its one-line errors: missing, empty, no audio track
         return opts.audio
     if gif or not isinstance(driving, str | os.PathLike) or not Path(driving).is_file():
         return None
