@@ -35,6 +35,7 @@ from charanim.models.memory import (
 )
 from charanim.models.parallel import apply_context_parallel, join_parallel, parallel_device
 from charanim.models.speed import SpeedSettings, apply_speed
+from charanim.models.wan_animate import MODES
 
 #: driving frames are decoded no larger than this (estimators and the RGB path downscale anyway)
 DRIVING_MAX_SIDE = 1024
@@ -202,10 +203,7 @@ def animate(
     )
     if output is not None:
         write_video(output, result.frames, result.fps, audio=sound)
-    summary = _summary(output, result, backbone, pipeline, opts, time.perf_counter() - started)
-    if isinstance(sound, Audio):  # the Python API's in-memory sound: its file, if it came from one
-        sound = sound.path or "in-memory audio"
-    return {**summary, "sound": None if sound is None else str(sound)}
+    return _summary(output, result, backbone, pipeline, opts, time.perf_counter() - started, sound)
 
 
 def _check_not_an_input(output: Path, *inputs) -> None:
@@ -251,8 +249,8 @@ def _options(options: dict[str, Any]) -> AnimateOptions:
     opts = AnimateOptions(sampling=sampling, conditioners=list(conditioners), **options)
     if opts.fit not in FIT_MODES:
         raise InvalidOptionError(f"Unknown fit mode '{opts.fit}'; use one of {', '.join(FIT_MODES)}.")
-    if opts.mode not in ("animate", "replace"):
-        raise InvalidOptionError(f"Unknown --mode '{opts.mode}'; use animate or replace.")
+    if opts.mode not in MODES:
+        raise InvalidOptionError(f"Unknown --mode '{opts.mode}'; use {' or '.join(MODES)}.")
     if opts.sound not in ("auto", "off"):
         raise InvalidOptionError(f"Unknown --sound '{opts.sound}'; use auto or off.")
     return opts
@@ -331,9 +329,12 @@ def _fit_reference(image: LoadedImage, spec: OutputSpec) -> torch.Tensor:
     return to_pixels(fitted[0])
 
 
-def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, seconds):
+def _summary(output, result: AnimateResult, backbone: Backbone, pipeline, opts, seconds, sound=None):
+    if isinstance(sound, Audio):  # the Python API's in-memory sound: its file, if it came from one
+        sound = sound.path or "in-memory audio"
     return {
         "output": None if output is None else str(Path(output)),
+        "sound": None if sound is None else str(sound),
         "frames": int(result.frames.shape[0]),
         "fps": float(result.fps),
         "width": int(result.frames.shape[2]),
